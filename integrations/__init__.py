@@ -1,0 +1,1 @@
+"""Adapters to the outside world: Redis store, RQ timers, Twilio, SendGrid, console."""

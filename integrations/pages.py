@@ -1,0 +1,48 @@
+"""What a notifier is handed and what it answers: the contract between the delivery
+pipeline (dedup -> send -> retry -> record) and each channel adapter."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+CHANNELS = ("sms", "voice", "email")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundPage:
+    """One message to one person on one channel for one incident escalation step."""
+
+    incident_id: str
+    code: str  # short per-recipient incident code a person can reply with ("12")
+    step: int
+    tier: str
+    person_id: str
+    person_name: str
+    channel: str  # "sms" | "voice" | "email" | "console"
+    address: str  # phone number or email address ("" for console)
+    severity: str  # "P0".."P3"
+    title: str
+    summary: str
+    ack_url: str
+    resolve_url: str = ""
+    generator_url: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    drill: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """``sent``: the provider accepted it. ``retry``: transient (timeout, 429, 5xx).
+    ``failed``: permanent (4xx, bad address): move on to the next channel.
+    ``detail`` is safe to show: it never carries a credential."""
+
+    outcome: str  # "sent" | "retry" | "failed"
+    provider_id: str = ""
+    detail: str = ""
+
+
+class Notifier(Protocol):
+    channel: str
+
+    def send(self, page: OutboundPage) -> SendResult: ...

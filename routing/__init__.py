@@ -1,0 +1,2 @@
+"""Pure domain logic, no I/O: Alertmanager payloads, matchers and the route tree,
+severity, escalation policies and the incident state machine (``decide``)."""

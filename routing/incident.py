@@ -1,0 +1,153 @@
+"""The incident record and the commands and effects of its state machine.
+
+An incident is one open (receiver, groupKey, policy) alert group. Its ``pages`` list
+is the durable outbox: every page the decision function wants sent is written here,
+atomically with the state change that asked for it, and marked once delivered.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Status = Literal["triggered", "acknowledged", "resolved"]
+PageState = Literal["pending", "sent", "failed", "cancelled"]
+
+
+class AlertState(BaseModel):
+    fingerprint: str
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime
+    ends_at: datetime | None = None
+    generator_url: str = ""
+
+
+class PageIntent(BaseModel):
+    """One page to one person on one channel in one escalation round."""
+
+    round: int
+    tier: str
+    person: str
+    channel: str
+    at: datetime  # when the page was decided
+    state: PageState = "pending"
+    attempts: int = 0
+    detail: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.round}:{self.person}:{self.channel}"
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Incident(BaseModel):
+    id: str
+    receiver: str
+    group_key: str
+    policy: str
+    status: Status = "triggered"
+    severity: str
+    title: str
+    created_at: datetime
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    alerts: dict[str, AlertState] = Field(default_factory=dict)
+    round: int = 0  # escalation rounds started so far (the first page is round 1)
+    tier_index: int = -1  # index of the tier paged last
+    next_tier_index: int = 0  # the tier the next escalation pages
+    next_escalation_at: datetime | None = None
+    pages: list[PageIntent] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    version: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != "resolved"
+
+    def pending_pages(self) -> list[PageIntent]:
+        return [p for p in self.pages if p.state == "pending"]
+
+    def note(self, at: datetime, kind: str, **details: Any) -> None:
+        self.timeline.append(TimelineEntry(at=at, kind=kind, details=details))
+
+    def due_at(self) -> datetime | None:
+        """When this incident next needs a worker, derived from its state alone."""
+        if self.status != "triggered":
+            return None
+        pending = [p.at for p in self.pages if p.state == "pending"]
+        if self.next_escalation_at is not None:
+            pending.append(self.next_escalation_at)
+        return min(pending) if pending else None
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+class AlertsReceived(BaseModel):
+    kind: Literal["alerts"] = "alerts"
+    new_id: str  # id for the incident this opens, if it opens one
+    receiver: str
+    group_key: str
+    severity: str
+    title: str
+    alerts: list[AlertState]
+
+
+class Escalate(BaseModel):
+    kind: Literal["escalate"] = "escalate"
+    round: int  # the round this timer was set for; a stale timer does nothing
+
+
+class Acknowledge(BaseModel):
+    kind: Literal["ack"] = "ack"
+    by: str
+    via: str
+
+
+class Resolve(BaseModel):
+    kind: Literal["resolve"] = "resolve"
+    by: str
+    via: str
+
+
+class PageOutcome(BaseModel):
+    kind: Literal["page_outcome"] = "page_outcome"
+    round: int
+    person: str
+    channel: str
+    outcome: Literal["sent", "retry", "failed", "cancelled"]
+    detail: str = ""
+    provider_id: str = ""
+
+
+Command = AlertsReceived | Escalate | Acknowledge | Resolve | PageOutcome
+
+
+# -- effects ----------------------------------------------------------------------------
+
+
+class DeliverPages(BaseModel):
+    """Send the incident's pending pages now."""
+
+    incident_id: str
+
+
+class EscalateAt(BaseModel):
+    """Run ``Escalate(round)`` at ``at`` (an RQ timer; the sweep backs it up)."""
+
+    incident_id: str
+    round: int
+    at: datetime
+
+
+Effect = DeliverPages | EscalateAt

@@ -1,0 +1,71 @@
+"""Escalation policies: the tiers an incident climbs and how long each may take.
+
+A tier targets a schedule (and the tier inside that schedule's calendar) or a fixed
+list of people. Each tier has an acknowledgement window per severity; when it passes
+unacknowledged the next tier is paged. Channels per severity default to the
+operating model's: P0/P1 phone + SMS, P2 SMS + email, P3 email.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from routing.severity import SEVERITIES
+
+#: Response SLAs of the operating model: P0 immediate, P1 5 min, P2 15 min, P3 1 h.
+DEFAULT_ESCALATE_AFTER: Mapping[str, timedelta] = {
+    "P0": timedelta(minutes=5),
+    "P1": timedelta(minutes=5),
+    "P2": timedelta(minutes=15),
+    "P3": timedelta(hours=1),
+}
+
+DEFAULT_CHANNELS: Mapping[str, tuple[str, ...]] = {
+    "P0": ("voice", "sms"),
+    "P1": ("voice", "sms"),
+    "P2": ("sms", "email"),
+    "P3": ("email",),
+}
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    schedule: str | None = None
+    schedule_tier: str | None = None  # the tier inside the schedule; defaults to ``name``
+    people: tuple[str, ...] = ()
+    escalate_after: Mapping[str, timedelta] = field(default_factory=lambda: dict(DEFAULT_ESCALATE_AFTER))
+    channels: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_CHANNELS))
+
+    def __post_init__(self) -> None:
+        if not self.schedule and not self.people:
+            raise ValueError(f"tier {self.name!r} must name a schedule or people")
+        for severity, delay in self.escalate_after.items():
+            if severity not in SEVERITIES:
+                raise ValueError(f"tier {self.name!r}: unknown severity {severity!r}")
+            if delay < timedelta(0):
+                raise ValueError(f"tier {self.name!r}: delay for {severity} cannot be negative")
+
+    def delay(self, severity: str) -> timedelta:
+        return self.escalate_after.get(severity, DEFAULT_ESCALATE_AFTER[severity])
+
+    def channels_for(self, severity: str) -> tuple[str, ...]:
+        return tuple(self.channels.get(severity, DEFAULT_CHANNELS[severity]))
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    tiers: tuple[Tier, ...]
+
+    def __post_init__(self) -> None:
+        if not self.tiers:
+            raise ValueError(f"policy {self.name!r} has no tiers")
+        names = [t.name for t in self.tiers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"policy {self.name!r} names a tier twice")
+
+
+#: Who is on call right now for each tier of a policy: tier name -> person ids.
+Roster = Mapping[str, tuple[str, ...]]

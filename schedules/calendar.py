@@ -1,0 +1,192 @@
+"""Read an on-call calendar (iCalendar bytes) into shifts for a time window.
+
+Recurrence expansion is recurring-ical-events' (RRULE, RDATE, EXDATE,
+RECURRENCE-ID), X-WR-TIMEZONE is x-wr-timezone's and parsing is icalendar's;
+this module adds per-calendar time zone resolution (see ``timezones``), a
+budget against hostile rules (see ``recurrence_limits``), and the mapping of
+events to people and tiers (see ``people_matching``).
+
+Pure: bytes in, ``ParsedCalendar`` out; the window is an argument, never "now".
+"""
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta, tzinfo
+
+import recurring_ical_events
+import x_wr_timezone
+from icalendar import Calendar, Component
+
+from schedules.calendar_options import CalendarError, CalendarOptions
+from schedules.model import ParsedCalendar, Person, Problem, Shift
+from schedules.people_matching import PersonMatcher, tier_of
+from schedules.recurrence_limits import check_recurrence_budget
+from schedules.timezones import ZoneResolver, anchor_event_times, to_utc, zone_from_name
+
+__all__ = ["CalendarError", "CalendarOptions", "parse_calendar"]
+
+# A broken value in one of these makes the event's times unknowable.
+TIMING_PROPERTIES = frozenset(
+    {"DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE", "RECURRENCE-ID"}
+)
+# Floating and all-day times are compared with the window only after they are
+# placed in a zone, so the library is asked for a little more than the window.
+_QUERY_SLACK = timedelta(days=1)
+
+
+def parse_calendar(
+    data: bytes,
+    *,
+    people: Sequence[Person],
+    options: CalendarOptions,
+    window_start: datetime,
+    window_end: datetime,
+) -> ParsedCalendar:
+    """Shifts of every event occurrence overlapping [window_start, window_end).
+
+    Each known person an occurrence names gets a Shift (UTC, source "calendar",
+    uid "<UID>/<instance start>"). An occurrence naming nobody known is reported
+    as an ``unknown_person`` Problem instead. Raises CalendarError when the
+    calendar is unreadable, is not a VCALENDAR, has unusable times or rules, or
+    expands beyond ``options.max_shifts`` / ``options.max_recurrence_steps``.
+    """
+    if window_start.tzinfo is None or window_end.tzinfo is None:
+        raise ValueError("window_start and window_end must be timezone-aware")
+    if window_end <= window_start:
+        raise ValueError("window_end must be after window_start")
+    problems: list[Problem] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        calendar = _read(data, problems)
+        resolver = ZoneResolver(calendar)
+        events = calendar.walk("VEVENT")
+        try:
+            for event in events:
+                anchor_event_times(event, resolver)
+        except (ValueError, TypeError, KeyError) as error:
+            raise CalendarError(f"unusable VTIMEZONE or event time: {error}") from error
+        calendar = _apply_x_wr_timezone(calendar, problems)
+        check_recurrence_budget(
+            calendar.walk("VEVENT"),
+            resolver.custom_zones.values(),
+            window_end,
+            options.max_recurrence_steps,
+        )
+        occurrences = _expand(calendar, window_start, window_end, options.max_shifts)
+        shifts = _shifts(occurrences, people, options, window_start, window_end, problems)
+    problems.extend(Problem("parse_warning", note) for note in resolver.warnings)
+    problems.extend(Problem("parse_warning", str(w.message)) for w in caught)
+    return ParsedCalendar(shifts=tuple(shifts), problems=tuple(dict.fromkeys(problems)))
+
+
+def _read(data: bytes, problems: list[Problem]) -> Calendar:
+    """Parse the bytes and vet every event's timing properties."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError("calendar data must be bytes")
+    try:
+        calendar = Calendar.from_ical(bytes(data))
+    except Exception as error:  # icalendar raises many kinds on junk input
+        raise CalendarError(f"not a readable iCalendar file: {error}") from error
+    if not isinstance(calendar, Calendar) or calendar.name != "VCALENDAR":
+        found = getattr(calendar, "name", type(calendar).__name__)
+        raise CalendarError(f"expected a VCALENDAR, found {found}")
+    for index, event in enumerate(calendar.walk("VEVENT")):
+        label = str(event.get("UID") or f"event #{index + 1}")
+        for name, message in getattr(event, "errors", ()):
+            if name.upper() in TIMING_PROPERTIES:
+                raise CalendarError(f"{label}: broken {name}: {message}")
+            problems.append(Problem("parse_warning", f"{label}: ignored broken {name}: {message}"))
+        if not hasattr(event.get("DTSTART"), "dt"):
+            raise CalendarError(f"{label}: VEVENT without DTSTART")
+        if not event.get("UID"):
+            digest = hashlib.sha256(event.to_ical()).hexdigest()[:16]
+            event["UID"] = f"no-uid-{digest}"
+            problems.append(Problem("parse_warning", f"{label} has no UID; using {event['UID']}"))
+    return calendar
+
+
+def _apply_x_wr_timezone(calendar: Calendar, problems: list[Problem]) -> Calendar:
+    """Google's X-WR-TIMEZONE: UTC and floating times are meant in that zone."""
+    name = calendar.get("X-WR-TIMEZONE")
+    if name is None:
+        return calendar
+    zone = zone_from_name(str(name))
+    if zone is None:
+        problems.append(Problem("parse_warning", f"unknown X-WR-TIMEZONE {str(name)!r} ignored"))
+    else:
+        calendar = x_wr_timezone.to_standard(calendar, timezone=zone)
+    calendar.pop("X-WR-TIMEZONE", None)  # applied; keep the library from re-reading it
+    return calendar
+
+
+def _expand(
+    calendar: Calendar, window_start: datetime, window_end: datetime, max_shifts: int
+) -> list[Component]:
+    """Occurrences near the window, through recurring-ical-events."""
+    try:
+        occurrences = recurring_ical_events.of(calendar).between(
+            window_start - _QUERY_SLACK, window_end + _QUERY_SLACK
+        )
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        # InvalidCalendar, BadRuleStringFormat and PeriodEndBeforeStart are ValueErrors.
+        raise CalendarError(f"cannot expand the calendar's events: {error}") from error
+    if len(occurrences) > max_shifts:
+        raise CalendarError(
+            f"calendar expands to {len(occurrences)} occurrences in the window; "
+            f"the limit is {max_shifts}"
+        )
+    return occurrences
+
+
+def _shifts(
+    occurrences: list[Component],
+    people: Sequence[Person],
+    options: CalendarOptions,
+    window_start: datetime,
+    window_end: datetime,
+    problems: list[Problem],
+) -> list[Shift]:
+    zone = options.zone()
+    matcher = PersonMatcher(people)
+    reported: set[tuple[str, str]] = set()
+    shifts: set[Shift] = set()
+    for occurrence in occurrences:
+        if str(occurrence.get("STATUS", "")).upper() == "CANCELLED":
+            continue
+        uid = str(occurrence["UID"])
+        start = to_utc(occurrence["DTSTART"].dt, zone)
+        end = to_utc(occurrence["DTEND"].dt, zone) if "DTEND" in occurrence else start
+        if end < window_start or start >= window_end:
+            continue
+        if end <= start:
+            if (uid, "empty") not in reported:
+                reported.add((uid, "empty"))
+                message = f"{uid}: event has no duration; ignored"
+                problems.append(Problem("parse_warning", message, None, start, end))
+            continue
+        if end <= window_start:
+            continue
+        summary = str(occurrence.get("SUMMARY", "") or "")
+        tier = tier_of(summary, options.tier_markers, options.default_tier)
+        found, searched = matcher.match(occurrence, options.match)
+        if not found:
+            if (uid, searched) not in reported:
+                reported.add((uid, searched))
+                message = f"{uid}: nobody known in {searched}"
+                problems.append(Problem("unknown_person", message, tier, start, end))
+            continue
+        instance = _instance_key(occurrence.get("RECURRENCE-ID"), start, zone)
+        for person in found:
+            shifts.add(Shift(tier, person.id, start, end, "calendar", f"{uid}/{instance}"))
+    return sorted(shifts, key=lambda s: (s.start, s.tier, s.person, s.end, s.uid))
+
+
+def _instance_key(recurrence_id: object, start: datetime, zone: tzinfo) -> str:
+    """The instance's original start: a date as YYYYMMDD, a time in UTC."""
+    value = getattr(recurrence_id, "dt", None)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.strftime("%Y%m%d")
+    moment = to_utc(value, zone) if isinstance(value, datetime) else start
+    return moment.strftime("%Y%m%dT%H%M%SZ")

@@ -1,0 +1,75 @@
+"""``GET|POST /ack/{token}`` — the page behind the link in every SMS and email.
+
+The token is the credential: it names one incident and one person and expires.
+GET only shows the page (SMS and mail apps fetch links to preview them); only the
+POST from its buttons acknowledges or resolves.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+
+from routing.incident import Acknowledge, Resolve
+
+router = APIRouter(tags=["ack"])
+_templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                         autoescape=select_autoescape(["html"]))
+
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                               "frame-ancestors 'none'",
+}
+
+
+def _page(status: int = 200, **context) -> HTMLResponse:
+    html = _templates.get_template("ack.html").render(**context)
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def _expired() -> HTMLResponse:
+    return _page(404, message="This link has expired or is not valid. Use the web console or reply to the page.",
+                 error=True, incident=None)
+
+
+def _grant(request: Request, token: str):
+    herald = request.app.state.herald
+    grant = herald.store.read_ack_token(token)
+    if grant is None:
+        return herald, None, None
+    return herald, grant, herald.store.get(grant.incident_id)
+
+
+@router.get("/ack/{token}", response_class=HTMLResponse)
+def show(token: str, request: Request) -> HTMLResponse:
+    """Show the incident this link is for, with Acknowledge and Resolve buttons."""
+    herald, grant, incident = _grant(request, token)
+    if grant is None or incident is None:
+        return _expired()
+    return _page(incident=incident, person=herald.config.people[grant.person].name
+                 if grant.person in herald.config.people else grant.person)
+
+
+@router.post("/ack/{token}", response_class=HTMLResponse)
+async def act(token: str, request: Request, action: str = Form("ack")) -> HTMLResponse:
+    """Acknowledge (``action=ack``) or resolve (``action=resolve``) as the link's person."""
+    herald, grant, incident = await run_in_threadpool(_grant, request, token)
+    if grant is None or incident is None:
+        return _expired()
+    if action not in ("ack", "resolve"):
+        return _page(400, message=f"unknown action {action!r}", error=True, incident=incident, person=grant.person)
+    command = (Acknowledge(by=grant.person, via="link") if action == "ack"
+               else Resolve(by=grant.person, via="link"))
+    decision = await run_in_threadpool(herald.act, grant.incident_id, command)
+    done = "acknowledged" if action == "ack" else "resolved"
+    message = (f"Incident #{incident.id} {done}. Thank you." if decision.changed
+               else f"Incident #{incident.id} was already {decision.incident.status}.")
+    person = herald.config.people[grant.person].name if grant.person in herald.config.people else grant.person
+    return _page(message=message, incident=decision.incident, person=person)

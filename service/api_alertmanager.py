@@ -1,0 +1,55 @@
+"""``POST /api/v1/alertmanager`` — Alertmanager's webhook receiver.
+
+Answers 200 only once the incident is durably in Redis; 503 while Redis is
+unavailable (Alertmanager retries 5xx); 400 for a body that is not a version-4
+payload; 401 for missing or wrong credentials; 413 over the size limit.
+"""
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from routing.alertmanager import WebhookPayload
+from service.auth import check_alertmanager
+from service.ingest import ingest
+
+router = APIRouter()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) to buffer more than ``limit`` bytes."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"request body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _explain(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+    return f"not an Alertmanager webhook payload: {where}: {first['msg']}{more}"
+
+
+@router.post("/api/v1/alertmanager", tags=["alertmanager"])
+async def receive_alertmanager(request: Request) -> dict:
+    """Receive one Alertmanager webhook notification (payload version 4)."""
+    herald = request.app.state.herald
+    check_alertmanager(request, herald.settings)
+    body = await read_body(request, herald.settings.max_body_bytes)
+    try:
+        payload = WebhookPayload.model_validate_json(body)
+    except ValidationError as exc:
+        raise HTTPException(400, _explain(exc)) from None
+    decisions = await run_in_threadpool(ingest, herald, payload)
+    return {
+        "status": "stored",
+        "incidents": [
+            {"id": d.incident.id, "status": d.incident.status, "changed": d.changed}
+            for d in decisions if d.incident is not None
+        ],
+    }

@@ -1,0 +1,91 @@
+"""The ``herald`` command: serve, worker, check-config, dev."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from service.config import ConfigError, load_config
+from service.settings import Settings
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = Settings()
+    _logging(settings)
+    app = create_app(settings)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=False)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from service.worker import run_worker
+
+    settings = Settings()
+    _logging(settings)
+    run_worker(settings, burst=args.burst)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path = args.config or Settings().config
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"herald: configuration error: {exc}", file=sys.stderr)
+        return 1
+    from datetime import datetime, timezone
+
+    from integrations.calendars import CalendarBook
+
+    book = CalendarBook(config)
+    book.refresh(datetime.now(timezone.utc), force=True)
+    failed = [s for s in book.status.values() if s.error]
+    for status in book.status.values():
+        state = f"error: {status.error}" if status.error else f"{status.shifts} shifts"
+        print(f"schedule {status.schedule}: {state}")
+    print(f"{path}: {len(config.people)} people, {len(config.schedules)} schedules, "
+          f"{len(config.policies)} policies" + (" — calendars failed" if failed else " — OK"))
+    return 1 if failed else 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from service.devrun import run_dev
+
+    return run_dev(port=args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="herald", description="Alert routing and paging for Alertmanager.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.set_defaults(func=cmd_serve)
+    worker = sub.add_parser("worker", help="run an RQ worker with the scheduler and the sweep")
+    worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    worker.set_defaults(func=cmd_worker)
+    check = sub.add_parser("check-config", help="validate the configuration and calendars, start nothing")
+    check.add_argument("config", nargs="?", help="path (default: $HERALD_CONFIG)")
+    check.set_defaults(func=cmd_check_config)
+    dev = sub.add_parser("dev", help="run Redis, the API and a worker for local use (make run)")
+    dev.add_argument("--port", type=int, default=8080)
+    dev.set_defaults(func=cmd_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

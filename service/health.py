@@ -1,0 +1,29 @@
+"""``/healthz`` (the process answers) and ``/readyz`` (Redis reachable, calendars loaded)."""
+from __future__ import annotations
+
+import redis
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> JSONResponse:
+    herald = request.app.state.herald
+    checks: dict[str, str] = {}
+    try:
+        herald.store.ping()
+        checks["redis"] = "ok"
+    except redis.RedisError as exc:
+        checks["redis"] = f"unreachable: {type(exc).__name__}"
+    checks["calendars"] = "ok" if herald.calendars.loaded() else "not loaded: " + ", ".join(
+        f"{s.schedule}: {s.error}" for s in herald.calendars.status.values() if s.error)
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
+                        status_code=200 if ok else 503)

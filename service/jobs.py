@@ -1,0 +1,89 @@
+"""RQ job entry points and the sweep.
+
+Timers are hints: ``escalate`` runs at the due time RQ's scheduler gives it (which can
+be up to a second early — it then waits, never escalates early), and ``sweep`` re-derives
+every overdue piece of work from stored state, so a lost timer or a worker killed
+mid-job delays a page by at most one sweep and never drops it.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from routing.incident import Escalate
+from service.delivery import deliver as deliver_pages
+from service.runtime import Herald
+from service.settings import Settings
+
+log = logging.getLogger("herald.jobs")
+
+#: A timer that fires early by less than this waits in the job; more, and it re-schedules.
+MAX_EARLY_WAIT = 2.0
+
+_herald: Herald | None = None
+
+
+def set_context(herald: Herald) -> None:
+    global _herald
+    _herald = herald
+
+
+def context() -> Herald:
+    global _herald
+    if _herald is None:
+        _herald = Herald.from_settings(Settings())
+    return _herald
+
+
+def deliver(incident_id: str) -> int:
+    return deliver_pages(context(), incident_id)
+
+
+def escalate(incident_id: str, round_: int) -> str:
+    """Escalate the incident if it is still waiting on round ``round_``; never early."""
+    herald = context()
+    incident = herald.store.get(incident_id)
+    if incident is None or incident.status != "triggered" or incident.round != round_:
+        return "stale"
+    due = incident.next_escalation_at
+    if due is None:
+        return "nothing due"
+    early = (due - herald.clock()).total_seconds()
+    if early > MAX_EARLY_WAIT:
+        herald.queue.enqueue_at(due, escalate, incident_id, round_,
+                                job_id=f"herald-escalate-{incident_id}-{round_}-r{int(time.time())}")
+        return "rescheduled"
+    if early > 0:
+        time.sleep(early)
+    decision = herald.act(incident_id, Escalate(round=round_))
+    if decision.early:  # clock skew between hosts: try again shortly
+        herald.queue.enqueue_in(timedelta(seconds=1), escalate, incident_id, round_)
+        return "early"
+    if decision.changed:
+        deliver_pages(herald, incident_id)
+        return "escalated"
+    return "no change"
+
+
+def sweep(herald: Herald) -> int:
+    """Run every piece of work that is overdue by more than the grace period."""
+    now = herald.clock()
+    cutoff = now - timedelta(seconds=herald.settings.sweep_grace)
+    done = 0
+    for incident_id in herald.store.due(cutoff.timestamp()):
+        incident = herald.store.get(incident_id)
+        if incident is None or incident.status != "triggered":
+            continue
+        try:
+            if incident.next_escalation_at and incident.next_escalation_at <= cutoff:
+                log.warning("sweep: escalation of incident %s overdue since %s", incident_id,
+                            incident.next_escalation_at.isoformat())
+                escalate(incident_id, incident.round)
+                done += 1
+            if any(p.at <= cutoff for p in incident.pending_pages()):
+                log.warning("sweep: incident %s has pages overdue", incident_id)
+                done += deliver_pages(herald, incident_id) or 1
+        except Exception:  # one bad incident must not stop the sweep for the others
+            log.exception("sweep: incident %s failed", incident_id)
+    return done

@@ -1,0 +1,91 @@
+"""The running context shared by the API and the worker, and the one path every
+incident change takes: decide() inside Store.transact(), then dispatch the effects."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import redis
+from rq import Queue
+
+from integrations.calendars import CalendarBook
+from integrations.pages import Notifier
+from integrations.store import Store
+from routing.decide import Decision, decide
+from routing.incident import Command, DeliverPages, EscalateAt, Incident
+from service.config import HeraldConfig, load_config
+from service.settings import Settings
+
+log = logging.getLogger("herald")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Herald:
+    settings: Settings
+    config: HeraldConfig
+    store: Store
+    queue: Queue
+    calendars: CalendarBook
+    notifiers: dict[str, Notifier] = field(default_factory=dict)
+    clock: Callable[[], datetime] = utcnow
+
+    @classmethod
+    def from_settings(cls, settings: Settings, notifiers: dict[str, Notifier] | None = None) -> "Herald":
+        config = load_config(settings.config)
+        client = redis.Redis.from_url(settings.redis_url, decode_responses=True,
+                                      socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)
+        # RQ pickles job payloads, so it needs a connection that does not decode.
+        rq_client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=2)
+        herald = cls(settings=settings, config=config, store=Store(client),
+                     queue=Queue(settings.queue, connection=rq_client),
+                     calendars=CalendarBook(config))
+        herald.calendars.refresh(herald.clock(), force=True)
+        if notifiers is None:
+            from service.channels import build_notifiers
+
+            notifiers = build_notifiers(settings)
+        herald.notifiers = notifiers
+        return herald
+
+    # -- the one way to change an incident -------------------------------------------------
+    def act(self, incident_id: str, command: Command) -> Decision:
+        """Apply one command to one stored incident and carry out its effects."""
+
+        def run(current: Incident | None, _pipe) -> Decision:
+            if current is None:
+                return Decision(None)
+            now = self.clock()
+            policy = self.config.policies.get(current.policy)
+            if policy is None:  # the policy was removed from the config: keep the last tier list
+                raise LookupError(f"incident {current.id} names unknown policy {current.policy!r}")
+            return decide(current, command, policy, self.calendars.roster(policy, now), now)
+
+        decision = self.store.apply(incident_id, run)
+        self.dispatch(decision)
+        return decision
+
+    def dispatch(self, decision: Decision) -> None:
+        """Turn effects into RQ jobs. They are hints: the sweep re-derives lost ones."""
+        if not decision.changed:
+            return
+        from service import jobs
+
+        for effect in decision.effects:
+            try:
+                if isinstance(effect, DeliverPages):
+                    version = decision.incident.version if decision.incident else 0
+                    self.queue.enqueue(jobs.deliver, effect.incident_id,
+                                       job_id=f"herald-deliver-{effect.incident_id}-{version}",
+                                       result_ttl=60, failure_ttl=86400)
+                elif isinstance(effect, EscalateAt):
+                    self.queue.enqueue_at(effect.at, jobs.escalate, effect.incident_id, effect.round,
+                                          job_id=f"herald-escalate-{effect.incident_id}-{effect.round}",
+                                          result_ttl=60, failure_ttl=86400)
+            except redis.RedisError as exc:  # committed already; the sweep will pick it up
+                log.warning("could not enqueue %s (the sweep will): %s", type(effect).__name__, exc)

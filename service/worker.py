@@ -1,0 +1,39 @@
+"""``herald worker``: an RQ worker with the scheduler, plus the sweep on a thread."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from rq import Worker
+
+from integrations import keys
+from service import jobs
+from service.runtime import Herald
+from service.settings import Settings
+
+log = logging.getLogger("herald.worker")
+
+
+def _sweep_forever(herald: Herald, stop: threading.Event, name: str) -> None:
+    while not stop.wait(herald.settings.sweep_interval):
+        try:
+            jobs.sweep(herald)
+            herald.store.redis.zadd(keys.WORKER_HEARTBEAT, {name: herald.clock().timestamp()})
+        except Exception:  # Redis away: keep trying, the next sweep catches up
+            log.exception("sweep failed")
+
+
+def run_worker(settings: Settings, *, burst: bool = False) -> None:
+    herald = Herald.from_settings(settings)
+    jobs.set_context(herald)
+    worker = Worker([herald.queue], connection=herald.queue.connection)
+    stop = threading.Event()
+    sweeper = threading.Thread(target=_sweep_forever, args=(herald, stop, worker.name),
+                               name="herald-sweep", daemon=True)
+    sweeper.start()
+    log.info("worker %s on queue %s (sweep every %ss)", worker.name, herald.queue.name,
+             settings.sweep_interval)
+    try:
+        worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
+    finally:
+        stop.set()

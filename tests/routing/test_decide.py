@@ -1,0 +1,195 @@
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from routing.decide import NOBODY_RETRY_SECONDS, decide
+from routing.incident import (
+    Acknowledge,
+    AlertsReceived,
+    AlertState,
+    DeliverPages,
+    Escalate,
+    EscalateAt,
+    PageOutcome,
+    Resolve,
+)
+from routing.policy import Policy, Tier
+
+T0 = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
+FIVE = {"P0": timedelta(minutes=5), "P1": timedelta(minutes=5), "P2": timedelta(minutes=15), "P3": timedelta(hours=1)}
+POLICY = Policy("default", (
+    Tier("L1", schedule="primary", escalate_after=FIVE),
+    Tier("L2", schedule="backup", escalate_after=FIVE),
+    Tier("engineering", people=("erin",), escalate_after=FIVE),
+    Tier("executive", people=("dave",), escalate_after=FIVE),
+))
+ROSTER = {"L1": ("alice",), "L2": ("bob",), "engineering": ("erin",), "executive": ("dave",)}
+
+
+def alert(status="firing", fp="fp1", starts=T0 - timedelta(minutes=1), **labels):
+    return AlertState(fingerprint=fp, status=status, labels={"alertname": "DiskFull", **labels},
+                      starts_at=starts, ends_at=T0 if status == "resolved" else None)
+
+
+def received(*alerts, new_id="1", severity="P1"):
+    return AlertsReceived(new_id=new_id, receiver="herald", group_key="{}:{}", severity=severity,
+                          title="DiskFull db1", alerts=list(alerts))
+
+
+def opened(now=T0, roster=ROSTER):
+    d = decide(None, received(alert()), POLICY, roster, now)
+    assert d.incident is not None
+    return d
+
+
+def test_firing_group_opens_incident_and_pages_l1():
+    d = opened()
+    inc = d.incident
+    assert (inc.id, inc.status, inc.severity, inc.round) == ("1", "triggered", "P1", 1)
+    assert {(p.tier, p.person, p.channel) for p in inc.pages} == {("L1", "alice", "voice"), ("L1", "alice", "sms")}
+    assert inc.next_escalation_at == T0 + timedelta(minutes=5)
+    assert d.effects == [DeliverPages(incident_id="1"),
+                         EscalateAt(incident_id="1", round=1, at=T0 + timedelta(minutes=5))]
+    assert [e.kind for e in inc.timeline] == ["triggered", "paging"]
+
+
+def test_resend_of_open_group_changes_nothing_and_pages_nobody():
+    inc = opened().incident
+    d = decide(inc, received(alert()), POLICY, ROSTER, T0 + timedelta(minutes=1))
+    assert not d.changed and d.effects == []
+    assert d.incident.pages == inc.pages
+
+
+def test_new_alert_joining_is_on_the_timeline_without_a_page():
+    inc = opened().incident
+    d = decide(inc, received(alert(), alert(fp="fp2")), POLICY, ROSTER, T0 + timedelta(minutes=1))
+    assert d.changed and d.effects == []
+    assert d.incident.timeline[-1].kind == "alert_added"
+    assert len(d.incident.pages) == len(inc.pages)
+
+
+def test_escalation_pages_the_next_tier_at_its_due_time():
+    inc = opened().incident
+    d = decide(inc, Escalate(round=1), POLICY, ROSTER, T0 + timedelta(minutes=5))
+    assert d.changed and d.incident.round == 2
+    assert {p.person for p in d.incident.pages if p.round == 2} == {"bob"}
+    assert d.incident.next_escalation_at == T0 + timedelta(minutes=10)
+
+
+def test_escalation_timer_that_fires_early_does_nothing():
+    inc = opened().incident
+    d = decide(inc, Escalate(round=1), POLICY, ROSTER, T0 + timedelta(minutes=5) - timedelta(milliseconds=1))
+    assert d.early and not d.changed and d.incident.round == 1
+
+
+def test_stale_escalation_timer_does_nothing():
+    inc = decide(opened().incident, Escalate(round=1), POLICY, ROSTER, T0 + timedelta(minutes=5)).incident
+    d = decide(inc, Escalate(round=1), POLICY, ROSTER, T0 + timedelta(minutes=11))
+    assert not d.changed and d.incident.round == 2
+
+
+def test_last_tier_has_no_further_escalation():
+    inc = opened().incident
+    for n in range(1, 4):
+        inc = decide(inc, Escalate(round=n), POLICY, ROSTER, inc.next_escalation_at).incident
+    assert inc.round == 4 and inc.tier_index == 3 and inc.next_escalation_at is None
+    assert inc.due_at() is not None  # its pages are still pending
+
+
+def test_acknowledge_stops_escalation_and_cancels_pending_pages():
+    inc = opened().incident
+    d = decide(inc, Acknowledge(by="alice", via="link"), POLICY, ROSTER, T0 + timedelta(minutes=1))
+    assert d.incident.status == "acknowledged" and d.incident.acknowledged_by == "alice"
+    assert all(p.state == "cancelled" for p in d.incident.pages)
+    assert d.incident.due_at() is None
+    later = decide(d.incident, Escalate(round=1), POLICY, ROSTER, T0 + timedelta(minutes=6))
+    assert not later.changed and later.incident.round == 1
+
+
+def test_acknowledging_twice_is_harmless():
+    inc = decide(opened().incident, Acknowledge(by="alice", via="link"), POLICY, ROSTER, T0).incident
+    again = decide(inc, Acknowledge(by="bob", via="api"), POLICY, ROSTER, T0 + timedelta(minutes=1))
+    assert not again.changed and again.incident.acknowledged_by == "alice"
+
+
+def test_resolved_payload_resolves_and_cancels():
+    inc = opened().incident
+    d = decide(inc, received(alert(status="resolved")), POLICY, ROSTER, T0 + timedelta(minutes=2))
+    assert d.incident.status == "resolved" and d.incident.resolved_by == "alertmanager"
+    assert d.incident.next_escalation_at is None and d.incident.due_at() is None
+
+
+def test_partially_resolved_group_stays_open():
+    inc = decide(opened().incident, received(alert(), alert(fp="fp2")), POLICY, ROSTER, T0).incident
+    d = decide(inc, received(alert(status="resolved"), alert(fp="fp2")), POLICY, ROSTER, T0)
+    assert d.incident.status == "triggered"
+
+
+def test_group_firing_again_after_resolve_opens_new_incident():
+    inc = decide(opened().incident, Resolve(by="api", via="api"), POLICY, ROSTER, T0).incident
+    refire = alert(starts=T0 + timedelta(minutes=10))
+    d = decide(inc, received(refire, new_id="2"), POLICY, ROSTER, T0 + timedelta(minutes=10))
+    assert d.incident.id == "2" and d.incident.status == "triggered" and d.incident.round == 1
+
+
+def test_late_firing_resend_after_resolve_is_ignored():
+    inc = decide(opened().incident, received(alert(status="resolved")), POLICY, ROSTER, T0).incident
+    d = decide(inc, received(alert(), new_id="2"), POLICY, ROSTER, T0 + timedelta(seconds=5))
+    assert not d.changed and d.incident.id == "1" and d.incident.status == "resolved"
+
+
+def test_late_resolve_of_an_older_episode_does_not_resolve_the_new_one():
+    inc = opened().incident
+    old = alert(status="resolved", starts=T0 - timedelta(hours=2))
+    d = decide(inc, received(old), POLICY, ROSTER, T0 + timedelta(minutes=1))
+    assert d.incident.status == "triggered" and not d.changed
+
+
+def test_resolve_for_unknown_group_opens_nothing():
+    d = decide(None, received(alert(status="resolved")), POLICY, ROSTER, T0)
+    assert d.incident is None and not d.changed
+
+
+def test_coverage_gap_falls_through_to_the_next_tier():
+    d = opened(roster={**ROSTER, "L1": ()})
+    inc = d.incident
+    assert {p.person for p in inc.pages} == {"bob"} and inc.tier_index == 1
+    assert [e.kind for e in inc.timeline] == ["triggered", "coverage_gap", "paging"]
+    assert inc.timeline[1].details["tier"] == "L1"
+
+
+def test_nobody_on_call_anywhere_retries_instead_of_dropping():
+    d = opened(roster={"L1": (), "L2": (), "engineering": (), "executive": ()})
+    inc = d.incident
+    assert inc.pages == [] and inc.timeline[-1].kind == "nobody_on_call"
+    assert inc.next_escalation_at == T0 + timedelta(seconds=NOBODY_RETRY_SECONDS)
+    retry = decide(inc, Escalate(round=0), POLICY, ROSTER, inc.next_escalation_at)
+    assert {p.person for p in retry.incident.pages} == {"alice"}
+
+
+def test_page_outcome_is_recorded_once():
+    inc = opened().incident
+    outcome = PageOutcome(round=1, person="alice", channel="sms", outcome="sent", provider_id="SM1")
+    d = decide(inc, outcome, POLICY, ROSTER, T0)
+    entry = d.incident.timeline[-1]
+    assert entry.kind == "page" and entry.details["person"] == "alice" and entry.details["tier"] == "L1"
+    again = decide(d.incident, outcome, POLICY, ROSTER, T0)
+    assert not again.changed
+
+
+def test_higher_severity_alert_raises_the_incident():
+    inc = opened().incident
+    d = decide(inc, received(alert(), alert(fp="fp2"), severity="P0"), POLICY, ROSTER, T0)
+    assert d.incident.severity == "P0" and d.incident.timeline[-1].kind == "severity_raised"
+
+
+def test_unknown_command_is_an_error():
+    with pytest.raises(TypeError):
+        decide(opened().incident, object(), POLICY, ROSTER, T0)  # type: ignore[arg-type]
+
+
+def test_decide_never_mutates_its_input():
+    inc = opened().incident
+    before = inc.model_dump()
+    decide(inc, Acknowledge(by="alice", via="api"), POLICY, ROSTER, T0)
+    assert inc.model_dump() == before

@@ -1,0 +1,107 @@
+import base64
+import json
+
+from tests.herald_env import AM_TOKEN, fixture_payload
+
+AUTH = {"Authorization": f"Bearer {AM_TOKEN}"}
+
+
+def post(client, payload, headers=AUTH):
+    return client.post("/api/v1/alertmanager", content=json.dumps(payload), headers=headers)
+
+
+def test_firing_webhook_opens_an_incident_and_queues_the_page(client, herald):
+    r = post(client, fixture_payload("firing.json"))
+    assert r.status_code == 200, r.text
+    [ref] = r.json()["incidents"]
+    incident = herald.store.get(ref["id"])
+    assert incident.status == "triggered" and incident.severity == "P1"
+    assert incident.title == "Disk almost full on db1"
+    assert incident.receiver == 'team-db/"oncall" pager'  # escaped receiver names survive
+    assert [(p.tier, p.person, p.state) for p in incident.pages] == [("L1", "alice", "pending")]
+    assert herald.queue.count == 1  # the delivery job
+
+
+def test_resend_pages_nobody_again(client, herald):
+    first = post(client, fixture_payload("firing.json")).json()["incidents"][0]
+    again = post(client, fixture_payload("firing.json"))
+    assert again.status_code == 200 and again.json()["incidents"][0] == {**first, "changed": False}
+    incident = herald.store.get(first["id"])
+    assert incident.version == 1 and len(incident.pages) == 1 and herald.queue.count == 1
+
+
+def test_alert_joining_the_group_goes_on_the_timeline(client, herald):
+    post(client, fixture_payload("firing.json"))
+    r = post(client, fixture_payload("firing_two_alerts.json"))
+    incident = herald.store.get(r.json()["incidents"][0]["id"])
+    assert incident.timeline[-1].kind == "alert_added" and len(incident.alerts) == 2
+    assert len(incident.pages) == 1
+
+
+def test_resolved_webhook_resolves(client, herald):
+    post(client, fixture_payload("firing_two_alerts.json"))
+    r = post(client, fixture_payload("resolved.json"))
+    incident = herald.store.get(r.json()["incidents"][0]["id"])
+    assert incident.status == "resolved" and incident.resolved_by == "alertmanager"
+    assert all(p.state == "cancelled" for p in incident.pages)
+
+
+def test_unknown_fields_are_tolerated(client):
+    payload = fixture_payload("firing.json")
+    payload["notification_reason"] = "new"
+    payload["routeLabels"] = {"team": "db"}
+    payload["alerts"][0]["somethingNew"] = {"x": 1}
+    assert post(client, payload).status_code == 200
+
+
+def test_basic_auth_is_accepted(client):
+    basic = base64.b64encode(f"alertmanager:{AM_TOKEN}".encode()).decode()
+    assert post(client, fixture_payload("firing.json"), {"Authorization": f"Basic {basic}"}).status_code == 200
+
+
+def test_missing_or_wrong_credentials_are_401_and_write_nothing(client, herald):
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic !!!"},
+                    {"Authorization": "Basic " + base64.b64encode(b"alertmanager:nope").decode()}):
+        r = post(client, fixture_payload("firing.json"), headers)
+        assert r.status_code == 401 and "credentials" in r.json()["detail"]
+        assert AM_TOKEN not in r.text
+    assert herald.store.redis.dbsize() == 0
+
+
+def test_invalid_payloads_are_400_with_a_reason_and_write_nothing(client, herald):
+    wrong_version = {**fixture_payload("firing.json"), "version": "3"}
+    no_alerts = {**fixture_payload("firing.json"), "alerts": []}
+    bad_status = fixture_payload("firing.json")
+    bad_status["alerts"][0]["status"] = "exploded"
+    cases = [(b"{not json", "json"), (json.dumps(wrong_version).encode(), "version"),
+             (json.dumps(no_alerts).encode(), "alerts"), (json.dumps(bad_status).encode(), "alerts.0.status"),
+             (b"[]", "body")]
+    for body, hint in cases:
+        r = client.post("/api/v1/alertmanager", content=body, headers=AUTH)
+        assert r.status_code == 400, body
+        assert "not an Alertmanager webhook payload" in r.json()["detail"] and hint in r.json()["detail"].lower()
+    assert herald.store.redis.dbsize() == 0
+
+
+def test_body_over_one_mebibyte_is_413(client, herald):
+    big = b"x" * (1024 * 1024 + 1)
+    assert client.post("/api/v1/alertmanager", content=big, headers=AUTH).status_code == 413
+
+    def chunks():  # no Content-Length: the streaming limit catches it
+        for _ in range(17):
+            yield b"y" * 65536
+
+    assert client.post("/api/v1/alertmanager", content=chunks(), headers=AUTH).status_code == 413
+    assert herald.store.redis.dbsize() == 0
+
+
+def test_redis_unavailable_is_503_so_alertmanager_retries(client, herald, redis_server):
+    import redis
+
+    herald.store.redis = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, decode_responses=True)
+    from integrations.store import Store
+
+    herald.store = Store(herald.store.redis)
+    r = post(client, fixture_payload("firing.json"))
+    assert r.status_code == 503 and r.headers["retry-after"]
+    assert client.get("/readyz").status_code == 503

@@ -1,0 +1,81 @@
+"""The whole paging path with real processes: ``herald serve`` and ``herald worker``
+against a real Redis, driven over HTTP like Alertmanager and an engineer would."""
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+from tests.herald_env import AM_TOKEN, API_TOKEN, env_for, fixture_payload, write_config
+from tests.processes import ack_links, herald, serve, wait_for
+
+pytestmark = pytest.mark.slow
+API = {"Authorization": f"Bearer {API_TOKEN}"}
+AM = {"Authorization": f"Bearer {AM_TOKEN}", "Content-Type": "application/json"}
+DELAY = 3  # seconds each tier has to acknowledge
+
+
+@pytest.fixture
+def stack(tmp_path, redis_url):
+    env = env_for(write_config(tmp_path, delay=f"{DELAY}s"), redis_url)
+    env["HERALD_SWEEP_INTERVAL"] = "2"
+    api, url = serve(env)
+    worker = herald("worker", env={**env, "HERALD_PUBLIC_URL": url})
+    yield url, api, worker
+    worker.stop()
+    api.stop()
+
+
+def pages(url: str, incident_id: str) -> list[dict]:
+    incident = httpx.get(f"{url}/api/v1/incidents/{incident_id}", headers=API).json()
+    return [e["details"] for e in incident["timeline"] if e["kind"] == "page"]
+
+
+def test_page_escalate_acknowledge_by_link(stack):
+    url, _api, worker = stack
+    r = httpx.post(f"{url}/api/v1/alertmanager", content=json.dumps(fixture_payload("firing.json")), headers=AM)
+    assert r.status_code == 200, r.text
+    incident_id = r.json()["incidents"][0]["id"]
+    opened = time.monotonic()
+
+    first = wait_for(lambda: pages(url, incident_id), 10, "the L1 page", worker)
+    assert [(p["person"], p["tier"], p["channel"]) for p in first] == [("alice", "L1", "sms")]
+
+    # A re-send while L1 has the page pages nobody again.
+    assert httpx.post(f"{url}/api/v1/alertmanager", content=json.dumps(fixture_payload("firing.json")),
+                      headers=AM).json()["incidents"][0]["changed"] is False
+
+    second = wait_for(lambda: len(pages(url, incident_id)) == 2 and pages(url, incident_id), DELAY + 8,
+                      "the L2 escalation", worker)
+    assert (second[1]["person"], second[1]["tier"]) == ("bob", "L2")
+    assert time.monotonic() - opened >= DELAY  # never early
+
+    # Bob acknowledges from the link in his page: GET shows, only POST acknowledges.
+    [link] = wait_for(lambda: ack_links(worker, "Bob Brown"), 5, "bob's ack link", worker)
+    assert link.startswith(url + "/ack/")
+    shown = httpx.get(link)
+    assert shown.status_code == 200 and "Acknowledge" in shown.text
+    assert httpx.get(f"{url}/api/v1/incidents/{incident_id}", headers=API).json()["status"] == "triggered"
+    assert httpx.post(link, data={"action": "ack"}).status_code == 200
+    incident = httpx.get(f"{url}/api/v1/incidents/{incident_id}", headers=API).json()
+    assert incident["status"] == "acknowledged" and incident["acknowledged_by"] == "bob"
+
+    time.sleep(DELAY + 2)  # the engineering tier's timer passes: nothing more is paged
+    assert len(pages(url, incident_id)) == 2
+    assert not ack_links(worker, "Erin Engel")
+
+
+def test_resolved_webhook_cancels_pending_escalations(stack):
+    url, _api, worker = stack
+    r = httpx.post(f"{url}/api/v1/alertmanager", content=json.dumps(fixture_payload("firing_two_alerts.json")),
+                   headers=AM)
+    incident_id = r.json()["incidents"][0]["id"]
+    wait_for(lambda: pages(url, incident_id), 10, "the L1 page", worker)
+    r = httpx.post(f"{url}/api/v1/alertmanager", content=json.dumps(fixture_payload("resolved.json")), headers=AM)
+    assert r.json()["incidents"][0]["status"] == "resolved"
+    time.sleep(DELAY + 2)
+    incident = httpx.get(f"{url}/api/v1/incidents/{incident_id}", headers=API).json()
+    assert incident["status"] == "resolved" and len(pages(url, incident_id)) == 1
+    assert not ack_links(worker, "Bob Brown")
