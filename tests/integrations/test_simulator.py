@@ -10,32 +10,12 @@ from integrations.provider_callbacks import (message_twiml, parse_keypress, pars
 from integrations.sendgrid_notify import SendGridNotifier
 from integrations.simulator import create_simulator_app
 from integrations.simulator_callbacks import public_key_b64
-from integrations.simulator_server import ServerThread, main
+from integrations.simulator import main
+from integrations.simulator_server import ServerThread
 from integrations.twilio_notify import TwilioNotifier
-from tests.integrations.sim_fixture import (ACCOUNT_SID, AUTH_TOKEN, EMAIL, FROM_NUMBER, PHONE,  # noqa: F401
-                                            SENDGRID_KEY, make_page, sim, sim_env)
-
-MESSAGES = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
-CALLS = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"
-MAIL = {"personalizations": [{"to": [{"email": EMAIL}, {"email": "bob@example.com"}]}],
-        "from": {"email": "herald@example.com"}, "subject": "s",
-        "content": [{"type": "text/plain", "value": "t"}], "custom_args": {"herald_incident": "inc-1"}}
-
-
-def twilio_post(sim, path=MESSAGES, token=AUTH_TOKEN, **fields):
-    data = {"To": PHONE, "From": FROM_NUMBER, "Body": "hello", **fields}
-    return httpx.post(sim.url + path, data={k: v for k, v in data.items() if v is not None},
-                      auth=(ACCOUNT_SID, token))
-
-
-def mail_post(sim, body=MAIL, key=SENDGRID_KEY, timeout=5.0):
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.post(sim.url + "/v3/mail/send", json=body, headers=headers, timeout=timeout)
-
-
-def control(sim, name, **payload):
-    return httpx.post(f"{sim.url}/_sim/{name}", json=payload, timeout=10)
-
+from tests.integrations.sim_fixture import (ACCOUNT_SID, AUTH_TOKEN, CALLS, EMAIL, FROM_NUMBER,  # noqa: F401
+                                            MESSAGES, PHONE, SENDGRID_KEY, control, mail_post, make_page,
+                                            sim, sim_env, twilio_post)
 
 def send_page(sim, channel="sms", public_url=None):
     public = public_url or sim.herald_url
