@@ -65,8 +65,8 @@ def parse_calendar(
         try:
             for event in events:
                 anchor_event_times(event, resolver)
-        except (ValueError, TypeError, KeyError) as error:
-            raise CalendarError(f"unusable VTIMEZONE or event time: {error}") from error
+        except Exception as error:  # dateutil/icalendar on a broken VTIMEZONE
+            raise CalendarError(f"unusable VTIMEZONE or event time: {_brief(error)}") from error
         calendar = _apply_x_wr_timezone(calendar, problems)
         check_recurrence_budget(
             calendar.walk("VEVENT"),
@@ -88,7 +88,7 @@ def _read(data: bytes, problems: list[Problem]) -> Calendar:
     try:
         calendar = Calendar.from_ical(bytes(data))
     except Exception as error:  # icalendar raises many kinds on junk input
-        raise CalendarError(f"not a readable iCalendar file: {error}") from error
+        raise CalendarError(f"not a readable iCalendar file: {_brief(error)}") from error
     if not isinstance(calendar, Calendar) or calendar.name != "VCALENDAR":
         found = getattr(calendar, "name", type(calendar).__name__)
         raise CalendarError(f"expected a VCALENDAR, found {found}")
@@ -100,11 +100,29 @@ def _read(data: bytes, problems: list[Problem]) -> Calendar:
             problems.append(Problem("parse_warning", f"{label}: ignored broken {name}: {message}"))
         if not hasattr(event.get("DTSTART"), "dt"):
             raise CalendarError(f"{label}: VEVENT without DTSTART")
+        end = getattr(event.get("DTEND"), "dt", None)
+        if _before(end, event["DTSTART"].dt):
+            note = f"{label}: DTEND is before DTSTART; read as the span between them"
+            problems.append(Problem("parse_warning", note))
         if not event.get("UID"):
             digest = hashlib.sha256(event.to_ical()).hexdigest()[:16]
             event["UID"] = f"no-uid-{digest}"
             problems.append(Problem("parse_warning", f"{label} has no UID; using {event['UID']}"))
     return calendar
+
+
+def _brief(error: Exception) -> str:
+    """The error's text, cut short: icalendar quotes whole inputs in its messages."""
+    text = str(error)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _before(end: object, start: object) -> bool:
+    """Whether ``end`` is earlier than ``start`` (False when they do not compare)."""
+    try:
+        return end is not None and type(end) is type(start) and end < start  # type: ignore
+    except TypeError:  # floating vs. zoned
+        return False
 
 
 def _apply_x_wr_timezone(calendar: Calendar, problems: list[Problem]) -> Calendar:
@@ -131,7 +149,7 @@ def _expand(
         )
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         # InvalidCalendar, BadRuleStringFormat and PeriodEndBeforeStart are ValueErrors.
-        raise CalendarError(f"cannot expand the calendar's events: {error}") from error
+        raise CalendarError(f"cannot expand the calendar's events: {_brief(error)}") from error
     if len(occurrences) > max_shifts:
         raise CalendarError(
             f"calendar expands to {len(occurrences)} occurrences in the window; "

@@ -57,6 +57,8 @@ class CalendarOptions:
             raise ValueError("CalendarOptions.default_tier must not be empty")
         if self.max_shifts < 1 or self.max_recurrence_steps < 1:
             raise ValueError("CalendarOptions limits must be positive")
+        # A private copy: the options are frozen, the caller's dict is not.
+        object.__setattr__(self, "tier_markers", dict(self.tier_markers))
         if any(not marker for marker in self.tier_markers):
             raise ValueError("CalendarOptions.tier_markers has an empty marker")
         if zone_from_name(self.timezone) is None:

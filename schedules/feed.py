@@ -45,7 +45,9 @@ def export_ics(name: str, shifts: Iterable[Shift], people: Mapping[str, Person])
     calendar.add("METHOD", "PUBLISH")
     calendar.add("NAME", name)
     calendar.add("X-WR-CALNAME", name)
-    ordered = sorted(set(shifts), key=lambda s: (_utc(s.start), s.tier, s.person, _utc(s.end), s.uid))
+    ordered = sorted(
+        set(shifts), key=lambda s: (_utc(s.start), s.tier, s.person, _utc(s.end), s.uid)
+    )
     for shift in ordered:
         event = Event()
         event.add("UID", feed_uid(shift))

@@ -34,11 +34,8 @@ class PersonMatcher:
         for person in self._people:
             if person.email:
                 self._by_email.setdefault(person.email.strip().lower(), person)
-            tokens = sorted(
-                {token.strip() for token in (person.id, person.name, person.email or "") if token.strip()},
-                key=len,
-                reverse=True,
-            )
+            names = (person.id, person.name, person.email or "")
+            tokens = sorted({name.strip() for name in names if name.strip()}, key=len, reverse=True)
             if tokens:
                 alternation = "|".join(_token_pattern(token) for token in tokens)
                 pattern = re.compile(_BEFORE + "(?:" + alternation + ")" + _AFTER, re.IGNORECASE)

@@ -56,9 +56,9 @@ class Rotation:
         """Index shifts and handoffs (empty or inverted windows are ignored)."""
         by_tier: dict[str, tuple[list[Shift], list[Handoff]]] = {}
         for shift in shifts:
-            if _utc(shift.start) < _utc(shift.end):
-                start, end = _utc(shift.start), _utc(shift.end)
-                if (start, end) != (shift.start, shift.end):
+            start, end = _utc(shift.start), _utc(shift.end)
+            if start < end:
+                if start.tzinfo is not shift.start.tzinfo or end.tzinfo is not shift.end.tzinfo:
                     shift = replace(shift, start=start, end=end)
                 by_tier.setdefault(shift.tier, ([], []))[0].append(shift)
         for handoff in handoffs:
@@ -72,7 +72,7 @@ class Rotation:
         return tuple(sorted(self._timelines))
 
     def oncall(self, tier: str, at: datetime) -> tuple[Shift, ...]:
-        """The effective shifts of ``tier`` at instant ``at`` (empty in a gap)."""
+        """The effective shifts of ``tier`` at instant ``at``, by person (empty in a gap)."""
         timeline = self._timelines.get(tier)
         if timeline is None:
             return _NOBODY
@@ -99,9 +99,8 @@ class Rotation:
         found = []
         i = bisect_right(timeline.ends, start)
         while i < len(timeline.starts) and timeline.starts[i] < end:
-            found.append(
-                Segment(max(timeline.starts[i], start), min(timeline.ends[i], end), timeline.values[i])
-            )
+            clipped = max(timeline.starts[i], start), min(timeline.ends[i], end)
+            found.append(Segment(*clipped, timeline.values[i]))
             i += 1
         return found
 
@@ -125,10 +124,10 @@ def _utc(moment: datetime) -> datetime:
 
 def _build_timeline(tier: str, shifts: Sequence[Shift], handoffs: Sequence[Handoff]) -> _Timeline:
     """Sweep the tier's boundaries, apply handoffs, cut shifts into effective pieces."""
-    cuts = sorted({t for s in shifts for t in (s.start, s.end)} | {t for h in handoffs for t in (h.start, h.end)})
+    cuts = sorted({t for item in (*shifts, *handoffs) for t in (item.start, item.end)})
     position = {moment: k for k, moment in enumerate(cuts)}
     # Which shifts / handoffs begin and end at each cut, for a single sweep.
-    changes: list[tuple[list[int], list[int], list[int], list[int]]] = [([], [], [], []) for _ in cuts]
+    changes: list[tuple[list[int], ...]] = [([], [], [], []) for _ in cuts]
     for i, s in sorted(enumerate(shifts), key=lambda item: (item[1].start, item[0])):
         changes[position[s.start]][0].append(i)
         changes[position[s.end]][1].append(i)
@@ -165,7 +164,7 @@ def _build_timeline(tier: str, shifts: Sequence[Shift], handoffs: Sequence[Hando
     for k, pieces in enumerate(pieces_per_interval):
         if not pieces:
             continue
-        value = tuple(sorted(pieces, key=lambda s: (s.start, s.person, s.uid)))
+        value = tuple(sorted(pieces, key=lambda s: (s.person, s.start, s.uid)))
         if ends and ends[-1] == cuts[k] and values[-1] == value:
             ends[-1] = cuts[k + 1]
         else:
@@ -191,7 +190,8 @@ def _cut_pieces(
         kind, index = key
         if kind == "s":
             original = shifts[index]
-            piece = original if (original.start, original.end) == (start, end) else replace(original, start=start, end=end)
+            whole = (original.start, original.end) == (start, end)
+            piece = original if whole else replace(original, start=start, end=end)
         else:
             h = handoffs[index]
             piece = Shift(tier, h.to, start, end, source="handoff", uid=h.id, note=h.note)

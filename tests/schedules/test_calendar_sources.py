@@ -37,7 +37,8 @@ def test_google_attendee_email_matches_case_insensitively_through_folded_cn():
 def test_google_calendar_with_unknown_x_wr_timezone_is_reported_not_guessed():
     data = fixture_bytes("google_x_wr_timezone.ics").replace(b"Europe/Berlin", b"Mars/Olympus")
     parsed = parse_calendar(
-        data, people=PEOPLE, options=CalendarOptions(), window_start=utc(2025, 4, 1), window_end=utc(2025, 4, 30)
+        data, people=PEOPLE, options=CalendarOptions(),
+        window_start=utc(2025, 4, 1), window_end=utc(2025, 4, 30),
     )
     assert any("Mars/Olympus" in p.message for p in parsed.problems if p.kind == "parse_warning")
     # Left in UTC: the handoff stays at 08:00 UTC.
@@ -62,7 +63,9 @@ def test_outlook_windows_zone_names_resolve_to_iana_zones():
 def test_outlook_until_ends_series_and_organizer_can_be_the_match():
     parsed = parse_fixture("outlook_windows_zones.ics", OUTLOOK)
     assert max(s.start for s in parsed.shifts if s.tier == "L2") == utc(2025, 3, 31, 13)
-    by_organizer = parse_fixture("outlook_windows_zones.ics", CalendarOptions(match=("organizer",)))
+    by_organizer = parse_fixture(
+        "outlook_windows_zones.ics", CalendarOptions(match=("organizer",), tier_markers={"[L2]": "L2"})
+    )
     assert who(by_organizer, utc(2025, 3, 5)) == {"bob"}  # bob organised alice's week
 
 
@@ -78,7 +81,8 @@ def test_custom_vtimezones_do_not_leak_between_calendars():
     # icalendar caches VTIMEZONEs process-wide by TZID; each calendar must get its own.
     def calendar(offset: str) -> bytes:
         return (
-            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VTIMEZONE\r\nTZID:Customized Time Zone\r\n"
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n"
+            "BEGIN:VTIMEZONE\r\nTZID:Customized Time Zone\r\n"
             "BEGIN:STANDARD\r\nDTSTART:16010101T000000\r\n"
             f"TZOFFSETFROM:{offset}\r\nTZOFFSETTO:{offset}\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
             "BEGIN:VEVENT\r\nUID:u\r\nDTSTAMP:20250101T000000Z\r\nSUMMARY:alice\r\n"
