@@ -28,3 +28,46 @@ def ack_token(token: str) -> str:
 
 def send_log(incident_id: str, round_: int, person: str, channel: str) -> str:
     return f"{PREFIX}sendlog:{incident_id}:{round_}:{person}:{channel}"
+
+
+def pending(person: str, channel: str) -> str:
+    """zset of "incident:round" -> when due: one person's pending pages on one channel."""
+    return f"{PREFIX}pending:{person}:{channel}"
+
+
+def rate(person: str, channel: str) -> str:
+    """Held for the rate-limit window after a message to a person on a channel."""
+    return f"{PREFIX}rate:{person}:{channel}"
+
+
+def provider_message(provider_id: str) -> str:
+    """What a provider message/call id carried: person, channel, (incident, round) pairs."""
+    return f"{PREFIX}provider:{provider_id}"
+
+
+def last_message(address: str) -> str:
+    """The provider id of the latest page sent to a phone number."""
+    return f"{PREFIX}last:{address}"
+
+
+def opted_out(address: str) -> str:
+    return f"{PREFIX}optout:{address}"
+
+
+# -- schedules: calendar copies, handoffs, feed tokens ---------------------------------------
+CALENDARS_VERSION = PREFIX + "calendars:version"  # bumped when an uploaded or fetched copy changes
+HANDOFFS = PREFIX + "handoffs"  # hash: handoff id -> JSON
+HANDOFFS_VERSION = PREFIX + "handoffs:version"  # bumped on every handoff created or cancelled
+HANDOFF_SEQ = PREFIX + "seq:handoff"
+FEEDS = PREFIX + "feeds"  # hash: sha256(feed token) -> JSON (kind, target, created_at); never the token
+
+
+def calendar(schedule: str) -> str:
+    """hash: the last good raw calendar (base64), its sha256, ETag, Last-Modified, version,
+    load time, and the last fetch or upload outcome (checked_at, error, error_at)."""
+    return f"{PREFIX}calendar:{schedule}"
+
+
+def calendar_poll(schedule: str) -> str:
+    """Held by the process polling a schedule's URL, for one poll interval."""
+    return f"{PREFIX}calendar:{schedule}:poll"

@@ -120,6 +120,12 @@ class Store:
             pipe.zadd(keys.INCIDENTS_OPEN, {incident.id: created})
         else:
             pipe.zrem(keys.INCIDENTS_OPEN, incident.id)
+        for page in incident.pages:
+            member = f"{incident.id}:{page.round}"
+            if page.state == "pending" and incident.status == "triggered":
+                pipe.zadd(keys.pending(page.person, page.channel), {member: page.at.timestamp()})
+            else:
+                pipe.zrem(keys.pending(page.person, page.channel), member)
         due = incident.due_at()
         if due is None:
             pipe.zrem(keys.DUE, incident.id)

@@ -6,7 +6,6 @@ pure: no clock, no I/O; ``roster`` says who is on call for each tier at ``now``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from routing.incident import (
@@ -15,6 +14,7 @@ from routing.incident import (
     AlertState,
     Command,
     DeliverPages,
+    DeliveryFailed,
     Effect,
     Escalate,
     EscalateAt,
@@ -23,19 +23,13 @@ from routing.incident import (
     PageOutcome,
     Resolve,
 )
+from routing.decision import Decision
+from routing.page_outcomes import delivery_failed, page_outcome
 from routing.policy import Policy, Roster
 from routing.severity import most_severe
 
 #: How long to wait before trying again when no tier has anyone on call.
 NOBODY_RETRY_SECONDS = 60
-
-
-@dataclass
-class Decision:
-    incident: Incident | None
-    effects: list[Effect] = field(default_factory=list)
-    changed: bool = False
-    early: bool = False  # an escalation timer that fired before its due time
 
 
 def decide(
@@ -53,7 +47,9 @@ def decide(
     if isinstance(command, Resolve):
         return _resolve(current, command.by, command.via, now)
     if isinstance(command, PageOutcome):
-        return _page_outcome(current, command, now)
+        return page_outcome(current, command, now)
+    if isinstance(command, DeliveryFailed):
+        return delivery_failed(current, command, now)
     raise TypeError(f"unknown command {command!r}")
 
 
@@ -190,20 +186,3 @@ def _resolve(current: Incident, by: str, via: str, now: datetime) -> Decision:
     _stop_paging(current)
     current.note(now, "resolved", by=by, via=via)
     return Decision(current, changed=True)
-
-
-def _page_outcome(current: Incident, cmd: PageOutcome, now: datetime) -> Decision:
-    for page in current.pages:
-        if (page.round, page.person, page.channel) != (cmd.round, cmd.person, cmd.channel):
-            continue
-        if page.state in ("sent", "failed"):
-            return Decision(current)  # already recorded: a retried job reporting twice
-        page.attempts += 1
-        page.detail = cmd.detail
-        if cmd.outcome in ("sent", "failed", "cancelled"):
-            page.state = cmd.outcome
-        kind = {"sent": "page", "retry": "page_retry", "failed": "page_failed", "cancelled": "page_cancelled"}[cmd.outcome]
-        current.note(now, kind, person=cmd.person, channel=cmd.channel, tier=page.tier,
-                     round=cmd.round, detail=cmd.detail, provider_id=cmd.provider_id)
-        return Decision(current, changed=True)
-    return Decision(current)

@@ -36,6 +36,8 @@ class PageIntent(BaseModel):
     state: PageState = "pending"
     attempts: int = 0
     detail: str = ""
+    provider_id: str = ""
+    fallback_from: str = ""  # the channel whose failure this page replaces
 
     @property
     def key(self) -> str:
@@ -121,16 +123,32 @@ class Resolve(BaseModel):
 
 
 class PageOutcome(BaseModel):
+    """What happened when the pipeline tried one page. ``retry`` and ``deferred`` (a
+    rate limit) keep it pending until ``until``."""
+
     kind: Literal["page_outcome"] = "page_outcome"
     round: int
     person: str
     channel: str
-    outcome: Literal["sent", "retry", "failed", "cancelled"]
+    outcome: Literal["sent", "retry", "failed", "deferred"]
     detail: str = ""
     provider_id: str = ""
+    until: datetime | None = None
+    bundled: int = 1  # how many incidents the message carried
 
 
-Command = AlertsReceived | Escalate | Acknowledge | Resolve | PageOutcome
+class DeliveryFailed(BaseModel):
+    """The provider reported later that a sent page never arrived (undelivered SMS,
+    unanswered or machine-answered call, bounced email)."""
+
+    kind: Literal["delivery_failed"] = "delivery_failed"
+    round: int
+    person: str
+    channel: str
+    detail: str = ""
+
+
+Command = AlertsReceived | Escalate | Acknowledge | Resolve | PageOutcome | DeliveryFailed
 
 
 # -- effects ----------------------------------------------------------------------------
@@ -150,4 +168,11 @@ class EscalateAt(BaseModel):
     at: datetime
 
 
-Effect = DeliverPages | EscalateAt
+class DeliverAt(BaseModel):
+    """Try the incident's pending pages again at ``at`` (retry backoff, rate limit)."""
+
+    incident_id: str
+    at: datetime
+
+
+Effect = DeliverPages | EscalateAt | DeliverAt

@@ -79,10 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="run Redis, the API and a worker for local use (make run)")
     dev.add_argument("--port", type=int, default=8080)
     dev.set_defaults(func=cmd_dev)
+    sub.add_parser("sim", help="run the Twilio/SendGrid provider simulator (herald sim --help)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sim"]:  # the simulator parses its own options
+        from integrations.simulator import main as simulator_main
+
+        return simulator_main(argv[1:])
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

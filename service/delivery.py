@@ -1,89 +1,127 @@
-"""The notify pipeline for one incident: dedup -> send -> record.
+"""The notify pipeline: dedup -> rate limit -> send -> record.
 
-For each pending page: claim its send-log slot (only while the incident is still
-triggered), send it through the channel's notifier, mark the slot sent, and record
-the outcome on the incident through ``decide``. A retried or duplicated job finds
-the slot taken and sends nothing twice.
+Pages go out per (person, channel): everything that person has pending on that
+channel is bundled into one message, at most one message per rate-limit window
+(an alert storm must not send thousands of texts). Each page's send-log slot is
+claimed first — only while its incident is still triggered — and marked sent after,
+so a retried or duplicated job never sends twice; every outcome is recorded on the
+incident through ``decide``.
 """
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import time
+from datetime import timedelta
 
-from integrations.pages import OutboundPage, SendResult
-from routing.incident import Incident, PageIntent, PageOutcome
+from integrations.pages import SendResult
+from integrations.paging_store import SentMessage
+from routing.incident import PageOutcome
+from service.messages import bundle_page, single_page
 from service.runtime import Herald
 
 log = logging.getLogger("herald.delivery")
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _address(herald: Herald, page: PageIntent) -> str | None:
-    person = herald.config.people.get(page.person)
-    if person is None:
-        return None
-    if page.channel in ("sms", "voice"):
-        return person.phone
-    if page.channel == "email":
-        return person.email
-    return ""
-
-
-def _outbound(herald: Herald, incident: Incident, page: PageIntent, address: str, token: str) -> OutboundPage:
-    first = next(iter(incident.alerts.values()), None)
-    annotations = dict(first.annotations) if first else {}
-    base = herald.settings.public_url.rstrip("/")
-    person = herald.config.people[page.person]
-    return OutboundPage(
-        incident_id=incident.id, code=incident.id, step=page.round, tier=page.tier,
-        person_id=person.id, person_name=person.name, channel=page.channel, address=address,
-        severity=incident.severity, title=incident.title,
-        summary=annotations.get("summary") or annotations.get("description") or incident.title,
-        ack_url=f"{base}/ack/{token}", resolve_url=f"{base}/ack/{token}#resolve",
-        generator_url=first.generator_url if first else "",
-        labels=dict(first.labels) if first else {}, annotations=annotations,
-    )
+MAX_EARLY_WAIT = 2.0
+BUNDLE_LIMIT = 500
 
 
 def deliver(herald: Herald, incident_id: str) -> int:
-    """Send every pending page of the incident that nobody has sent yet. Returns how many."""
+    """Send the incident's due pages (with anything else due for the same people)."""
     incident = herald.store.get(incident_id)
     if incident is None or incident.status != "triggered":
         return 0
-    sent = 0
-    for page in incident.pending_pages():
-        claim = herald.store.claim_send(incident_id, page.round, page.person, page.channel, HOLDER)
-        if claim == "closed":
-            return sent  # acknowledged or resolved since: nothing more goes out
-        if claim.startswith("sent:"):  # sent before a crash, never recorded: record it now
-            herald.act(incident_id, PageOutcome(round=page.round, person=page.person, channel=page.channel,
-                                                outcome="sent", provider_id=claim[5:], detail="recovered"))
-            continue
-        if claim != "ok":
-            continue  # another worker holds the lease for this page right now
-        result = _send(herald, incident, page)
+    pending = incident.pending_pages()
+    if not pending:
+        return 0
+    wait = (min(p.at for p in pending) - herald.clock()).total_seconds()
+    if 0 < wait <= MAX_EARLY_WAIT:  # RQ's scheduler starts jobs up to a second early
+        time.sleep(wait)
+    now = herald.clock()
+    targets = sorted({(p.person, p.channel) for p in pending if p.at <= now})
+    return sum(deliver_to(herald, person, channel, incident_id) for person, channel in targets)
+
+
+def deliver_to(herald: Herald, person: str, channel: str, for_incident: str) -> int:
+    """One message to ``person`` on ``channel`` carrying every page due for them."""
+    now = herald.clock()
+    due = herald.paging.pending_for(person, channel, now.timestamp(), limit=BUNDLE_LIMIT)
+    if not due:
+        return 0
+    window = herald.settings.rate_window(channel)
+    wait = herald.paging.take_rate_slot(person, channel, window)
+    if wait:  # someone else's message holds the window: this incident's page waits for it
+        until = now + timedelta(seconds=wait)
+        for incident_id, round_ in due:
+            if incident_id == for_incident:
+                herald.act(incident_id, PageOutcome(round=round_, person=person, channel=channel, outcome="deferred",
+                                                    until=until, detail=f"rate limit: one {channel} per {window:g}s"))
+        return 0
+    claimed = _claim(herald, person, channel, due)
+    if not claimed:
+        herald.paging.give_back_rate_slot(person, channel)
+        return 0
+    result = _send(herald, person, channel, claimed)
+    for incident_id, round_ in claimed:
         if result.outcome == "sent":
-            herald.store.record_sent(incident_id, page.round, page.person, page.channel, result.provider_id)
-            sent += 1
-        elif result.outcome == "retry":
-            herald.store.release_send(incident_id, page.round, page.person, page.channel)
-        herald.act(incident_id, PageOutcome(round=page.round, person=page.person, channel=page.channel,
-                                            outcome=result.outcome, detail=result.detail,
-                                            provider_id=result.provider_id))
-    return sent
+            herald.store.record_sent(incident_id, round_, person, channel, result.provider_id)
+        else:
+            herald.store.release_send(incident_id, round_, person, channel)
+    if result.outcome == "sent":
+        address = _address(herald, person, channel) or ""
+        herald.paging.record_message(SentMessage(result.provider_id, person, channel, tuple(claimed)), address)
+    else:
+        herald.paging.give_back_rate_slot(person, channel)
+    for incident_id, round_ in claimed:
+        herald.act(incident_id, PageOutcome(round=round_, person=person, channel=channel, outcome=result.outcome,
+                                            detail=result.detail, provider_id=result.provider_id,
+                                            bundled=len(claimed)))
+    return 1 if result.outcome == "sent" else 0
 
 
-def _send(herald: Herald, incident: Incident, page: PageIntent) -> SendResult:
-    address = _address(herald, page)
+def _claim(herald: Herald, person: str, channel: str, due: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    claimed = []
+    for incident_id, round_ in due:
+        claim = herald.store.claim_send(incident_id, round_, person, channel, HOLDER, lease_seconds=60)
+        if claim == "ok":
+            claimed.append((incident_id, round_))
+        elif claim.startswith("sent:"):  # sent before a crash, never recorded: record it now
+            herald.act(incident_id, PageOutcome(round=round_, person=person, channel=channel, outcome="sent",
+                                                provider_id=claim[5:], detail="recovered after a crash"))
+    return claimed
+
+
+def _address(herald: Herald, person_id: str, channel: str) -> str | None:
+    person = herald.config.people.get(person_id)
+    if person is None:
+        return None
+    if channel in ("sms", "voice"):
+        return person.phone
+    return person.email if channel == "email" else ""
+
+
+def _send(herald: Herald, person_id: str, channel: str, claimed: list[tuple[str, int]]) -> SendResult:
+    address = _address(herald, person_id, channel)
     if address is None:
-        return SendResult("failed", detail=f"{page.person} has no {page.channel} address")
-    notifier = herald.notifiers.get(page.channel)
+        return SendResult("failed", detail=f"{person_id} has no {channel} address")
+    if channel == "sms" and herald.paging.is_opted_out(address):
+        return SendResult("failed", detail="the number replied STOP: SMS opted out")
+    notifier = herald.notifiers.get(channel)
     if notifier is None:
-        return SendResult("failed", detail=f"no notifier for channel {page.channel}")
-    token = herald.store.create_ack_token(incident.id, page.person, herald.settings.ack_token_ttl)
+        return SendResult("failed", detail=f"no notifier for channel {channel}")
+    incidents = [i for i in (herald.store.get(incident_id) for incident_id, _ in claimed) if i is not None]
+    rounds = dict(claimed)
+    ttl = herald.settings.ack_token_ttl
+    tokens = {i.id: herald.store.create_ack_token(i.id, person_id, ttl) for i in incidents}
+    person = herald.config.people[person_id]
+    base = herald.settings.public_url
+    if len(incidents) == 1:
+        page = single_page(incidents[0], person, channel, address, rounds[incidents[0].id], tokens[incidents[0].id], base)
+    else:
+        page = bundle_page(incidents, person, channel, address, rounds, tokens, base)
     try:
-        return notifier.send(_outbound(herald, incident, page, address, token))
+        return notifier.send(page)
     except Exception as exc:  # a notifier bug must not lose the page: retry it
-        log.exception("notifier %s raised", page.channel)
+        log.exception("notifier %s raised", channel)
         return SendResult("retry", detail=f"notifier error: {type(exc).__name__}")

@@ -52,7 +52,7 @@ def escalate(incident_id: str, round_: int) -> str:
     early = (due - herald.clock()).total_seconds()
     if early > MAX_EARLY_WAIT:
         herald.queue.enqueue_at(due, escalate, incident_id, round_,
-                                job_id=f"herald-escalate-{incident_id}-{round_}-r{int(time.time())}")
+                                job_id=f"herald-escalate-{incident_id}-{round_}-at{int(due.timestamp())}")
         return "rescheduled"
     if early > 0:
         time.sleep(early)

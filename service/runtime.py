@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import redis
-from rq import Queue
+from rq import Queue, Retry
 
 from integrations.calendars import CalendarBook
 from integrations.pages import Notifier
+from integrations.paging_store import PagingStore
 from integrations.store import Store
 from routing.decide import Decision, decide
-from routing.incident import Command, DeliverPages, EscalateAt, Incident
+from routing.incident import Command, DeliverAt, DeliverPages, EscalateAt, Incident
 from service.config import HeraldConfig, load_config
 from service.settings import Settings
 
@@ -32,6 +33,7 @@ class Herald:
     store: Store
     queue: Queue
     calendars: CalendarBook
+    paging: PagingStore
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
 
@@ -44,7 +46,7 @@ class Herald:
         rq_client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=2)
         herald = cls(settings=settings, config=config, store=Store(client),
                      queue=Queue(settings.queue, connection=rq_client),
-                     calendars=CalendarBook(config))
+                     calendars=CalendarBook(config), paging=PagingStore(client))
         herald.calendars.refresh(herald.clock(), force=True)
         if notifiers is None:
             from service.channels import build_notifiers
@@ -76,13 +78,21 @@ class Herald:
             return
         from service import jobs
 
+        # A job that crashes (Redis blip, bug) is retried by RQ; provider errors are
+        # retried through the incident's own state (backoff in PageOutcome).
+        retry = Retry(max=3, interval=[1, 5, 15])
         for effect in decision.effects:
             try:
                 if isinstance(effect, DeliverPages):
                     version = decision.incident.version if decision.incident else 0
                     self.queue.enqueue(jobs.deliver, effect.incident_id,
                                        job_id=f"herald-deliver-{effect.incident_id}-{version}",
-                                       result_ttl=60, failure_ttl=86400)
+                                       result_ttl=60, failure_ttl=86400, retry=retry)
+                elif isinstance(effect, DeliverAt):
+                    stamp = int(effect.at.timestamp() * 1000)
+                    self.queue.enqueue_at(effect.at, jobs.deliver, effect.incident_id,
+                                          job_id=f"herald-deliver-{effect.incident_id}-at{stamp}",
+                                          result_ttl=60, failure_ttl=86400, retry=retry)
                 elif isinstance(effect, EscalateAt):
                     self.queue.enqueue_at(effect.at, jobs.escalate, effect.incident_id, effect.round,
                                           job_id=f"herald-escalate-{effect.incident_id}-{effect.round}",

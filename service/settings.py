@@ -20,3 +20,26 @@ class Settings(BaseSettings):
     ack_token_ttl: int = Field(86400, gt=0, description="Seconds an acknowledgement link stays valid.")
     max_body_bytes: int = Field(1024 * 1024, gt=0, description="Largest request body accepted.")
     log_format: str = Field("plain", description="plain or json.")
+
+    twilio_account_sid: str | None = Field(None, description="Twilio account SID; with the auth token and from number, SMS and calls go through Twilio.")
+    twilio_auth_token: SecretStr | None = Field(None, description="Twilio auth token; also verifies X-Twilio-Signature on Twilio's webhooks.")
+    twilio_from: str | None = Field(None, description="The Twilio phone number pages come from (E.164).")
+    twilio_api_base: str | None = Field(None, description="Send Twilio API calls here instead of api.twilio.com (the provider simulator); unset in production.")
+    sendgrid_api_key: SecretStr | None = Field(None, description="SendGrid API key; with a from address, email goes through SendGrid.")
+    sendgrid_from: str | None = Field(None, description="The address email pages come from.")
+    sendgrid_api_base: str | None = Field(None, description="Send SendGrid API calls here instead of api.sendgrid.com (the provider simulator).")
+    sendgrid_webhook_public_key: str | None = Field(None, description="SendGrid's event-webhook verification key (base64); unset means event webhooks are refused.")
+    provider_timeout: float = Field(10.0, gt=0, le=60, description="Seconds before a provider API call counts as timed out (and is retried).")
+    rate_limit_sms: float = Field(60.0, ge=0, description="At most one SMS per person per this many seconds; pages inside the window are bundled.")
+    rate_limit_voice: float = Field(60.0, ge=0, description="At most one call per person per this many seconds; pages inside the window are bundled.")
+    rate_limit_email: float = Field(0.0, ge=0, description="At most one email per person per this many seconds (0: no limit).")
+
+    def rate_window(self, channel: str) -> float:
+        return {"sms": self.rate_limit_sms, "voice": self.rate_limit_voice,
+                "email": self.rate_limit_email}.get(channel, 0.0)
+
+    def twilio_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from)
+
+    def sendgrid_configured(self) -> bool:
+        return bool(self.sendgrid_api_key and self.sendgrid_from)

@@ -52,8 +52,8 @@ def herald(*args: str, env: dict[str, str]) -> Proc:
     return Proc([sys.executable, "-m", "service.cli", *args], env)
 
 
-def serve(env: dict[str, str]) -> tuple[Proc, str]:
-    port = free_port()
+def serve(env: dict[str, str], port: int | None = None) -> tuple[Proc, str]:
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     proc = herald("serve", "--port", str(port), env={**env, "HERALD_PUBLIC_URL": url})
     wait_for(lambda: _answers(url), 20, f"herald serve on {url}", proc)

@@ -1,0 +1,80 @@
+"""Redis state of the delivery pipeline that lives beside incidents: each person's
+pending pages, rate-limit windows, what each provider message carried (so replies,
+keypresses and delivery reports find their incidents), and SMS opt-outs."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import redis
+
+from integrations import keys
+
+PROVIDER_TTL_SECONDS = 7 * 86400
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    provider_id: str
+    person: str
+    channel: str
+    pages: tuple[tuple[str, int], ...]  # (incident id, round)
+
+
+class PagingStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def pending_for(self, person: str, channel: str, until: float, limit: int = 50) -> list[tuple[str, int]]:
+        """This person's pending pages on this channel that are due by ``until``, oldest first."""
+        members = self.redis.zrangebyscore(keys.pending(person, channel), "-inf", until, start=0, num=limit)
+        out = []
+        for member in members:
+            incident_id, _, round_ = member.rpartition(":")
+            out.append((incident_id, int(round_)))
+        return out
+
+    def take_rate_slot(self, person: str, channel: str, window_seconds: float) -> float:
+        """Take the person's window on this channel; 0 if taken now, else seconds until it frees."""
+        if window_seconds <= 0:
+            return 0.0
+        key = keys.rate(person, channel)
+        if self.redis.set(key, "1", nx=True, px=int(window_seconds * 1000)):
+            return 0.0
+        left = self.redis.pttl(key)
+        return max(left, 1) / 1000.0 if left and left > 0 else 0.001
+
+    def give_back_rate_slot(self, person: str, channel: str) -> None:
+        self.redis.delete(keys.rate(person, channel))
+
+    def record_message(self, message: SentMessage, address: str) -> None:
+        data = json.dumps({"person": message.person, "channel": message.channel,
+                           "pages": [list(p) for p in message.pages]})
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(keys.provider_message(message.provider_id), data, ex=PROVIDER_TTL_SECONDS)
+            if address and message.channel in ("sms", "voice"):
+                pipe.set(keys.last_message(address), message.provider_id, ex=PROVIDER_TTL_SECONDS)
+            pipe.execute()
+
+    def message(self, provider_id: str) -> SentMessage | None:
+        if not provider_id or len(provider_id) > 128:
+            return None
+        raw = self.redis.get(keys.provider_message(provider_id))
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return SentMessage(provider_id, data["person"], data["channel"],
+                           tuple((str(i), int(r)) for i, r in data["pages"]))
+
+    def last_message_to(self, address: str) -> SentMessage | None:
+        provider_id = self.redis.get(keys.last_message(address))
+        return self.message(provider_id) if provider_id else None
+
+    def set_opted_out(self, address: str, opted_out: bool) -> None:
+        if opted_out:
+            self.redis.set(keys.opted_out(address), "1")
+        else:
+            self.redis.delete(keys.opted_out(address))
+
+    def is_opted_out(self, address: str) -> bool:
+        return bool(self.redis.exists(keys.opted_out(address)))

@@ -1,0 +1,111 @@
+"""What Twilio and SendGrid post back: SMS replies, keypresses, delivery reports.
+
+Every request is checked against the provider's signature (403 otherwise) before it
+is read; replies and keypresses become the same commands as the API and the ack link
+(acknowledge, resolve) and go through ``decide``. Delivery failures move the person
+on to their next channel.
+"""
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from integrations.provider_callbacks import (
+    SENDGRID_SIGNATURE_HEADER,
+    SENDGRID_TIMESTAMP_HEADER,
+    TWILIO_SIGNATURE_HEADER,
+    parse_sendgrid_events,
+    parse_status,
+    verify_sendgrid,
+    verify_twilio,
+)
+from routing.incident import DeliveryFailed
+from service.api_alertmanager import read_body
+from service.replies import handle_keypress, handle_sms
+
+router = APIRouter(prefix="/webhooks", tags=["provider webhooks"])
+log = logging.getLogger("herald.webhooks")
+CALLBACK_LIMIT = 64 * 1024
+TWIML = "application/xml"
+
+
+async def _twilio_form(request: Request) -> dict[str, str]:
+    """The form fields of a Twilio webhook whose X-Twilio-Signature checks out."""
+    settings = request.app.state.herald.settings
+    body = await read_body(request, CALLBACK_LIMIT)
+    params = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    url = settings.public_url.rstrip("/") + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else ""
+    if not token or not verify_twilio(token, url, params, request.headers.get(TWILIO_SIGNATURE_HEADER)):
+        raise HTTPException(403, "invalid or missing X-Twilio-Signature")
+    return params
+
+
+@router.post("/twilio/sms")
+async def twilio_sms(request: Request) -> Response:
+    """An SMS reply: ``4`` / ``ack`` [code] acknowledges, ``6`` / ``resolve`` [code]
+    resolves, STOP / START opt out and back in; anything else gets the help text."""
+    params = await _twilio_form(request)
+    twiml = await run_in_threadpool(handle_sms, request.app.state.herald, params.get("From", ""),
+                                    params.get("Body", ""))
+    return Response(twiml, media_type=TWIML)
+
+
+@router.post("/twilio/voice")
+@router.post("/twilio/voice/gather")
+async def twilio_voice(request: Request) -> Response:
+    """The paging call's keypress: 4 acknowledges, 6 resolves, * repeats."""
+    params = await _twilio_form(request)
+    twiml = await run_in_threadpool(handle_keypress, request.app.state.herald, params.get("CallSid", ""),
+                                    params.get("Digits"), request.query_params.get("person", ""))
+    return Response(twiml, media_type=TWIML)
+
+
+def _report_failure(herald, provider_id: str, detail: str) -> int:
+    message = herald.paging.message(provider_id)
+    if message is None:
+        return 0
+    for incident_id, round_ in message.pages:
+        herald.act(incident_id, DeliveryFailed(round=round_, person=message.person, channel=message.channel,
+                                               detail=detail))
+    return len(message.pages)
+
+
+@router.post("/twilio/status")
+async def twilio_status(request: Request) -> dict:
+    """Delivery status of a message or call; undelivered / failed / unanswered moves on."""
+    params = await _twilio_form(request)
+    try:
+        status = parse_status(params)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    moved = 0
+    if status.failed:
+        detail = f"{status.channel} {status.status}" + (f" ({status.answered_by})" if status.answered_by else "")
+        moved = await run_in_threadpool(_report_failure, request.app.state.herald, status.provider_id, detail)
+    return {"status": status.status, "pages_moved_on": moved}
+
+
+@router.post("/sendgrid/events")
+async def sendgrid_events(request: Request) -> dict:
+    """SendGrid's event webhook (ECDSA-signed); bounces and drops move on."""
+    herald = request.app.state.herald
+    body = await read_body(request, 1024 * 1024)
+    key = herald.settings.sendgrid_webhook_public_key
+    if not key or not verify_sendgrid(key, body, request.headers.get(SENDGRID_SIGNATURE_HEADER),
+                                      request.headers.get(SENDGRID_TIMESTAMP_HEADER)):
+        raise HTTPException(403, "invalid or missing SendGrid event webhook signature")
+    try:
+        events = parse_sendgrid_events(body)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    moved = 0
+    for event in events:
+        if event.failed and event.provider_id:
+            moved += await run_in_threadpool(_report_failure, herald, event.provider_id,
+                                             f"email {event.event}: {event.reason}".strip(": "))
+    return {"events": len(events), "pages_moved_on": moved}
