@@ -1,0 +1,149 @@
+"""Twilio and SendGrid webhooks through our real HTTP layer, signed with the providers'
+own helpers: valid, tampered and missing signatures."""
+import base64
+import json
+import time
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi.testclient import TestClient
+from twilio.request_validator import RequestValidator
+
+from integrations.paging_store import SentMessage
+from service.app import create_app
+from service.runtime import Herald
+from service.settings import Settings
+from tests.herald_env import AM_TOKEN, fixture_payload
+
+TWILIO_TOKEN = "twilio-secret-token-123"
+PUBLIC = "https://herald.test"
+ALICE = "+15550100001"
+KEY = ec.generate_private_key(ec.SECP256R1())
+PUBLIC_KEY = base64.b64encode(KEY.public_key().public_bytes(
+    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+
+
+@pytest.fixture
+def client(settings, monkeypatch):
+    monkeypatch.setenv("HERALD_TWILIO_ACCOUNT_SID", "AC" + "1" * 32)
+    monkeypatch.setenv("HERALD_TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
+    monkeypatch.setenv("HERALD_TWILIO_FROM", "+15550009999")
+    monkeypatch.setenv("HERALD_TWILIO_API_BASE", "http://127.0.0.1:9")  # nothing is sent in these tests
+    monkeypatch.setenv("HERALD_SENDGRID_WEBHOOK_PUBLIC_KEY", PUBLIC_KEY)
+    full = Settings()
+    with TestClient(create_app(full, Herald.from_settings(full))) as c:
+        yield c
+
+
+def signed_post(client, path, params, token=TWILIO_TOKEN, tamper=False, signature=True):
+    url = PUBLIC + path
+    headers = {}
+    if signature:
+        headers["X-Twilio-Signature"] = RequestValidator(token).compute_signature(url, params)
+    body = dict(params, Body=params.get("Body", "") + " ") if tamper else params
+    return client.post(path, data=body, headers=headers)
+
+
+def open_incident(client) -> str:
+    r = client.post("/api/v1/alertmanager", content=json.dumps(fixture_payload("firing.json")),
+                    headers={"Authorization": f"Bearer {AM_TOKEN}"})
+    return r.json()["incidents"][0]["id"]
+
+
+def herald_of(client) -> Herald:
+    return client.app.state.herald
+
+
+def test_sms_reply_with_code_acknowledges(client):
+    incident_id = open_incident(client)
+    r = signed_post(client, "/webhooks/twilio/sms", {"From": ALICE, "Body": f"ack {incident_id}"})
+    assert r.status_code == 200 and "<Message>" in r.text and "acknowledged" in r.text
+    incident = herald_of(client).store.get(incident_id)
+    assert incident.status == "acknowledged" and incident.acknowledged_by == "alice"
+
+
+def test_sms_reply_4_acks_everything_in_the_latest_message(client):
+    first, herald = open_incident(client), herald_of(client)
+    payload = fixture_payload("firing.json")
+    payload["groupKey"] = "other"
+    second = client.post("/api/v1/alertmanager", content=json.dumps(payload),
+                         headers={"Authorization": f"Bearer {AM_TOKEN}"}).json()["incidents"][0]["id"]
+    herald.paging.record_message(SentMessage("SM1", "alice", "sms", ((first, 1), (second, 1))), ALICE)
+    signed_post(client, "/webhooks/twilio/sms", {"From": ALICE, "Body": "4"})
+    assert {herald.store.get(i).status for i in (first, second)} == {"acknowledged"}
+
+
+def test_bad_missing_or_foreign_signature_is_403_and_changes_nothing(client):
+    incident_id = open_incident(client)
+    params = {"From": ALICE, "Body": f"4 {incident_id}"}
+    for kwargs in ({"tamper": True}, {"signature": False}, {"token": "someone-elses-token"}):
+        r = signed_post(client, "/webhooks/twilio/sms", params, **kwargs)
+        assert r.status_code == 403 and TWILIO_TOKEN not in r.text
+    for path in ("/webhooks/twilio/voice", "/webhooks/twilio/status"):
+        assert signed_post(client, path, {"CallSid": "CA1"}, signature=False).status_code == 403
+    assert herald_of(client).store.get(incident_id).status == "triggered"
+
+
+def test_unknown_sender_and_gibberish_get_help_and_change_nothing(client):
+    incident_id = open_incident(client)
+    r = signed_post(client, "/webhooks/twilio/sms", {"From": "+19999999999", "Body": f"4 {incident_id}"})
+    assert "reply 4" in r.text
+    r = signed_post(client, "/webhooks/twilio/sms", {"From": ALICE, "Body": "what is happening"})
+    assert "reply 4" in r.text
+    assert herald_of(client).store.get(incident_id).status == "triggered"
+
+
+def test_stop_and_start_are_respected(client):
+    herald = herald_of(client)
+    signed_post(client, "/webhooks/twilio/sms", {"From": ALICE, "Body": "STOP"})
+    assert herald.paging.is_opted_out(ALICE)
+    signed_post(client, "/webhooks/twilio/sms", {"From": ALICE, "Body": "start"})
+    assert not herald.paging.is_opted_out(ALICE)
+
+
+def test_keypress_6_resolves_the_calls_incidents(client):
+    incident_id, herald = open_incident(client), herald_of(client)
+    herald.paging.record_message(SentMessage("CA9", "alice", "voice", ((incident_id, 1),)), ALICE)
+    r = signed_post(client, "/webhooks/twilio/voice/gather?person=alice", {"CallSid": "CA9", "Digits": "6"})
+    assert r.status_code == 200 and "<Hangup" in r.text
+    assert herald.store.get(incident_id).resolved_by == "alice"
+
+
+def test_no_keypress_is_not_an_acknowledgement(client):
+    incident_id, herald = open_incident(client), herald_of(client)
+    herald.paging.record_message(SentMessage("CA9", "alice", "voice", ((incident_id, 1),)), ALICE)
+    r = signed_post(client, "/webhooks/twilio/voice/gather", {"CallSid": "CA9"})
+    assert "not acknowledged" in r.text and herald.store.get(incident_id).status == "triggered"
+
+
+def test_undelivered_status_moves_to_the_next_channel(client):
+    incident_id, herald = open_incident(client), herald_of(client)
+    herald.paging.record_message(SentMessage("SM7", "alice", "sms", ((incident_id, 1),)), ALICE)
+    r = signed_post(client, "/webhooks/twilio/status", {"MessageSid": "SM7", "MessageStatus": "undelivered"})
+    assert r.json() == {"status": "undelivered", "pages_moved_on": 1}
+    assert [p.channel for p in herald.store.get(incident_id).pages][-1] == "voice"
+    r = signed_post(client, "/webhooks/twilio/status", {"MessageSid": "SM7", "MessageStatus": "delivered"})
+    assert r.json()["pages_moved_on"] == 0
+    assert signed_post(client, "/webhooks/twilio/status", {"Foo": "bar"}).status_code == 400
+
+
+def sendgrid_post(client, events, sign=True, tamper=False):
+    body = json.dumps(events).encode()
+    timestamp = str(int(time.time()))
+    signature = base64.b64encode(KEY.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
+    headers = {"X-Twilio-Email-Event-Webhook-Timestamp": timestamp, "Content-Type": "application/json"}
+    if sign:
+        headers["X-Twilio-Email-Event-Webhook-Signature"] = signature
+    return client.post("/webhooks/sendgrid/events", content=body + (b" " if tamper else b""), headers=headers)
+
+
+def test_sendgrid_bounce_moves_on_and_bad_signatures_are_refused(client):
+    incident_id, herald = open_incident(client), herald_of(client)
+    herald.paging.record_message(SentMessage("msg1", "alice", "sms", ((incident_id, 1),)), "")
+    events = [{"email": "alice@example.com", "event": "bounce", "sg_message_id": "msg1.filter0001", "reason": "550"}]
+    assert sendgrid_post(client, events, sign=False).status_code == 403
+    assert sendgrid_post(client, events, tamper=True).status_code == 403
+    r = sendgrid_post(client, events)
+    assert r.status_code == 200 and r.json() == {"events": 1, "pages_moved_on": 1}
+    assert any(e.kind == "delivery_failed" for e in herald.store.get(incident_id).timeline)
