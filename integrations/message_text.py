@@ -105,9 +105,10 @@ def voice_twiml(page: OutboundPage, gather_action_url: str) -> str:
     sev = clean_text(page.severity, 8) or "unknown"
     intro = "This is a drill. " if page.drill else ""
     code = clean_text(page.code, 16)
+    title, summary = clean_text(page.title, 200), clean_text(page.summary, 400)
     spoken = (f"{intro}Herald page, severity {sev}. "
               + (f"Incident {code}. " if code else "")
-              + f"{clean_text(page.title, 200)}. {clean_text(page.summary, 400)}")
+              + (f"{title}. {summary}" if summary and summary != title else f"{title}."))
     resp = VoiceResponse()
     gather = resp.gather(num_digits=1, action=gather_action_url, method="POST", timeout=8)
     gather.say(spoken.strip())

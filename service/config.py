@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from routing.matchers import MatcherError
 from routing.policy import DEFAULT_CHANNELS, DEFAULT_ESCALATE_AFTER, Policy, Tier
@@ -56,12 +56,38 @@ class PersonSpec(_Strict):
 
 
 class ScheduleSpec(_Strict):
+    """One rotation calendar and where it comes from: a file (``calendar``), an http(s)
+    ``url`` polled every ``poll_interval``, or ``source: upload`` (PUT /api/v1/schedules/NAME)."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    calendar: str  # a path (relative to the config file)
+    calendar: str | None = None  # a path (relative to the config file)
+    url: str | None = Field(None, pattern=r"^https?://[^\s]+$")
+    source: Literal["file", "url", "upload"] | None = None  # default: file with calendar, url with url
+    poll_interval: float = Field(300.0, ge=1)  # seconds (or 30s, 5m, ...) between polls of url
+    timeout: float = Field(10.0, gt=0, le=120)  # seconds for one fetch of url
+    max_bytes: int = Field(2 * 1024 * 1024, ge=1024)  # largest calendar fetched, read or uploaded
     timezone: str = "UTC"
     match: list[Literal["attendee", "organizer", "summary", "description"]] = ["attendee", "summary"]
     tier_markers: dict[str, str] = Field(default_factory=dict)
     default_tier: str = "L1"
+
+    @field_validator("poll_interval", "timeout", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> float:
+        return parse_duration(value).total_seconds()
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ScheduleSpec":
+        given = [key for key in ("calendar", "url") if getattr(self, key) is not None]
+        if self.source is None:
+            if len(given) != 1:
+                raise ValueError("give one of calendar (a file) or url, or set source: upload")
+            self.source = "file" if given == ["calendar"] else "url"
+        wanted = {"file": ["calendar"], "url": ["url"], "upload": []}[self.source]
+        if given != wanted:
+            raise ValueError(f"source {self.source} takes " + (f"{wanted[0]} only" if wanted else
+                                                                "neither calendar nor url"))
+        return self
 
 
 def _severity_keys(value: dict[str, Any]) -> dict[str, Any]:
@@ -158,7 +184,7 @@ def _build(path: Path, spec: FileSpec) -> HeraldConfig:
     if len(schedules) != len(spec.schedules):
         raise ValueError("schedules: a name is used twice")
     for i, sched in enumerate(spec.schedules):
-        if not (path.parent / sched.calendar).is_file():
+        if sched.calendar is not None and not (path.parent / sched.calendar).is_file():
             raise ValueError(f"schedules.{i}.calendar: file not found: {sched.calendar}")
     policies: dict[str, Policy] = {}
     for i, pol in enumerate(spec.policies):
