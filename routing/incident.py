@@ -68,6 +68,10 @@ class Incident(BaseModel):
     tier_index: int = -1  # index of the tier paged last
     next_tier_index: int = 0  # the tier the next escalation pages
     next_escalation_at: datetime | None = None
+    repeats: int = 0  # times the whole chain has started over
+    held_until: datetime | None = None  # maintenance window or business hours: not paging yet
+    hold_reason: str = ""
+    drill: bool = False
     pages: list[PageIntent] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     version: int = 0
@@ -84,8 +88,10 @@ class Incident(BaseModel):
 
     def due_at(self) -> datetime | None:
         """When this incident next needs a worker, derived from its state alone."""
-        if self.status != "triggered":
+        if self.status == "resolved":
             return None
+        if self.status == "acknowledged":
+            return self.next_escalation_at  # an ack timeout or a snooze running out
         pending = [p.at for p in self.pages if p.state == "pending"]
         if self.next_escalation_at is not None:
             pending.append(self.next_escalation_at)
@@ -95,8 +101,16 @@ class Incident(BaseModel):
 # -- commands ---------------------------------------------------------------------------
 
 
+class Hold(BaseModel):
+    """Why an incident may not page yet, and until when (computed by the caller)."""
+
+    reason: str
+    until: datetime
+
+
 class AlertsReceived(BaseModel):
     kind: Literal["alerts"] = "alerts"
+    drill: bool = False
     new_id: str  # id for the incident this opens, if it opens one
     receiver: str
     group_key: str
@@ -108,6 +122,47 @@ class AlertsReceived(BaseModel):
 class Escalate(BaseModel):
     kind: Literal["escalate"] = "escalate"
     round: int  # the round this timer was set for; a stale timer does nothing
+
+
+class EscalateNow(BaseModel):
+    """A person asks for the next tier now."""
+
+    kind: Literal["escalate_now"] = "escalate_now"
+    by: str
+    via: str
+
+
+class Reassign(BaseModel):
+    """Page one person, or one tier of the policy, now."""
+
+    kind: Literal["reassign"] = "reassign"
+    by: str
+    via: str
+    person: str | None = None
+    tier: str | None = None
+
+
+class Snooze(BaseModel):
+    """Quiet for ``minutes``, then page again."""
+
+    kind: Literal["snooze"] = "snooze"
+    by: str
+    via: str
+    minutes: int = Field(ge=1, le=24 * 60)
+
+
+class AddNote(BaseModel):
+    kind: Literal["note"] = "note"
+    by: str
+    via: str
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class Release(BaseModel):
+    """A hold ended early (a maintenance window closed): page now if still firing."""
+
+    kind: Literal["release"] = "release"
+    reason: str
 
 
 class Acknowledge(BaseModel):
@@ -148,7 +203,8 @@ class DeliveryFailed(BaseModel):
     detail: str = ""
 
 
-Command = AlertsReceived | Escalate | Acknowledge | Resolve | PageOutcome | DeliveryFailed
+Command = (AlertsReceived | Escalate | Acknowledge | Resolve | PageOutcome | DeliveryFailed | EscalateNow
+           | Reassign | Snooze | AddNote | Release)
 
 
 # -- effects ----------------------------------------------------------------------------

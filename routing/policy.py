@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from routing.business_hours import BusinessHours
 from routing.severity import SEVERITIES
 
 #: Response SLAs of the operating model: P0 immediate, P1 5 min, P2 15 min, P3 1 h.
@@ -55,9 +56,47 @@ class Tier:
 
 
 @dataclass(frozen=True)
+class SeverityRule:
+    """How a severity climbs a policy.
+
+    ``page_tiers``: tiers paged together at the start (P0 pages L1 and L2 at once);
+    ``repeat``: how many times the whole chain starts over after the last tier;
+    ``ack_timeout``: an acknowledged, unresolved incident re-triggers after this
+    (None: never); ``business_hours_only``: outside the policy's business hours the
+    incident is recorded and paged when they start.
+    """
+
+    page_tiers: int = 1
+    repeat: int = 0
+    ack_timeout: timedelta | None = None
+    business_hours_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.page_tiers < 1:
+            raise ValueError("page_tiers must be at least 1")
+        if self.repeat < 0:
+            raise ValueError("repeat cannot be negative")
+        if self.ack_timeout is not None and self.ack_timeout <= timedelta(0):
+            raise ValueError("ack_timeout must be positive")
+
+
+DEFAULT_RULES: Mapping[str, SeverityRule] = {
+    "P0": SeverityRule(page_tiers=2, repeat=3),
+    "P1": SeverityRule(repeat=2),
+    "P2": SeverityRule(repeat=1),
+    "P3": SeverityRule(business_hours_only=True),
+}
+
+
+@dataclass(frozen=True)
 class Policy:
     name: str
     tiers: tuple[Tier, ...]
+    rules: Mapping[str, SeverityRule] = field(default_factory=lambda: dict(DEFAULT_RULES))
+    business_hours: BusinessHours | None = None
+
+    def rule(self, severity: str) -> SeverityRule:
+        return self.rules.get(severity, DEFAULT_RULES[severity])
 
     def __post_init__(self) -> None:
         if not self.tiers:

@@ -2,7 +2,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from routing.decide import NOBODY_RETRY_SECONDS, decide
+from routing.decide import decide
+from routing.escalation import NOBODY_RETRY_SECONDS
 from routing.incident import (
     Acknowledge,
     AlertsReceived,
@@ -13,7 +14,7 @@ from routing.incident import (
     PageOutcome,
     Resolve,
 )
-from routing.policy import Policy, Tier
+from routing.policy import Policy, SeverityRule, Tier
 
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 FIVE = {"P0": timedelta(minutes=5), "P1": timedelta(minutes=5), "P2": timedelta(minutes=15), "P3": timedelta(hours=1)}
@@ -22,7 +23,7 @@ POLICY = Policy("default", (
     Tier("L2", schedule="backup", escalate_after=FIVE),
     Tier("engineering", people=("erin",), escalate_after=FIVE),
     Tier("executive", people=("dave",), escalate_after=FIVE),
-))
+), rules={s: SeverityRule() for s in ("P0", "P1", "P2", "P3")})  # one tier at a time, no repeats
 ROSTER = {"L1": ("alice",), "L2": ("bob",), "engineering": ("erin",), "executive": ("dave",)}
 
 
