@@ -71,3 +71,7 @@ def calendar(schedule: str) -> str:
 def calendar_poll(schedule: str) -> str:
     """Held by the process polling a schedule's URL, for one poll interval."""
     return f"{PREFIX}calendar:{schedule}:poll"
+
+
+MAINTENANCE = PREFIX + "maintenance"  # hash: window id -> JSON
+MAINTENANCE_SEQ = PREFIX + "seq:maintenance"

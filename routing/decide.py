@@ -58,7 +58,7 @@ def decide(incident: Incident | None, command: Command, policy: Policy, roster: 
     if isinstance(command, AddNote):
         current.note(now, "note", by=command.by, via=command.via, text=command.text)
         return Decision(current, changed=True)
-    return _manual(current, command, policy, roster, now)
+    return _manual(current, command, policy, roster, now, hold)
 
 
 def _alerts(incident: Incident | None, cmd: AlertsReceived, policy: Policy, roster: Roster, now: datetime,
@@ -161,11 +161,12 @@ def _resolve(current: Incident, by: str, via: str, now: datetime) -> Decision:
     return Decision(current, changed=True)
 
 
-def _manual(current: Incident, cmd: Command, policy: Policy, roster: Roster, now: datetime) -> Decision:
+def _manual(current: Incident, cmd: Command, policy: Policy, roster: Roster, now: datetime,
+            hold: Hold | None) -> Decision:
     if isinstance(cmd, Release):
         if current.held_until is None:
             return Decision(current)
-        return start(current, policy, roster, now, None)
+        return start(current, policy, roster, now, hold)  # another window may still hold it
     if isinstance(cmd, Snooze):
         if current.status == "triggered":
             current.status, current.acknowledged_at, current.acknowledged_by = "acknowledged", now, cmd.by

@@ -4,8 +4,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field, model_validator
 
-from routing.incident import Acknowledge, Incident, Resolve
+from routing.incident import Acknowledge, AddNote, EscalateNow, Incident, Reassign, Resolve, Snooze
 from service.auth import check_api
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
@@ -47,9 +48,12 @@ def get_incident(incident_id: str, request: Request, _caller: str = Depends(api_
     return _public(incident)
 
 
-def _act(request: Request, incident_id: str, command: Acknowledge | Resolve) -> dict[str, Any]:
+def _act(request: Request, incident_id: str, command) -> dict[str, Any]:
     herald = request.app.state.herald
-    decision = herald.act(incident_id, command)
+    try:
+        decision = herald.act(incident_id, command)
+    except ValueError as exc:  # e.g. reassign to a tier the policy does not have
+        raise HTTPException(400, str(exc)) from None
     if decision.incident is None:
         raise HTTPException(404, f"no incident {incident_id!r}")
     return _public(decision.incident)
@@ -65,3 +69,49 @@ def acknowledge(incident_id: str, request: Request, caller: str = Depends(api_ca
 def resolve(incident_id: str, request: Request, caller: str = Depends(api_caller)) -> dict[str, Any]:
     """Resolve: close the incident; nothing more is paged for it."""
     return _act(request, incident_id, Resolve(by=caller, via="api"))
+
+
+@router.post("/{incident_id}/escalate")
+def escalate_now(incident_id: str, request: Request, caller: str = Depends(api_caller)) -> dict[str, Any]:
+    """Page the next tier now (an acknowledged incident is triggered again)."""
+    return _act(request, incident_id, EscalateNow(by=caller, via="api"))
+
+
+class ReassignBody(BaseModel):
+    person: str | None = None
+    tier: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "ReassignBody":
+        if (self.person is None) == (self.tier is None):
+            raise ValueError("give exactly one of person or tier")
+        return self
+
+
+@router.post("/{incident_id}/reassign")
+def reassign(incident_id: str, body: ReassignBody, request: Request,
+             caller: str = Depends(api_caller)) -> dict[str, Any]:
+    """Page one person (by id) or one tier of the incident's policy, now."""
+    if body.person is not None and body.person not in request.app.state.herald.config.people:
+        raise HTTPException(400, f"person: no person with id {body.person!r}")
+    return _act(request, incident_id, Reassign(by=caller, via="api", person=body.person, tier=body.tier))
+
+
+class SnoozeBody(BaseModel):
+    minutes: int = Field(ge=1, le=24 * 60)
+
+
+@router.post("/{incident_id}/snooze")
+def snooze(incident_id: str, body: SnoozeBody, request: Request, caller: str = Depends(api_caller)) -> dict[str, Any]:
+    """Quiet the incident for ``minutes``; it pages again afterwards unless resolved."""
+    return _act(request, incident_id, Snooze(by=caller, via="api", minutes=body.minutes))
+
+
+class NoteBody(BaseModel):
+    text: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/{incident_id}/notes")
+def add_note(incident_id: str, body: NoteBody, request: Request, caller: str = Depends(api_caller)) -> dict[str, Any]:
+    """Add a note to the timeline."""
+    return _act(request, incident_id, AddNote(by=caller, via="api", text=body.text))

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from routing.matchers import MatcherError
+from service.config_policy import BusinessHoursSpec, RuleSpec, WatchdogSpec, build_rules
 from routing.policy import DEFAULT_CHANNELS, DEFAULT_ESCALATE_AFTER, Policy, Tier
 from routing.routes import Route, build_route
 from routing.severity import SEVERITIES, SeverityMapping
@@ -112,6 +113,8 @@ class PolicySpec(_Strict):
     name: str
     escalate_after: dict[str, Any] = Field(default_factory=dict)
     tiers: list[TierSpec] = Field(min_length=1)
+    severities: dict[str, RuleSpec] = Field(default_factory=dict)
+    business_hours: BusinessHoursSpec | None = None
 
     _check_escalate = field_validator("escalate_after")(_severity_keys)
 
@@ -130,6 +133,7 @@ class FileSpec(_Strict):
     policies: list[PolicySpec] = Field(min_length=1)
     route: dict[str, Any]
     severity: SeveritySpec = Field(default_factory=SeveritySpec)
+    watchdog: WatchdogSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,7 @@ class HeraldConfig:
     policies: dict[str, Policy]
     route: Route
     severity: SeverityMapping
+    watchdog: WatchdogSpec | None = None
 
     def calendar_path(self, schedule: str) -> Path:
         return (self.path.parent / self.schedules[schedule].calendar).resolve()
@@ -206,12 +211,16 @@ def _build(path: Path, spec: FileSpec) -> HeraldConfig:
             ))
         if pol.name in policies:
             raise ValueError(f"policies.{i}.name: {pol.name!r} is used twice")
-        policies[pol.name] = Policy(name=pol.name, tiers=tuple(tiers))
+        policies[pol.name] = Policy(
+            name=pol.name, tiers=tuple(tiers), rules=build_rules(f"policies.{i}.severities", pol.severities),
+            business_hours=pol.business_hours.build() if pol.business_hours else None)
     route = build_route(spec.route)
     for _, node in route.walk():
         if node.policy not in policies:
             raise ValueError(f"route: no policy named {node.policy!r}")
     severity = SeverityMapping(label=spec.severity.label, values=dict(spec.severity.map),
                                priority_label=spec.severity.priority_label, default=spec.severity.default)
+    if spec.watchdog is not None:
+        spec.watchdog.timeout_delta()
     return HeraldConfig(path=path, people=people, schedules=schedules, policies=policies,
-                        route=route, severity=severity)
+                        route=route, severity=severity, watchdog=spec.watchdog)

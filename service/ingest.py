@@ -18,6 +18,7 @@ def ingest(herald: Herald, payload: WebhookPayload) -> list[Decision]:
     """
     group = group_of(payload, herald.config.route, herald.config.severity)
     now = herald.clock()
+    hold = herald.hold(group.alerts, now)
     decisions = []
     for name in group.policies:
         policy = herald.config.policies[name]
@@ -30,7 +31,7 @@ def ingest(herald: Herald, payload: WebhookPayload) -> list[Decision]:
                 receiver=group.receiver, group_key=group.group_key, severity=group.severity,
                 title=group.title, alerts=list(group.alerts),
             )
-            return decide(current, command, policy, herald.calendars.roster(policy, now), now)
+            return decide(current, command, policy, herald.calendars.roster(policy, now), now, hold)
 
         decisions.append(herald.store.apply_to_group(group.receiver, group.group_key, name, run))
     for decision in decisions:

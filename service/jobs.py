@@ -44,7 +44,7 @@ def escalate(incident_id: str, round_: int) -> str:
     """Escalate the incident if it is still waiting on round ``round_``; never early."""
     herald = context()
     incident = herald.store.get(incident_id)
-    if incident is None or incident.status != "triggered" or incident.round != round_:
+    if incident is None or incident.status == "resolved" or incident.round != round_:
         return "stale"
     due = incident.next_escalation_at
     if due is None:
@@ -73,7 +73,7 @@ def sweep(herald: Herald) -> int:
     done = 0
     for incident_id in herald.store.due(cutoff.timestamp()):
         incident = herald.store.get(incident_id)
-        if incident is None or incident.status != "triggered":
+        if incident is None or incident.status == "resolved":
             continue
         try:
             if incident.next_escalation_at and incident.next_escalation_at <= cutoff:

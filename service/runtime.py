@@ -12,10 +12,12 @@ from rq import Queue, Retry
 
 from integrations.calendars import CalendarBook
 from integrations.pages import Notifier
+from integrations.maintenance_store import MaintenanceStore
 from integrations.paging_store import PagingStore
 from integrations.store import Store
 from routing.decide import Decision, decide
-from routing.incident import Command, DeliverAt, DeliverPages, EscalateAt, Incident
+from routing.incident import Command, DeliverAt, DeliverPages, EscalateAt, Hold, Incident, Release
+from routing.maintenance import hold_for
 from service.config import HeraldConfig, load_config
 from service.settings import Settings
 
@@ -34,6 +36,7 @@ class Herald:
     queue: Queue
     calendars: CalendarBook
     paging: PagingStore
+    maintenance: MaintenanceStore
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
 
@@ -46,7 +49,8 @@ class Herald:
         rq_client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=2)
         herald = cls(settings=settings, config=config, store=Store(client),
                      queue=Queue(settings.queue, connection=rq_client),
-                     calendars=CalendarBook(config), paging=PagingStore(client))
+                     calendars=CalendarBook(config, client), paging=PagingStore(client),
+                     maintenance=MaintenanceStore(client))
         herald.calendars.refresh(herald.clock(), force=True)
         if notifiers is None:
             from service.channels import build_notifiers
@@ -66,11 +70,17 @@ class Herald:
             policy = self.config.policies.get(current.policy)
             if policy is None:  # the policy was removed from the config: keep the last tier list
                 raise LookupError(f"incident {current.id} names unknown policy {current.policy!r}")
-            return decide(current, command, policy, self.calendars.roster(policy, now), now)
+            hold = self.hold(current.alerts.values(), now) if (
+                current.held_until is not None or isinstance(command, Release)) else None
+            return decide(current, command, policy, self.calendars.roster(policy, now), now, hold)
 
         decision = self.store.apply(incident_id, run)
         self.dispatch(decision)
         return decision
+
+    def hold(self, alerts, now: datetime) -> Hold | None:
+        """A maintenance window holding these alerts' pages at ``now``, if any."""
+        return hold_for(list(alerts), self.maintenance.all(), now)
 
     def dispatch(self, decision: Decision) -> None:
         """Turn effects into RQ jobs. They are hints: the sweep re-derives lost ones."""
