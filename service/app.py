@@ -8,7 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service import ack_pages, api_alertmanager, api_incidents, api_maintenance, health, provider_webhooks
+from service import ack_pages, api_alertmanager, api_incidents, api_maintenance, health, provider_webhooks, simulation
+from service import api_feeds, api_handoffs, api_oncall, api_schedules
 from service.runtime import Herald
 from service.settings import Settings
 
@@ -45,6 +46,9 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
         return JSONResponse({"detail": "storage unavailable, try again"}, status_code=503,
                             headers={"Retry-After": "5"})
 
-    for module in (api_alertmanager, api_incidents, api_maintenance, ack_pages, health, provider_webhooks):
+    for module in (api_alertmanager, api_incidents, api_maintenance, simulation, ack_pages, health,
+                   provider_webhooks):
+        app.include_router(module.router)
+    for module in (api_schedules, api_feeds, api_oncall, api_handoffs):  # schedules, on call, handoffs
         app.include_router(module.router)
     return app

@@ -54,7 +54,49 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"schedule {status.schedule}: {state}")
     print(f"{path}: {len(config.people)} people, {len(config.schedules)} schedules, "
           f"{len(config.policies)} policies" + (" — calendars failed" if failed else " — OK"))
+    if args.routes:
+        print(route_tree(config.route))
     return 1 if failed else 0
+
+
+def route_tree(route) -> str:
+    """The route tree like ``amtool config routes``: one line a route, indented."""
+    lines = []
+    for depth, node in route.walk():
+        matchers = ", ".join(str(m) for m in node.matchers) or ("(default)" if depth == 0 else "")
+        extra = "  continue" if node.continue_ else ""
+        lines.append(f"{'  ' * depth}{'└── ' if depth else ''}{{{matchers}}}  policy: {node.policy}{extra}")
+    return "\n".join(lines)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import json
+    from datetime import datetime, timezone
+
+    from pydantic import ValidationError
+
+    from routing.alertmanager import WebhookPayload
+    from service.runtime import Herald
+    from service.simulation import render, simulate
+
+    settings = Settings()
+    try:
+        payload = WebhookPayload.model_validate_json(open(args.payload, "rb").read())
+        at = datetime.fromisoformat(args.at) if args.at else datetime.now(timezone.utc)
+    except (OSError, ValidationError, ValueError) as exc:
+        print(f"herald simulate: {exc}", file=sys.stderr)
+        return 2
+    if at.tzinfo is None:
+        print("herald simulate: --at needs a time zone, e.g. 2026-11-27T03:00:00Z", file=sys.stderr)
+        return 2
+    try:
+        herald = Herald.from_settings(settings, notifiers={})
+    except ConfigError as exc:
+        print(f"herald: configuration error: {exc}", file=sys.stderr)
+        return 1
+    result = simulate(herald, payload, at.astimezone(timezone.utc))
+    print(json.dumps(result, default=str, indent=2) if args.json else render(result))
+    return 0
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -75,11 +117,20 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=cmd_worker)
     check = sub.add_parser("check-config", help="validate the configuration and calendars, start nothing")
     check.add_argument("config", nargs="?", help="path (default: $HERALD_CONFIG)")
+    check.add_argument("--routes", action="store_true", help="print the route tree")
     check.set_defaults(func=cmd_check_config)
     dev = sub.add_parser("dev", help="run Redis, the API and a worker for local use (make run)")
     dev.add_argument("--port", type=int, default=8080)
     dev.set_defaults(func=cmd_dev)
+    sim = sub.add_parser("simulate", help="dry run: the paging plan for an Alertmanager payload, nothing sent")
+    sim.add_argument("payload", help="a JSON file as Alertmanager posts it")
+    sim.add_argument("--at", help="ISO time to plan from (default: now)")
+    sim.add_argument("--json", action="store_true", help="print JSON instead of text")
+    sim.set_defaults(func=cmd_simulate)
     sub.add_parser("sim", help="run the Twilio/SendGrid provider simulator (herald sim --help)")
+    from service.cli_schedules import add_commands as add_schedule_commands  # oncall, schedules lint
+
+    add_schedule_commands(sub)
     return parser
 
 

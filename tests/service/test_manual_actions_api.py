@@ -1,0 +1,67 @@
+import json
+
+from tests.herald_env import AM_TOKEN, API_TOKEN, fixture_payload
+
+API = {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+def open_one(client) -> str:
+    r = client.post("/api/v1/alertmanager", content=json.dumps(fixture_payload("firing.json")),
+                    headers={"Authorization": f"Bearer {AM_TOKEN}"})
+    return r.json()["incidents"][0]["id"]
+
+
+def test_escalate_reassign_snooze_and_note(client):
+    incident_id = open_one(client)
+    body = client.post(f"/api/v1/incidents/{incident_id}/escalate", headers=API).json()
+    assert {p["tier"] for p in body["pages"] if p["round"] == body["round"]} == {"L2"}
+    body = client.post(f"/api/v1/incidents/{incident_id}/reassign", json={"person": "erin"}, headers=API).json()
+    assert {p["person"] for p in body["pages"] if p["round"] == body["round"]} == {"erin"}
+    body = client.post(f"/api/v1/incidents/{incident_id}/reassign", json={"tier": "executive"}, headers=API).json()
+    assert {p["person"] for p in body["pages"] if p["round"] == body["round"]} == {"dave"}
+    body = client.post(f"/api/v1/incidents/{incident_id}/snooze", json={"minutes": 15}, headers=API).json()
+    assert body["status"] == "acknowledged" and body["next_escalation_at"]
+    body = client.post(f"/api/v1/incidents/{incident_id}/notes", json={"text": "on it"}, headers=API).json()
+    assert body["timeline"][-1]["kind"] == "note" and body["timeline"][-1]["details"]["by"] == "api"
+
+
+def test_manual_actions_reject_bad_input_and_change_nothing(client, herald):
+    incident_id = open_one(client)
+    before = herald.store.get(incident_id).version
+    for path, payload, status in [
+        ("reassign", {"tier": "nope"}, 400), ("reassign", {"person": "zed"}, 400),
+        ("reassign", {}, 422), ("reassign", {"person": "erin", "tier": "L2"}, 422),
+        ("snooze", {"minutes": 0}, 422), ("snooze", {"minutes": 99999}, 422), ("notes", {"text": ""}, 422),
+    ]:
+        r = client.post(f"/api/v1/incidents/{incident_id}/{path}", json=payload, headers=API)
+        assert r.status_code == status, (path, payload, r.text)
+    assert herald.store.get(incident_id).version == before
+    assert client.post("/api/v1/incidents/999/escalate", headers=API).status_code == 404
+    assert client.post(f"/api/v1/incidents/{incident_id}/escalate").status_code == 401
+
+
+def test_maintenance_window_holds_new_incidents_and_ending_it_pages(client, herald):
+    r = client.post("/api/v1/maintenance", headers=API,
+                    json={"matchers": ['service="db"'], "end": "2099-01-01T00:00:00Z", "reason": "db upgrade"})
+    assert r.status_code == 201 and r.json()["active"] is True
+    window_id = r.json()["id"]
+    incident_id = open_one(client)
+    held = herald.store.get(incident_id)
+    assert held.pages == [] and held.hold_reason == "maintenance: db upgrade"
+    assert [w["id"] for w in client.get("/api/v1/maintenance", headers=API).json()["windows"]] == [window_id]
+    ended = client.delete(f"/api/v1/maintenance/{window_id}", headers=API).json()
+    assert ended["released_incidents"] == [incident_id] and ended["active"] is False
+    assert [p.person for p in herald.store.get(incident_id).pages] == ["alice"]
+
+
+def test_maintenance_window_validation(client):
+    bad = [({"matchers": [], "end": "2099-01-01T00:00:00Z", "reason": "x"}, 422),
+           ({"matchers": ["nonsense"], "end": "2099-01-01T00:00:00Z", "reason": "x"}, 400),
+           ({"matchers": ['a="b"'], "end": "2000-01-01T00:00:00Z", "reason": "x"}, 400),
+           ({"matchers": ['a="b"'], "start": "2099-02-01T00:00:00Z", "end": "2099-01-01T00:00:00Z", "reason": "x"}, 400),
+           ({"matchers": ['a="b"'], "end": "2099-01-01T00:00:00", "reason": "x"}, 400)]
+    for payload, status in bad:
+        r = client.post("/api/v1/maintenance", json=payload, headers=API)
+        assert r.status_code == status, (payload, r.text)
+    assert client.get("/api/v1/maintenance", headers=API).json()["windows"] == []
+    assert client.delete("/api/v1/maintenance/42", headers=API).status_code == 404
