@@ -26,7 +26,7 @@ _GSM_EXTENSION = set("^{}\\[~]|€\f")  # cost two septets (escape + char)
 _SMS_SUBST = str.maketrans({"`": "'", "[": "(", "]": ")", "{": "(", "}": ")",
                             "\\": "/", "|": "/", "~": "-", "^": ""})
 _WS = re.compile(r"\s+")
-_VOICE_PROMPT = "Press 4 to acknowledge, 6 to resolve, star to repeat"
+_VOICE_PROMPT = "Press 4 to acknowledge, 6 to resolve, 8 to escalate, star to repeat"
 
 
 def clean_text(text: object, limit: int | None = None) -> str:

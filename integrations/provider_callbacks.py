@@ -28,8 +28,8 @@ _START = {"start", "unstop", "yes"}
 _REPLY = re.compile(r"^(4|ack|acknowledge|6|resolve|resolved)(?:(?:\s+#?|\s*#)\s*([a-z0-9-]{1,16}))?$")
 _TWILIO_FAILED = {"undelivered", "failed", "busy", "no-answer", "canceled"}
 _SENDGRID_FAILED = {"bounce", "dropped", "blocked"}
-HELP_TEXT = ("Herald: reply 4 <code> to acknowledge, 6 <code> to resolve "
-             "(just 4 = your latest page). STOP to opt out, START to opt back in.")
+HELP_TEXT = ("Herald: reply 4 <code> to acknowledge, 6 <code> to resolve, 8 <code> to escalate, "
+             "snooze <minutes> <code> (just 4 = your latest page). STOP to opt out, START to opt back in.")
 
 
 @dataclass(frozen=True, slots=True)

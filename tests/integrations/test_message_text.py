@@ -88,7 +88,7 @@ def test_voice_twiml_structure():
     assert gather.get("numDigits") == "1" and gather.get("action") == GATHER
     says = [s.text for s in gather.findall("Say")]
     assert "severity P1" in says[0] and "DiskFull" in says[0] and "db1" in says[0]
-    assert says[1] == "Press 4 to acknowledge, 6 to resolve, star to repeat"
+    assert says[1] == "Press 4 to acknowledge, 6 to resolve, 8 to escalate, star to repeat"
     assert root.find("Say") is not None and root.find("Redirect").text == GATHER
 
 

@@ -147,3 +147,22 @@ def test_sendgrid_bounce_moves_on_and_bad_signatures_are_refused(client):
     r = sendgrid_post(client, events)
     assert r.status_code == 200 and r.json() == {"events": 1, "pages_moved_on": 1}
     assert any(e.kind == "delivery_failed" for e in herald.store.get(incident_id).timeline)
+
+
+def test_sms_escalate_and_snooze_replies(client):
+    incident_id, herald = open_incident(client), herald_of(client)
+    r = signed_post(client, "/webhooks/twilio/sms", {"From": ALICE, "Body": f"8 {incident_id}"})
+    assert "escalated" in r.text
+    incident = herald.store.get(incident_id)
+    assert {p.tier for p in incident.pages if p.round == incident.round} == {"L2"}
+    r = signed_post(client, "/webhooks/twilio/sms", {"From": ALICE, "Body": f"snooze 30 {incident_id}"})
+    assert "snoozed 30 min" in r.text and herald.store.get(incident_id).status == "acknowledged"
+    r = signed_post(client, "/webhooks/twilio/sms", {"From": ALICE, "Body": f"snooze 0 {incident_id}"})
+    assert "reply 4" in r.text  # out of range: help, nothing changed
+
+
+def test_keypress_8_escalates(client):
+    incident_id, herald = open_incident(client), herald_of(client)
+    herald.paging.record_message(SentMessage("CA8", "alice", "voice", ((incident_id, 1),)), ALICE)
+    r = signed_post(client, "/webhooks/twilio/voice/gather", {"CallSid": "CA8", "Digits": "8"})
+    assert "escalated" in r.text and herald.store.get(incident_id).round == 2
