@@ -22,6 +22,11 @@ def group(receiver: str, group_key: str, policy: str) -> str:
     return f"{PREFIX}group:{digest}"
 
 
+def digest(receiver: str, group_key: str, policy: str) -> str:
+    """"<alerts digest>:<incident id>" of a group's last write: a re-send matches it."""
+    return group(receiver, group_key, policy).replace(":group:", ":digest:", 1)
+
+
 def ack_token(token: str) -> str:
     return f"{PREFIX}ack:{token}"
 
@@ -75,3 +80,10 @@ def calendar_poll(schedule: str) -> str:
 
 MAINTENANCE = PREFIX + "maintenance"  # hash: window id -> JSON
 MAINTENANCE_SEQ = PREFIX + "seq:maintenance"
+
+
+# -- heartbeats (the Alertmanager Watchdog is the heartbeat "watchdog") and drills ------------
+HEARTBEATS = PREFIX + "heartbeats"  # hash: name -> JSON (timeout, severity, kind, created_at, last_ping)
+HEARTBEAT_DEADLINES = PREFIX + "heartbeats:deadlines"  # zset: name -> deadline (epoch seconds)
+HEARTBEATS_MISSING = PREFIX + "heartbeats:missing"  # hash: name -> ISO start of the silence paged for
+DRILLS = PREFIX + "drills"  # zset: drill incident id -> created_at (epoch seconds)

@@ -17,6 +17,7 @@ from redis.client import Pipeline
 
 from integrations import keys
 from routing.decide import Decision
+from routing.grouping import alerts_digest
 from routing.incident import Incident
 
 Decider = Callable[[Incident | None, Pipeline], Decision]
@@ -34,6 +35,20 @@ redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
 return 'ok'
 """
 
+# Extend the leases a live sender still holds. KEYS: send-log slots, rate windows.
+# ARGV: the holder's claim value, lease in ms. A key that changed hands (sent, expired
+# and re-claimed) is left alone. Returns how many were renewed.
+_RENEW = """
+local held = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    redis.call('PEXPIRE', key, ARGV[2])
+    held = held + 1
+  end
+end
+return held
+"""
+
 
 @dataclass(frozen=True)
 class AckGrant:
@@ -45,6 +60,7 @@ class Store:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self._claim = client.register_script(_CLAIM)
+        self._renew = client.register_script(_RENEW)
 
     # -- reading ------------------------------------------------------------------------
     def get(self, incident_id: str) -> Incident | None:
@@ -61,6 +77,10 @@ class Store:
 
     def due(self, until: float, limit: int = 500) -> list[str]:
         return list(self.redis.zrangebyscore(keys.DUE, "-inf", until, start=0, num=limit))
+
+    def digests(self, refs: Sequence[tuple[str, str, str]]) -> list[str | None]:
+        """The stored "<digest>:<id>:<status>" of each (receiver, group key, policy)."""
+        return list(self.redis.mget([keys.digest(*ref) for ref in refs]))
 
     def ping(self) -> bool:
         return bool(self.redis.ping())
@@ -115,6 +135,8 @@ class Store:
         created = incident.created_at.timestamp()
         pipe.set(keys.incident(incident.id), incident.model_dump_json())
         pipe.set(keys.group(incident.receiver, incident.group_key, incident.policy), incident.id)
+        pipe.set(keys.digest(incident.receiver, incident.group_key, incident.policy),
+                 f"{alerts_digest(incident.alerts.values())}:{incident.id}:{incident.status}")
         pipe.zadd(keys.INCIDENTS_ALL, {incident.id: created})
         if incident.is_open:
             pipe.zadd(keys.INCIDENTS_OPEN, {incident.id: created})
@@ -139,6 +161,10 @@ class Store:
         result = self._claim(keys=[keys.incident(incident_id), keys.send_log(incident_id, round_, person, channel)],
                              args=[f"claimed:{holder}", lease_seconds])
         return str(result)
+
+    def renew_leases(self, claimed: Sequence[str], value: str, lease_ms: int) -> int:
+        """Extend the claims in ``claimed`` that still hold ``value`` (see service.leases)."""
+        return int(self._renew(keys=list(claimed), args=[value, lease_ms])) if claimed else 0
 
     def record_sent(self, incident_id: str, round_: int, person: str, channel: str, provider_id: str) -> None:
         self.redis.set(keys.send_log(incident_id, round_, person, channel), f"sent:{provider_id}")

@@ -2,6 +2,9 @@
 to, its severity, a title and the alert snapshots."""
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from routing.alertmanager import WebhookPayload, alert_fingerprint, routing_labels
@@ -54,3 +57,9 @@ def group_of(payload: WebhookPayload, route: Route, severity: SeverityMapping) -
         title=title_of(payload),
         alerts=alerts,
     )
+
+
+def alerts_digest(alerts: Iterable[AlertState]) -> str:
+    """A short digest of an alert set: equal digests mean a re-send changes nothing."""
+    canonical = sorted((a.model_dump_json() for a in alerts))
+    return hashlib.blake2b(json.dumps(canonical).encode(), digest_size=12).hexdigest()

@@ -45,11 +45,5 @@ async def receive_alertmanager(request: Request) -> dict:
         payload = WebhookPayload.model_validate_json(body)
     except ValidationError as exc:
         raise HTTPException(400, _explain(exc)) from None
-    decisions = await run_in_threadpool(ingest, herald, payload)
-    return {
-        "status": "stored",
-        "incidents": [
-            {"id": d.incident.id, "status": d.incident.status, "changed": d.changed}
-            for d in decisions if d.incident is not None
-        ],
-    }
+    incidents = await run_in_threadpool(ingest, herald, payload)
+    return {"status": "stored", "incidents": incidents}

@@ -105,3 +105,15 @@ def test_redis_unavailable_is_503_so_alertmanager_retries(client, herald, redis_
     r = post(client, fixture_payload("firing.json"))
     assert r.status_code == 503 and r.headers["retry-after"]
     assert client.get("/readyz").status_code == 503
+
+
+def test_resend_takes_the_one_round_trip_fast_path(client, herald):
+    post(client, fixture_payload("firing.json"))
+    herald.store.redis.config_resetstat()
+    assert post(client, fixture_payload("firing.json")).json()["incidents"][0]["changed"] is False
+    stats = herald.store.redis.info("commandstats")
+    assert "cmdstat_watch" not in stats and "cmdstat_multi" not in stats
+    assert stats["cmdstat_mget"]["calls"] == 1
+    changed = fixture_payload("firing.json")
+    changed["alerts"][0]["annotations"]["summary"] = "now 99% full"  # not a re-send: the slow path
+    assert post(client, changed).json()["incidents"][0]["changed"] is True
