@@ -58,10 +58,17 @@ def _fall_back(current: Incident, failed: PageIntent, now: datetime, decision: D
 
 def page_outcome(current: Incident, cmd: PageOutcome, now: datetime) -> Decision:
     page = _find(current, cmd.round, cmd.person, cmd.channel)
-    if page is None or page.state != "pending":
-        return Decision(current)  # already recorded (a retried job reporting twice) or cancelled
-    decision = Decision(current, changed=True)
+    if page is None or page.state in ("sent", "failed"):
+        return Decision(current)  # already recorded: a retried job reporting twice
     details = dict(person=cmd.person, channel=cmd.channel, tier=page.tier, round=cmd.round, detail=cmd.detail)
+    if page.state == "cancelled":  # claimed before an ack or resolve landed: record a send, nothing more
+        if cmd.outcome != "sent":
+            return Decision(current)
+        page.state, page.provider_id, page.attempts = "sent", cmd.provider_id, page.attempts + 1
+        current.note(now, "page", **details, provider_id=cmd.provider_id, bundled=cmd.bundled,
+                     after_stop=True)
+        return Decision(current, changed=True)
+    decision = Decision(current, changed=True)
     if cmd.outcome == "sent":
         page.state, page.provider_id, page.detail = "sent", cmd.provider_id, cmd.detail
         page.attempts += 1

@@ -73,3 +73,11 @@ def test_outcome_for_unknown_page_changes_nothing():
     d = decide(opened().incident, PageOutcome(round=9, person="zed", channel="sms", outcome="sent"),
                POLICY, ROSTER, T0)
     assert not d.changed
+
+
+def test_a_send_claimed_before_the_ack_is_still_on_the_timeline():
+    inc = decide(opened().incident, Acknowledge(by="alice", via="link"), POLICY, ROSTER, T0).incident
+    d = outcome(inc, "sent", provider_id="SM1")
+    assert d.changed and d.incident.timeline[-1].kind == "page"
+    assert d.incident.timeline[-1].details["after_stop"] is True and d.effects == []
+    assert not outcome(inc, "failed").changed  # but a failure of a cancelled page moves nothing on
