@@ -9,6 +9,7 @@ INCIDENT_SEQ = PREFIX + "seq:incident"
 INCIDENTS_ALL = PREFIX + "incidents"  # zset: id -> created_at (epoch seconds)
 INCIDENTS_OPEN = PREFIX + "incidents:open"  # zset: id -> created_at
 DUE = PREFIX + "due"  # zset: id -> epoch seconds when a worker must look at it
+METRICS = PREFIX + "metrics"  # hash: metric, label values[, bucket] -> count, shared by every process
 WORKER_HEARTBEAT = PREFIX + "workers"  # zset: worker name -> last sweep (epoch seconds)
 
 
@@ -87,3 +88,10 @@ HEARTBEATS = PREFIX + "heartbeats"  # hash: name -> JSON (timeout, severity, kin
 HEARTBEAT_DEADLINES = PREFIX + "heartbeats:deadlines"  # zset: name -> deadline (epoch seconds)
 HEARTBEATS_MISSING = PREFIX + "heartbeats:missing"  # hash: name -> ISO start of the silence paged for
 DRILLS = PREFIX + "drills"  # zset: drill incident id -> created_at (epoch seconds)
+
+
+# -- rate limits on credentials (acknowledgement links) ---------------------------------------
+def failed_attempts(kind: str, who: str, window: int) -> str:
+    """Counter of wrong ``kind`` credentials (e.g. "ack") from ``who`` ("ip:…" or "all")
+    in the minute numbered ``window``; expires after two minutes."""
+    return f"{PREFIX}attempts:{kind}:{who}:{window}"

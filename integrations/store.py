@@ -57,8 +57,10 @@ class AckGrant:
 
 
 class Store:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis,
+                 on_commit: Callable[[Incident | None, Incident], None] | None = None) -> None:
         self.redis = client
+        self.on_commit = on_commit  # e.g. metrics: what a committed change did
         self._claim = client.register_script(_CLAIM)
         self._renew = client.register_script(_RENEW)
 
@@ -104,6 +106,8 @@ class Store:
                     pipe.multi()
                     self._write(pipe, decision.incident, previous=current)
                     pipe.execute()
+                    if self.on_commit is not None:  # once per commit, never per retry
+                        self.on_commit(current, decision.incident)
                     return decision
                 except redis.WatchError:
                     continue

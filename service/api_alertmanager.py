@@ -6,11 +6,13 @@ payload; 401 for missing or wrong credentials; 413 over the size limit.
 """
 from __future__ import annotations
 
+import redis
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from routing.alertmanager import WebhookPayload
+from service import metrics
 from service.auth import check_alertmanager
 from service.ingest import ingest
 
@@ -39,11 +41,20 @@ def _explain(exc: ValidationError) -> str:
 async def receive_alertmanager(request: Request) -> dict:
     """Receive one Alertmanager webhook notification (payload version 4)."""
     herald = request.app.state.herald
-    check_alertmanager(request, herald.settings)
-    body = await read_body(request, herald.settings.max_body_bytes)
+    metrics.WEBHOOKS.inc()
     try:
-        payload = WebhookPayload.model_validate_json(body)
-    except ValidationError as exc:
-        raise HTTPException(400, _explain(exc)) from None
-    incidents = await run_in_threadpool(ingest, herald, payload)
+        check_alertmanager(request, herald.settings)
+        body = await read_body(request, herald.settings.max_body_bytes)
+        try:
+            payload = WebhookPayload.model_validate_json(body)
+        except ValidationError as exc:
+            raise HTTPException(400, _explain(exc)) from None
+        incidents = await run_in_threadpool(ingest, herald, payload)
+    except HTTPException as exc:
+        reason = {401: "unauthorized", 413: "too_large"}.get(exc.status_code, "invalid_payload")
+        metrics.WEBHOOKS_REJECTED.labels(reason=reason).inc()
+        raise
+    except redis.RedisError:
+        metrics.WEBHOOKS_REJECTED.labels(reason="storage_unavailable").inc()
+        raise
     return {"status": "stored", "incidents": incidents}

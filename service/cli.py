@@ -10,8 +10,9 @@ from service.settings import Settings
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from service import logs
+
+    logs.configure_logging(settings.log_format, settings.log_level, secrets=logs.secrets_from_settings(settings))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -22,7 +23,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings()
     _logging(settings)
     app = create_app(settings)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=False, log_config=None)
     return 0
 
 

@@ -12,6 +12,8 @@ import time
 from datetime import timedelta
 
 from routing.incident import Escalate
+from service import heartbeats
+from service import metrics
 from service.delivery import deliver as deliver_pages
 from service.runtime import Herald
 from service.settings import Settings
@@ -61,6 +63,7 @@ def escalate(incident_id: str, round_: int) -> str:
         herald.queue.enqueue_in(timedelta(seconds=1), escalate, incident_id, round_)
         return "early"
     if decision.changed:
+        metrics.observe_escalation_lateness(due, herald.clock())
         deliver_pages(herald, incident_id)
         return "escalated"
     return "no change"
@@ -86,4 +89,5 @@ def sweep(herald: Herald) -> int:
                 done += deliver_pages(herald, incident_id) or 1
         except Exception:  # one bad incident must not stop the sweep for the others
             log.exception("sweep: incident %s failed", incident_id)
+    done += heartbeats.check(herald)  # heartbeats past their deadline open (and resolve) their incidents
     return done

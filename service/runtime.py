@@ -47,7 +47,9 @@ class Herald:
                                       socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)
         # RQ pickles job payloads, so it needs a connection that does not decode.
         rq_client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=2)
-        herald = cls(settings=settings, config=config, store=Store(client),
+        from service import metrics
+
+        herald = cls(settings=settings, config=config, store=Store(client, on_commit=metrics.record_transition),
                      queue=Queue(settings.queue, connection=rq_client),
                      calendars=CalendarBook(config, client), paging=PagingStore(client),
                      maintenance=MaintenanceStore(client))

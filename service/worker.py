@@ -7,7 +7,7 @@ import threading
 from rq import Worker
 
 from integrations import keys
-from service import jobs
+from service import jobs, metrics
 from service.runtime import Herald
 from service.settings import Settings
 
@@ -19,12 +19,17 @@ def _sweep_forever(herald: Herald, stop: threading.Event, name: str) -> None:
         try:
             jobs.sweep(herald)
             herald.store.redis.zadd(keys.WORKER_HEARTBEAT, {name: herald.clock().timestamp()})
+            metrics.sweep_finished(ok=True)
         except Exception:  # Redis away: keep trying, the next sweep catches up
+            metrics.sweep_finished(ok=False)
             log.exception("sweep failed")
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> None:
     herald = Herald.from_settings(settings)
+    metrics.observe(redis_url=settings.redis_url, export=False, calendars=herald.calendars)
+    if settings.worker_metrics_port is not None:
+        metrics.start_worker_metrics_server(settings.worker_metrics_port, settings.worker_metrics_addr)
     jobs.set_context(herald)
     worker = Worker([herald.queue], connection=herald.queue.connection)
     stop = threading.Event()

@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+# Herald image: `herald serve` by default; the same image runs `herald worker`,
+# `herald sim` and `herald check-config`.
+#   docker build -t herald:0.1.0 .
+#   docker run --rm herald:0.1.0 check-config /etc/herald/herald.yaml
+
+# -- build: Herald and every dependency as wheels -----------------------------------------
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY service ./service
+COPY routing ./routing
+COPY schedules ./schedules
+COPY integrations ./integrations
+RUN python -m pip wheel --wheel-dir /wheels .
+
+# -- runtime: no compiler, no source tree, not root ---------------------------------------
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HERALD_CONFIG=/etc/herald/herald.yaml
+RUN groupadd --system --gid 10001 herald \
+ && useradd --system --uid 10001 --gid herald --home-dir /nonexistent --no-create-home \
+      --shell /usr/sbin/nologin herald
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    python -m pip install --no-index --find-links=/wheels herald
+# The example configuration, so the image starts as it is; mount your own over /etc/herald.
+COPY deploy/examples/herald.yaml /etc/herald/herald.yaml
+COPY deploy/examples/calendars /etc/herald/calendars
+WORKDIR /tmp
+USER 10001:10001
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status == 200 else 1)"]
+ENTRYPOINT ["herald"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]

@@ -1,0 +1,300 @@
+"""Prometheus metrics for Herald, in their own registry (``REGISTRY``), all ``herald_*``.
+
+Incident, page and escalation events happen in RQ's forked work horses as much as in the
+API, so they are ``Shared``: counted in one Redis hash, one cluster-wide total that the
+API exports — aggregate with ``max`` over API instances, never ``sum``. Webhook, sweep
+and calendar metrics are each process's own. The API serves ``GET /metrics``
+(``router``); a worker serves ``/metrics`` and ``/healthz`` on a port of its own
+(``start_worker_metrics_server``). Redis gauges are read at scrape time (``observe``).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import redis
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from rq import Queue
+
+from integrations import keys
+
+log = logging.getLogger("herald.metrics")
+REGISTRY = CollectorRegistry()
+SHARED_KEY = keys.METRICS
+_SEP = "\x1f"
+SEVERITIES = ("P0", "P1", "P2", "P3")
+CHANNELS = ("voice", "sms", "email", "console")
+PAGE_OUTCOMES = ("sent", "retry", "failed", "deferred")
+REJECT_REASONS = ("unauthorized", "too_large", "invalid_payload", "storage_unavailable")
+#: A heartbeat younger than this counts a worker as alive; work overdue by more is "overdue".
+ALIVE_WITHIN = 90.0
+OVERDUE_AFTER = 60.0
+_writer: redis.Redis | None = None
+_last_sweep = 0.0
+_observed: list[Collector] = []
+
+
+class Shared:
+    """A counter (with ``buckets``: a histogram) totalled in Redis. ``labels(...).inc()`` /
+    ``.observe(v)`` as in prometheus_client; a Redis error drops the event, never raises."""
+
+    all: list["Shared"] = []
+
+    def __init__(self, name: str, doc: str, labelnames: Sequence[str] = (), presets: Sequence[tuple[str, ...]] = (),
+                 buckets: Sequence[float] = ()) -> None:
+        self.name, self.doc, self.labelnames = name, doc, tuple(labelnames)
+        self.presets, self.buckets = list(presets) or ([()] if not labelnames else []), tuple(buckets)
+        Shared.all.append(self)
+
+    def labels(self, **labels: str) -> Any:
+        values = tuple(str(labels[n]) for n in self.labelnames)
+        return SimpleNamespace(inc=lambda amount=1.0: self.inc(amount, values),
+                               observe=lambda value: self.observe(value, values))
+
+    def inc(self, amount: float = 1.0, values: tuple[str, ...] = ()) -> None:
+        _record([(_SEP.join((self.name, *values)), amount)])
+
+    def observe(self, value: float, values: tuple[str, ...] = ()) -> None:
+        le = floatToGoString(next((b for b in self.buckets if value <= b), math.inf))
+        _record([(_SEP.join((self.name, *values, le)), 1.0), (_SEP.join((self.name, *values, "sum")), value)])
+
+    def family(self, data: dict[str, str]) -> Metric:
+        series: dict[tuple[str, ...], dict[str, float]] = {values: {} for values in self.presets}
+        width = len(self.labelnames)
+        for field, raw in data.items():
+            parts = field.split(_SEP)
+            if parts[0] == self.name and len(parts) == 1 + width + (1 if self.buckets else 0):
+                series.setdefault(tuple(parts[1:1 + width]), {})[parts[-1] if self.buckets else ""] = float(raw)
+        kind = HistogramMetricFamily if self.buckets else CounterMetricFamily
+        family = kind(self.name, self.doc, labels=self.labelnames)
+        for values, got in sorted(series.items()):
+            if not self.buckets:
+                family.add_metric(list(values), got.get("", 0.0))
+                continue
+            running, cumulative = 0.0, []
+            for le in (*self.buckets, math.inf):
+                running += got.get(floatToGoString(le), 0.0)
+                cumulative.append((floatToGoString(le), running))
+            family.add_metric(list(values), cumulative, got.get("sum", 0.0))
+        return family
+
+
+def _record(increments: list[tuple[str, float]]) -> None:
+    if _writer is None:
+        return
+    try:
+        with _writer.pipeline(transaction=False) as pipe:
+            for field, amount in increments:
+                pipe.hincrbyfloat(SHARED_KEY, field, amount)
+            pipe.execute()
+    except redis.RedisError as exc:
+        log.debug("metric not recorded: %s", type(exc).__name__)
+
+
+_R = {"registry": REGISTRY}
+WEBHOOKS = Counter("herald_webhooks_received", "Alertmanager webhooks received by this API instance.", **_R)
+WEBHOOKS_REJECTED = Counter("herald_webhooks_rejected", "Alertmanager webhooks answered with an error.",
+                            ["reason"], **_R)
+_SEV = [(s,) for s in SEVERITIES]
+INCIDENTS_OPENED = Shared("herald_incidents_opened", "Incidents opened.", ["severity"], _SEV)
+INCIDENTS_ACKNOWLEDGED = Shared("herald_incidents_acknowledged", "Incidents acknowledged.", ["severity"], _SEV)
+INCIDENTS_RESOLVED = Shared("herald_incidents_resolved", "Incidents resolved.", ["severity"], _SEV)
+PAGES = Shared("herald_pages", "Page attempts by channel and outcome (sent, retry, failed, deferred).",
+               ["channel", "outcome"], [(c, o) for c in CHANNELS for o in PAGE_OUTCOMES])
+ESCALATIONS = Shared("herald_escalations", "Escalation rounds started, by the tier paged.", ["tier"])
+TIME_TO_ACK = Shared("herald_time_to_acknowledge_seconds", "From incident opened to acknowledged.", ["severity"],
+                     _SEV, buckets=(10, 30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600))
+ESCALATION_LATENESS = Shared("herald_escalation_lateness_seconds", "How long after its due time an escalation ran.",
+                             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+CALENDAR_LOADS = Counter("herald_calendar_loads", "Calendars loaded and parsed by this process.", ["schedule"], **_R)
+CALENDAR_FAILURES = Counter("herald_calendar_load_failures", "Calendar loads that failed.", ["schedule"], **_R)
+COVERAGE_GAP = Gauge("herald_coverage_gap_seconds", "Seconds until the next gap in coverage (0: in one; +Inf: "
+                     "none ahead).", ["schedule", "tier"], **_R)
+SWEEPS = Counter("herald_sweeps", "Sweeps run by this worker, by outcome (ok, error).", ["outcome"], **_R)
+SWEEP_LAST = Gauge("herald_sweep_last_run_timestamp_seconds", "When this process last finished a sweep.", **_R)
+for _reason in REJECT_REASONS:
+    WEBHOOKS_REJECTED.labels(reason=_reason)
+for _outcome in ("ok", "error"):
+    SWEEPS.labels(outcome=_outcome)
+
+
+# -- helpers the core calls ---------------------------------------------------------------
+def record_transition(previous: Any, current: Any) -> None:
+    """Count what one committed incident change did. ``previous``/``current`` are
+    ``routing.incident.Incident`` (or None); call once per commit, never per retry."""
+    if current is None:
+        return
+    severity, fresh = current.severity, previous is None or previous.id != current.id
+    before = None if fresh else previous.status
+    if fresh and current.status == "triggered":
+        INCIDENTS_OPENED.labels(severity=severity).inc()
+    if before != "acknowledged" and current.status == "acknowledged" and current.acknowledged_at:
+        INCIDENTS_ACKNOWLEDGED.labels(severity=severity).inc()
+        TIME_TO_ACK.labels(severity=severity).observe(
+            max(0.0, (current.acknowledged_at - current.created_at).total_seconds()))
+    if before != "resolved" and current.status == "resolved":
+        INCIDENTS_RESOLVED.labels(severity=severity).inc()
+    if current.round > (0 if fresh else previous.round):
+        for tier in sorted({p.tier for p in current.pages if p.round == current.round} or {"none"}):
+            ESCALATIONS.labels(tier=tier).inc()
+
+
+def observe_escalation_lateness(due: datetime, ran: datetime) -> None:
+    ESCALATION_LATENESS.observe(max(0.0, (ran - due).total_seconds()))
+
+
+def set_coverage_gap(schedule: str, tier: str, seconds: float | None) -> None:
+    """``seconds`` until the next gap; ``None`` when there is none within the horizon."""
+    COVERAGE_GAP.labels(schedule=schedule, tier=tier).set(math.inf if seconds is None else max(0.0, seconds))
+
+
+def sweep_finished(ok: bool) -> None:
+    """Call after every sweep, failed or not: it feeds the worker's ``/healthz``."""
+    global _last_sweep
+    _last_sweep = time.time()
+    SWEEPS.labels(outcome="ok" if ok else "error").inc()
+    SWEEP_LAST.set(_last_sweep)
+
+
+# -- read at scrape time ----------------------------------------------------------------------
+_UP = "1 when this process reached Redis at scrape time."
+
+
+class RedisStateCollector(Collector):
+    """``herald_redis_up``; open incidents, overdue work, live workers; the shared totals."""
+
+    def __init__(self, client: redis.Redis, clock: Any = time.time) -> None:
+        self.client, self.clock = client, clock
+
+    def collect(self) -> Iterator[Metric]:
+        now = self.clock()
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.zcard(keys.INCIDENTS_OPEN)
+                pipe.zcount(keys.DUE, "-inf", now - OVERDUE_AFTER)
+                pipe.zcount(keys.WORKER_HEARTBEAT, now - ALIVE_WITHIN, "+inf")
+                pipe.hgetall(SHARED_KEY)
+                opened, overdue, alive, shared = pipe.execute()
+        except redis.RedisError:
+            yield GaugeMetricFamily("herald_redis_up", _UP, value=0)
+            return
+        yield GaugeMetricFamily("herald_redis_up", _UP, value=1)
+        yield GaugeMetricFamily("herald_incidents_open", "Incidents not yet resolved.", value=opened)
+        yield GaugeMetricFamily("herald_work_overdue", f"Incidents with pages or an escalation overdue by more "
+                                f"than {OVERDUE_AFTER:g} s.", value=overdue)
+        yield GaugeMetricFamily("herald_workers_alive", f"Workers that swept within {ALIVE_WITHIN:g} s.", value=alive)
+        data = {(k.decode() if isinstance(k, bytes) else k): v for k, v in shared.items()}
+        for metric in Shared.all:
+            yield metric.family(data)
+
+
+class QueueCollector(Collector):
+    """``herald_rq_jobs{queue,state}`` for one ``rq.Queue`` (no registry cleanup on scrape)."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+
+    def collect(self) -> Iterator[Metric]:
+        q, family = self.queue, GaugeMetricFamily("herald_rq_jobs", "RQ jobs by state.", labels=["queue", "state"])
+        try:
+            counts = {"queued": q.count, **{state: registry.get_job_count(cleanup=False) for state, registry in (
+                ("scheduled", q.scheduled_job_registry), ("started", q.started_job_registry),
+                ("deferred", q.deferred_job_registry), ("failed", q.failed_job_registry))}}
+        except redis.RedisError:
+            return  # herald_redis_up says why
+        for state, count in counts.items():
+            family.add_metric([q.name, state], count)
+        yield family
+
+
+class CalendarCollector(Collector):
+    """Per schedule: a rotation in force, the source failing, shifts, last good answer."""
+
+    DOCS = {"loaded": "1 when a rotation is in force.", "shifts": "Shifts in the loaded window.",
+            "error": "1 while the source fails (the last good copy is in force).",
+            "last_success_timestamp_seconds": "When the source last answered with a good copy."}
+
+    def __init__(self, book: Any) -> None:
+        self.book = book
+
+    def collect(self) -> Iterator[Metric]:
+        out = {k: GaugeMetricFamily(f"herald_calendar_{k}", doc, labels=["schedule"]) for k, doc in self.DOCS.items()}
+        for name, status in list(self.book.status.items()):
+            out["loaded"].add_metric([name], 1 if self.book.rotation(name) is not None else 0)
+            out["error"].add_metric([name], 1 if status.error else 0)
+            out["shifts"].add_metric([name], status.shifts)
+            answered = getattr(status, "checked_at", None) or status.loaded_at
+            if answered is not None:
+                out["last_success_timestamp_seconds"].add_metric([name], answered.timestamp())
+        yield from out.values()
+
+
+def observe(*, redis_url: str | None = None, export: bool = True, queue_name: str | None = None,
+            calendars: Any = None) -> None:
+    """Record ``Shared`` events in ``redis_url``; with ``export``, export them, the Redis gauges
+    and RQ's ``queue_name``; report ``calendars``. API: all; worker: ``export=False``."""
+    global _writer
+    # Fail fast (no retries, 1-2 s timeouts): neither a scrape nor a job may hang on metrics.
+    old, _writer = _writer, redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=1,
+                                                 retry=Retry(NoBackoff(), 0)) if redis_url else None
+    for collector in _observed:
+        REGISTRY.unregister(collector)
+    _observed.clear()
+    if _writer is not None and export:
+        _observed.append(RedisStateCollector(_writer))
+        if queue_name:
+            _observed.append(QueueCollector(Queue(queue_name, connection=_writer)))
+    if calendars is not None:
+        _observed.append(CalendarCollector(calendars))
+    for collector in _observed:
+        REGISTRY.register(collector)  # no describe(): registered without a clash check or a scrape
+    if old is not None:
+        old.close()
+
+
+# -- exposition ----------------------------------------------------------------------------------
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics() -> Response:  # sync: the collectors block on Redis, so this runs in the threadpool
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def start_worker_metrics_server(port: int, addr: str = "0.0.0.0", *,
+                                max_sweep_age: float = 120.0) -> ThreadingWSGIServer:
+    """Serve ``/metrics`` and ``/healthz`` on a daemon thread (port 0: any free one);
+    ``/healthz`` is 503 once no sweep finished for ``max_sweep_age`` s (counted from start)."""
+    started, exposition = time.time(), make_wsgi_app(REGISTRY)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") != "/healthz":
+            return exposition(environ, start_response)
+        age = time.time() - max(started, _last_sweep)
+        ok = age <= max_sweep_age
+        start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
+        return [f"{'ok' if ok else 'sweep stalled'}: last sweep {age:.0f}s ago\n".encode()]
+
+    server = make_server(addr, port, app, ThreadingWSGIServer, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, name="herald-metrics", daemon=True).start()
+    return server
