@@ -2,7 +2,8 @@
 
 The token is the credential: it names one incident and one person and expires.
 GET only shows the page (SMS and mail apps fetch links to preview them); only the
-POST from its buttons acknowledges or resolves.
+POST from its buttons acknowledges or resolves. Wrong tokens are rate-limited per
+client address and overall (``service.ratelimit``): past the limit, 429.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from routing.incident import Acknowledge, Resolve
+from service.ratelimit import FailureLimiter, Verdict
 
 router = APIRouter(tags=["ack"])
 _templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -39,28 +41,53 @@ def _expired() -> HTMLResponse:
                  error=True, incident=None)
 
 
+def _limited(verdict: Verdict) -> HTMLResponse:
+    response = _page(429, message=f"{verdict.reason.capitalize()}. Wait a minute, or reply to the page.",
+                     error=True, incident=None)
+    response.headers["Retry-After"] = str(verdict.retry_after)
+    return response
+
+
+def _names(herald) -> dict[str, str]:
+    """Person id -> name, for "who was paged" on the page."""
+    return {pid: p.name for pid, p in herald.config.people.items()}
+
+
 def _grant(request: Request, token: str):
+    """(herald, grant, incident, verdict): a refused ``verdict`` means 429, nothing looked up."""
     herald = request.app.state.herald
+    settings = herald.settings
+    limiter = FailureLimiter(herald.store.redis, "ack", settings.ack_attempts_per_ip, settings.ack_attempts_global)
+    ip = request.client.host if request.client else "unknown"
+    verdict = limiter.check(ip)
+    if not verdict.allowed:
+        return herald, None, None, verdict
     grant = herald.store.read_ack_token(token)
-    if grant is None:
-        return herald, None, None
-    return herald, grant, herald.store.get(grant.incident_id)
+    incident = herald.store.get(grant.incident_id) if grant is not None else None
+    if incident is None:
+        limiter.failed(ip)
+        return herald, None, None, verdict
+    return herald, grant, incident, verdict
 
 
 @router.get("/ack/{token}", response_class=HTMLResponse)
 def show(token: str, request: Request) -> HTMLResponse:
     """Show the incident this link is for, with Acknowledge and Resolve buttons."""
-    herald, grant, incident = _grant(request, token)
+    herald, grant, incident, verdict = _grant(request, token)
+    if not verdict.allowed:
+        return _limited(verdict)
     if grant is None or incident is None:
         return _expired()
-    return _page(incident=incident, person=herald.config.people[grant.person].name
+    return _page(incident=incident, names=_names(herald), person=herald.config.people[grant.person].name
                  if grant.person in herald.config.people else grant.person)
 
 
 @router.post("/ack/{token}", response_class=HTMLResponse)
 async def act(token: str, request: Request, action: str = Form("ack")) -> HTMLResponse:
     """Acknowledge (``action=ack``) or resolve (``action=resolve``) as the link's person."""
-    herald, grant, incident = await run_in_threadpool(_grant, request, token)
+    herald, grant, incident, verdict = await run_in_threadpool(_grant, request, token)
+    if not verdict.allowed:
+        return _limited(verdict)
     if grant is None or incident is None:
         return _expired()
     if action not in ("ack", "resolve"):
@@ -72,4 +99,4 @@ async def act(token: str, request: Request, action: str = Form("ack")) -> HTMLRe
     message = (f"Incident #{incident.id} {done}. Thank you." if decision.changed
                else f"Incident #{incident.id} was already {decision.incident.status}.")
     person = herald.config.people[grant.person].name if grant.person in herald.config.people else grant.person
-    return _page(message=message, incident=decision.incident, person=person)
+    return _page(message=message, incident=decision.incident, person=person, names=_names(herald))

@@ -41,13 +41,13 @@ def test_page_escalate_acknowledge_by_link(stack):
     opened = time.monotonic()
 
     first = wait_for(lambda: pages(url, incident_id), 10, "the L1 page", worker)
-    assert [(p["person"], p["tier"], p["channel"]) for p in first] == [("alice", "L1", "sms")]
+    assert (first[0]["person"], first[0]["tier"], first[0]["channel"]) == ("alice", "L1", "sms")
 
     # A re-send while L1 has the page pages nobody again.
     assert httpx.post(f"{url}/api/v1/alertmanager", content=json.dumps(fixture_payload("firing.json")),
                       headers=AM).json()["incidents"][0]["changed"] is False
 
-    second = wait_for(lambda: len(pages(url, incident_id)) == 2 and pages(url, incident_id), DELAY + 8,
+    second = wait_for(lambda: len(pages(url, incident_id)) >= 2 and pages(url, incident_id), DELAY + 8,
                       "the L2 escalation", worker)
     assert (second[1]["person"], second[1]["tier"]) == ("bob", "L2")
     assert time.monotonic() - opened >= DELAY  # never early
@@ -61,10 +61,13 @@ def test_page_escalate_acknowledge_by_link(stack):
     assert httpx.post(link, data={"action": "ack"}).status_code == 200
     incident = httpx.get(f"{url}/api/v1/incidents/{incident_id}", headers=API).json()
     assert incident["status"] == "acknowledged" and incident["acknowledged_by"] == "bob"
+    rounds_at_ack = incident["round"]  # 2, unless a loaded machine let the next tier's timer fire first
+    paged_at_ack = len(pages(url, incident_id))
 
-    time.sleep(DELAY + 2)  # the engineering tier's timer passes: nothing more is paged
-    assert len(pages(url, incident_id)) == 2
-    assert not ack_links(worker, "Erin Engel")
+    time.sleep(DELAY + 2)  # the next tier's timer passes: nothing more is paged
+    after = httpx.get(f"{url}/api/v1/incidents/{incident_id}", headers=API).json()
+    assert after["round"] == rounds_at_ack and len(pages(url, incident_id)) == paged_at_ack
+    assert rounds_at_ack > 2 or not ack_links(worker, "Erin Engel")
 
 
 def test_resolved_webhook_cancels_pending_escalations(stack):

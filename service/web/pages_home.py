@@ -1,0 +1,84 @@
+"""The way in: ``/ui/login`` and ``/ui/logout`` (an API token, or the console password,
+in exchange for a session cookie), ``GET /`` and ``GET /ui/`` — who is on call right now
+on every schedule and tier, until when, who is next, who each policy tier would page,
+and the open incidents at a glance."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from service.ratelimit import FailureLimiter
+from service.web.base import PREFIX, ConsoleRoute, csrf_ok, flash, logged_in
+from service.web.oncall_view import policies_now, schedules_now
+from service.web.render import page
+from service.web.session import Viewer, cookie_args, encode, fingerprint, match, new_session, signing_key
+
+router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+LOGIN_ATTEMPTS_PER_IP, LOGIN_ATTEMPTS_OVERALL = 10, 300  # wrong credentials per minute
+
+
+def _safe_next(target: str) -> str:
+    """Only paths inside the console: never another site (``//host``, ``/\\host``, a scheme)."""
+    if target.startswith(PREFIX + "/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return PREFIX + "/"
+
+
+@router.get("/")
+def root() -> RedirectResponse:
+    return RedirectResponse(PREFIX + "/", status_code=303)
+
+
+@router.get(PREFIX + "/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "") -> Response:
+    herald = request.app.state.herald
+    people = sorted(herald.config.people.values(), key=lambda p: p.name)
+    return page(request, "login.html", next=_safe_next(next), people=people,
+                closed=signing_key(herald.settings) is None)
+
+
+@router.post(PREFIX + "/login", response_class=HTMLResponse)
+def login(request: Request, credential: str = Form(""), person: str = Form(""), next: str = Form(""),
+          _viewer: Viewer = Depends(csrf_ok)) -> Response:
+    """Check the credential in constant time; on success start a fresh session (a new
+    CSRF token too) remembering who the viewer says they are, for the timeline."""
+    herald = request.app.state.herald
+    key = signing_key(herald.settings)
+    limiter = FailureLimiter(herald.store.redis, "login", LOGIN_ATTEMPTS_PER_IP, LOGIN_ATTEMPTS_OVERALL)
+    ip = request.client.host if request.client else "unknown"
+    verdict = limiter.check(ip)
+    found = match(herald.settings, credential.strip()) if verdict.allowed and credential.strip() else None
+    if key is None or found is None:
+        if verdict.allowed:
+            limiter.failed(ip)
+        people = sorted(herald.config.people.values(), key=lambda p: p.name)
+        error = ("Too many wrong tokens or passwords; wait a minute and try again." if not verdict.allowed
+                 else "That token or password is not valid.")
+        return page(request, "login.html", code=401 if verdict.allowed else 429, next=_safe_next(next),
+                    people=people, closed=key is None, error=error)
+    session = new_session(fingerprint(key, found), person if person in herald.config.people else "")
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(value=encode(key, session), **cookie_args(request))
+    return response
+
+
+@router.post(PREFIX + "/logout")
+def logout(request: Request, _viewer: Viewer = Depends(csrf_ok)) -> Response:
+    response = RedirectResponse(PREFIX + "/login", status_code=303)
+    key = signing_key(request.app.state.herald.settings)
+    if key is not None:
+        response.set_cookie(value=encode(key, new_session()), **cookie_args(request))
+    return response
+
+
+@router.get(PREFIX + "/", response_class=HTMLResponse)
+def now_page(request: Request, _viewer: Viewer = Depends(logged_in)) -> Response:
+    herald = request.app.state.herald
+    now = herald.clock()
+    herald.calendars.refresh(now)
+    people = herald.config.people
+    schedules = schedules_now(herald.calendars, list(herald.config.schedules), people, now)
+    policies = policies_now(herald.calendars, herald.config.policies, people, now)
+    open_incidents = herald.store.list(open_only=True, limit=20)
+    return page(request, "now.html", now=now, schedules=schedules, policies=policies,
+                open_incidents=open_incidents, flash=flash(request))

@@ -1,0 +1,109 @@
+"""``GET /ui/inbox`` (dev mode only: ``HERALD_TWILIO_API_BASE`` points at the provider
+simulator on loopback): what each person received, with buttons that answer as that
+person would — an SMS reply (``4|6|8 <code>``: ack, resolve, escalate) through the
+simulator's ``POST /_sim/reply``, or a keypress on a call through ``POST /_sim/press``."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from service.web.base import PREFIX, ConsoleRoute, back, flash, logged_in, writer
+from service.web.render import dev_inbox_enabled, page, safe_link
+from service.web.session import Viewer
+
+router = APIRouter(prefix=PREFIX + "/inbox", route_class=ConsoleRoute, include_in_schema=False)
+CODE = re.compile(r"#([A-Za-z0-9-]{1,16})\b")
+ACK_LINK = re.compile(r"ack: (\S+/ack/\S+)")
+CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")
+ACTIONS = {"4": "Acknowledge", "6": "Resolve", "8": "Escalate"}
+TIMEOUT = httpx.Timeout(5.0)
+
+
+@dataclass
+class Inbox:
+    person: str
+    name: str
+    phone: str
+    email: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _simulator(request: Request) -> str:
+    settings = request.app.state.herald.settings
+    if not dev_inbox_enabled(settings):
+        raise HTTPException(404, "The dev inbox exists only when Herald talks to the provider simulator.")
+    return settings.twilio_api_base.rstrip("/")
+
+
+def _view(message: dict[str, Any], public_url: str) -> dict[str, Any]:
+    text = message.get("body") or message.get("subject") or ""
+    link = next((m.group(1) for m in [ACK_LINK.search(text)] if m), None)
+    codes = list(dict.fromkeys(CODE.findall(text)))
+    return {**message, "text": text, "when": datetime.fromtimestamp(float(message.get("time", 0)), timezone.utc),
+            "codes": codes, "ack_link": link if link and link.startswith(public_url) and safe_link(link) else None}
+
+
+def inboxes(herald: Any, messages: list[dict[str, Any]]) -> list[Inbox]:
+    """Each configured person's messages, newest first (inbound replies included)."""
+    boxes = {p.id: Inbox(p.id, p.name, p.phone or "", p.email or "") for p in herald.config.people.values()}
+    by_address = {a: b for b in boxes.values() for a in (b.phone, b.email) if a}
+    public = herald.settings.public_url.rstrip("/") + "/"
+    for message in reversed(messages):
+        box = by_address.get(message.get("to", "")) or by_address.get(message.get("from", ""))
+        if box is not None:
+            box.messages.append(_view(message, public))
+    return sorted(boxes.values(), key=lambda b: (not b.messages, b.name))
+
+
+@router.get("", response_class=HTMLResponse)
+async def inbox_page(request: Request, _viewer: Viewer = Depends(logged_in)) -> Response:
+    base = _simulator(request)
+    try:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            answer = await client.get(f"{base}/_sim/messages")
+            answer.raise_for_status()
+            messages = answer.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return page(request, "inbox.html", code=502, boxes=[], actions=ACTIONS,
+                    error=f"The simulator at {base} did not answer: {type(exc).__name__}")
+    herald = request.app.state.herald
+    return page(request, "inbox.html", boxes=inboxes(herald, messages), actions=ACTIONS, flash=flash(request))
+
+
+async def _post(base: str, path: str, payload: dict[str, str]) -> None:
+    try:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            answer = await client.post(f"{base}{path}", json=payload)
+    except httpx.HTTPError as exc:
+        raise HTTPException(502, f"The simulator did not answer: {type(exc).__name__}") from None
+    if answer.status_code >= 300:
+        raise HTTPException(502, f"The simulator refused: {answer.text[:200]}")
+
+
+@router.post("/reply")
+async def reply(request: Request, phone: str = Form(""), action: str = Form(""), code: str = Form(""),
+                _viewer: Viewer = Depends(writer)) -> Response:
+    """Reply by SMS as the person with ``phone``: ``<action> <code>``."""
+    base = _simulator(request)
+    phones = {p.phone for p in request.app.state.herald.config.people.values() if p.phone}
+    if phone not in phones or action not in ACTIONS or (code and not CODE.fullmatch("#" + code)):
+        raise HTTPException(400, "Reply as a configured person with 4, 6 or 8 and an incident code.")
+    await _post(base, "/_sim/reply", {"from": phone, "body": f"{action} {code}".strip()})
+    return back(PREFIX + "/inbox", "replied")
+
+
+@router.post("/press")
+async def press(request: Request, call_sid: str = Form(""), digits: str = Form(""),
+                _viewer: Viewer = Depends(writer)) -> Response:
+    """Press a key on a call, as the person who answered it."""
+    base = _simulator(request)
+    if not CALL_SID.match(call_sid) or digits not in ACTIONS:
+        raise HTTPException(400, "Press 4, 6 or 8 on a call the simulator placed.")
+    await _post(base, "/_sim/press", {"call_sid": call_sid, "digits": digits})
+    return back(PREFIX + "/inbox", "replied")

@@ -1,0 +1,110 @@
+"""``GET /ui/incidents`` (open first; filter by status, severity, service),
+``GET /ui/incidents/{id}`` (alerts, labels, annotations, links, pages, the whole timeline)
+and ``POST /ui/incidents/{id}/{action}``: acknowledge, resolve, escalate, reassign, snooze
+and note. Each action builds the same command the API and SMS build and goes through
+``herald.act`` (``decide()`` in one transaction); the viewer is recorded as ``by`` with
+``via="web"``. Post/redirect/get: the answer is a 303 back to the incident with a flash."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from routing.incident import Acknowledge, AddNote, EscalateNow, Reassign, Resolve, Snooze
+from service.web.base import PREFIX, ConsoleRoute, back, flash, logged_in, writer
+from service.web.incident_view import SEVERITIES, STATUSES, describe, links, select, services
+from service.web.render import page
+from service.web.session import Viewer
+
+router = APIRouter(prefix=PREFIX + "/incidents", route_class=ConsoleRoute, include_in_schema=False)
+LISTED = 500
+VIA = "web"
+
+
+@router.get("", response_class=HTMLResponse)
+def incident_list(request: Request, status: str = "open", severity: str = "", service: str = "",
+                  _viewer: Viewer = Depends(logged_in)) -> Response:
+    store = request.app.state.herald.store
+    status = status if status in STATUSES else "open"
+    severity = severity if severity in SEVERITIES else ""
+    loaded = store.list(open_only=status in ("open", "triggered", "acknowledged"), limit=LISTED)
+    known_services = sorted({s for i in loaded for s in services(i)})
+    chosen = select(loaded, status, severity, service)
+    return page(request, "incidents.html", incidents=chosen, status=status, severity=severity, service=service,
+                statuses=STATUSES, severities=SEVERITIES, services=known_services, service_of=services)
+
+
+@router.get("/{incident_id}", response_class=HTMLResponse)
+def incident_page(incident_id: str, request: Request, viewer: Viewer = Depends(logged_in)) -> Response:
+    herald = request.app.state.herald
+    incident = herald.store.get(incident_id) if len(incident_id) <= 32 else None
+    if incident is None:
+        raise HTTPException(404, f"There is no incident #{incident_id}.")
+    people = herald.config.people
+    policy = herald.config.policies.get(incident.policy)
+    return page(request, "incident.html", incident=incident, flash=flash(request),
+                timeline=[describe(e, people) for e in reversed(incident.timeline)],
+                links=links(incident), people=sorted(people.values(), key=lambda p: p.name),
+                names={pid: p.name for pid, p in people.items()},
+                tiers=[t.name for t in policy.tiers] if policy else [],
+                alerts=sorted(incident.alerts.values(), key=lambda a: (a.status != "firing", a.starts_at)))
+
+
+async def _act(request: Request, incident_id: str, command, done: str) -> Response:
+    herald = request.app.state.herald
+    try:
+        decision = await run_in_threadpool(herald.act, incident_id, command)
+    except (ValueError, LookupError) as exc:  # e.g. a tier the policy does not have
+        raise HTTPException(400, str(exc)) from None
+    if decision.incident is None:
+        raise HTTPException(404, f"There is no incident #{incident_id}.")
+    return back(f"{PREFIX}/incidents/{incident_id}", done if decision.changed else "noop")
+
+
+@router.post("/{incident_id}/ack")
+async def acknowledge(incident_id: str, request: Request, viewer: Viewer = Depends(writer)) -> Response:
+    return await _act(request, incident_id, Acknowledge(by=viewer.actor, via=VIA), "ack")
+
+
+@router.post("/{incident_id}/resolve")
+async def resolve(incident_id: str, request: Request, viewer: Viewer = Depends(writer)) -> Response:
+    return await _act(request, incident_id, Resolve(by=viewer.actor, via=VIA), "resolve")
+
+
+@router.post("/{incident_id}/escalate")
+async def escalate(incident_id: str, request: Request, viewer: Viewer = Depends(writer)) -> Response:
+    return await _act(request, incident_id, EscalateNow(by=viewer.actor, via=VIA), "escalate")
+
+
+@router.post("/{incident_id}/reassign")
+async def reassign(incident_id: str, request: Request, target: str = Form(""),
+                   viewer: Viewer = Depends(writer)) -> Response:
+    """``target`` is ``person:<id>`` or ``tier:<name>``."""
+    kind, _, name = target.partition(":")
+    herald = request.app.state.herald
+    if kind == "person" and name in herald.config.people:
+        command = Reassign(by=viewer.actor, via=VIA, person=name)
+    elif kind == "tier" and name:
+        command = Reassign(by=viewer.actor, via=VIA, tier=name)
+    else:
+        raise HTTPException(400, "Choose a person or a tier to reassign to.")
+    return await _act(request, incident_id, command, "reassign")
+
+
+@router.post("/{incident_id}/snooze")
+async def snooze(incident_id: str, request: Request, minutes: str = Form(""),
+                 viewer: Viewer = Depends(writer)) -> Response:
+    if not minutes.isdigit() or not 1 <= int(minutes) <= 24 * 60:
+        raise HTTPException(400, "Snooze for 1 to 1440 minutes.")
+    return await _act(request, incident_id, Snooze(by=viewer.actor, via=VIA, minutes=int(minutes)), "snooze")
+
+
+@router.post("/{incident_id}/notes")
+async def add_note(incident_id: str, request: Request, text: str = Form(""),
+                   viewer: Viewer = Depends(writer)) -> Response:
+    try:
+        command = AddNote(by=viewer.actor, via=VIA, text=text.strip())
+    except ValidationError:
+        raise HTTPException(400, "A note is 1 to 2000 characters.") from None
+    return await _act(request, incident_id, command, "note")

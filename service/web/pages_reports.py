@@ -1,0 +1,78 @@
+"""``GET /ui/reports``: the SLA report (``routing.reports``) for a date range as a table
+per severity and per policy, and an inline-SVG chart of the mean time to acknowledge
+against the SLA per severity. Drills are shown apart, never mixed into the numbers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from routing.reports import Facts, collect, parse_range, sla_report
+from service.api_reports import incidents_between
+from service.web.base import PREFIX, ConsoleRoute, logged_in
+from service.web.render import page, span
+from service.web.session import Viewer
+
+router = APIRouter(prefix=PREFIX + "/reports", route_class=ConsoleRoute, include_in_schema=False)
+WIDTH, ROW, LEFT = 600, 48, 44
+
+
+@dataclass(frozen=True)
+class Bar:
+    severity: str
+    y: int
+    width: float  # px of the MTTA bar
+    sla_x: float  # px where the SLA line sits
+    over: bool
+    label: str
+
+
+def chart(section: dict, items: list[Facts]) -> tuple[list[Bar], int]:
+    """Bars (mean time to acknowledge, one per severity) against each severity's SLA."""
+    rows = []
+    for severity, stats in section["by_severity"].items():
+        slas = [f.sla.total_seconds() for f in items if f.severity == severity]
+        if not slas:
+            continue
+        rows.append((severity, stats["mtta_seconds"], max(slas), stats["share_within_sla"]))
+    scale = max([1.0, *(max(m or 0, s) for _, m, s, _ in rows)]) * 1.15
+    usable = WIDTH - LEFT - 8
+    bars = []
+    for n, (severity, mtta, sla, share) in enumerate(rows):
+        shown = f"{span(mtta)}" if mtta is not None else "no acks"
+        within = f", {round(share * 100)}% within SLA" if share is not None else ""
+        bars.append(Bar(severity, n * ROW + 6, usable * (mtta or 0) / scale, LEFT + usable * sla / scale,
+                        bool(mtta is not None and mtta > sla), f"MTTA {shown} · SLA {span(sla)}{within}"))
+    return bars, max(len(bars), 1) * ROW + 8
+
+
+def _range(request: Request, start: str, end: str, days: str) -> tuple[datetime, datetime, str | None]:
+    now = request.app.state.herald.clock()
+    if start or end:
+        try:
+            lo, hi = parse_range(start and f"{start}T00:00:00", end and f"{end}T00:00:00")
+            return lo, hi + timedelta(days=1), None
+        except ValueError as exc:
+            error = str(exc)
+    else:
+        error = None
+    count = int(days) if days.isdigit() and 1 <= int(days) <= 366 else 30
+    tomorrow = datetime.combine(now.date() + timedelta(days=1), time(0), timezone.utc)
+    return tomorrow - timedelta(days=count), tomorrow, error
+
+
+@router.get("", response_class=HTMLResponse)
+def reports_page(request: Request, start: str = "", end: str = "", days: str = "30",
+                 _viewer: Viewer = Depends(logged_in)) -> Response:
+    herald = request.app.state.herald
+    first, last, error = _range(request, start, end, days)
+    items = collect(incidents_between(herald.store, first, last), first, last, herald.config.policies,
+                    herald.clock())
+    report = sla_report(items, first, last)
+    real = [f for f in items if not f.drill]
+    bars, height = chart(report["incidents"], real)
+    return page(request, "reports.html", code=400 if error else 200, error=error, report=report,
+                first=first, last=last - timedelta(days=1), bars=bars, height=height, width=WIDTH, left=LEFT,
+                days=days, start=start, end=end, drills=[f for f in items if f.drill])

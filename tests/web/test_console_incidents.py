@@ -1,0 +1,105 @@
+"""Incident pages: the list (open first, filters), one incident (alerts, labels,
+annotations, links, pages, timeline), and actions that go through herald.act."""
+from __future__ import annotations
+
+import copy
+
+from tests.herald_env import fixture_payload
+from tests.web.conftest import csrf_of, fire
+
+
+def _alerts(**annotations):
+    payload = fixture_payload("firing.json")
+    payload["alerts"][0]["annotations"].update(annotations)
+    return payload["alerts"]
+
+
+def test_list_puts_open_first_and_filters(admin):
+    first = fire(admin, groupKey="g1")
+    second = fire(admin, groupKey="g2")
+    web = copy.deepcopy(fixture_payload("firing.json")["alerts"])
+    web[0]["labels"].update(service="web", severity="warning", alertname="Slow")
+    third = fire(admin, groupKey="g3", alerts=web, commonLabels=web[0]["labels"])
+    admin.post(f"/ui/incidents/{second}/resolve", data={"csrf": csrf_of(admin.get("/ui/").text)})
+    everything = admin.get("/ui/incidents?status=all").text
+    order = [everything.index(f'data-id="{i}"') for i in (third, first, second)]
+    assert order == sorted(order), "open incidents first, newest first; resolved last"
+    open_only = admin.get("/ui/incidents").text
+    assert f'data-id="{second}"' not in open_only and f'data-id="{first}"' in open_only
+    by_service = admin.get("/ui/incidents?status=all&service=web").text
+    assert f'data-id="{third}"' in by_service and f'data-id="{first}"' not in by_service
+    by_severity = admin.get("/ui/incidents?status=all&severity=P2").text
+    assert f'data-id="{third}"' in by_severity and f'data-id="{first}"' not in by_severity
+    assert f'data-id="{second}"' in admin.get("/ui/incidents?status=resolved").text
+    assert admin.get("/ui/incidents?status=bogus&severity=<x>").status_code == 200
+
+
+def test_incident_page_shows_alerts_links_pages_and_timeline(admin, herald):
+    alerts = _alerts(runbook_url="https://runbooks.example/disk", dashboard_url="javascript:alert(1)")
+    incident_id = fire(admin, alerts=alerts)
+    page = admin.get(f"/ui/incidents/{incident_id}")
+    assert page.status_code == 200
+    text = page.text
+    assert "Disk almost full on db1" in text and "db1:9100" in text and "less than 5% space" in text
+    assert 'href="http://prometheus.example:9090/graph?g0.expr=' in text
+    assert 'href="https://runbooks.example/disk"' in text
+    assert 'href="javascript:' not in text
+    assert "Paging L1: Alice Adams by sms" in text and "Triggered: P1" in text
+    assert admin.get("/ui/incidents/999").status_code == 404
+
+
+def test_everything_is_escaped(admin):
+    alerts = _alerts(summary="<script>alert(1)</script>", description='"><img src=x onerror=alert(2)>')
+    alerts[0]["labels"]["team"] = "<b>db</b>"
+    incident_id = fire(admin, alerts=alerts, commonAnnotations={"summary": "<script>alert(1)</script>"})
+    for path in (f"/ui/incidents/{incident_id}", "/ui/incidents", "/ui/"):
+        text = admin.get(path).text
+        assert "<script>alert(1)" not in text and "<img src=x" not in text and "<b>db</b>" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in admin.get(f"/ui/incidents/{incident_id}").text
+
+
+def _post(client, incident_id, action, **data):
+    csrf = csrf_of(client.get(f"/ui/incidents/{incident_id}").text)
+    return client.post(f"/ui/incidents/{incident_id}/{action}", data={"csrf": csrf, **data})
+
+
+def test_actions_go_through_herald_act_as_the_viewer(admin, herald):
+    incident_id = fire(admin)
+    r = _post(admin, incident_id, "notes", text="looking at <it>")
+    assert r.status_code == 200 and "Note added." in r.text
+    assert "Note by Alice Adams via web: looking at &lt;it&gt;" in r.text
+    r = _post(admin, incident_id, "ack")
+    assert "Acknowledged." in r.text
+    incident = herald.store.get(incident_id)
+    assert incident.status == "acknowledged" and incident.acknowledged_by == "alice"
+    assert incident.timeline[-1].details == {"by": "alice", "via": "web"}
+    r = _post(admin, incident_id, "escalate")
+    assert "Escalated" in r.text and herald.store.get(incident_id).status == "triggered"
+    r = _post(admin, incident_id, "reassign", target="person:erin")
+    assert "Reassigned" in r.text
+    assert any(e.kind == "reassigned" and e.details["person"] == "erin" for e in herald.store.get(incident_id).timeline)
+    assert _post(admin, incident_id, "reassign", target="tier:nope").status_code == 400
+    assert _post(admin, incident_id, "reassign", target="person:mallory").status_code == 400
+    r = _post(admin, incident_id, "snooze", minutes="30")
+    assert "Snoozed." in r.text
+    assert _post(admin, incident_id, "snooze", minutes="0").status_code == 400
+    assert _post(admin, incident_id, "notes", text="   ").status_code == 400
+    r = _post(admin, incident_id, "resolve")
+    assert "Resolved." in r.text and herald.store.get(incident_id).status == "resolved"
+    assert "Escalate now" not in r.text  # nothing left to do but note
+
+
+def test_post_without_csrf_changes_nothing(admin, herald):
+    incident_id = fire(admin)
+    for data in ({}, {"csrf": "forged"}):
+        r = admin.post(f"/ui/incidents/{incident_id}/ack", data=data)
+        assert r.status_code == 403 and "did not come from this site" in r.text
+    assert herald.store.get(incident_id).status == "triggered"
+
+
+def test_second_ack_says_nothing_changed(admin, herald):
+    incident_id = fire(admin)
+    _post(admin, incident_id, "ack")
+    csrf = csrf_of(admin.get("/ui/").text)
+    r = admin.post(f"/ui/incidents/{incident_id}/ack", data={"csrf": csrf})
+    assert "Nothing changed" in r.text

@@ -1,0 +1,61 @@
+"""The SLA report page and the dev inbox page."""
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from integrations.simulator import create_simulator_app
+from integrations.simulator_server import ServerThread
+from integrations.simulator_state import SimMessage, SimulatorState, new_sid
+from routing.incident import Acknowledge
+from service.app import create_app
+from service.runtime import Herald
+from service.settings import Settings
+from tests.web.conftest import csrf_of, fire, login
+
+
+def test_report_table_and_chart(admin, herald):
+    incident_id = fire(admin)
+    herald.act(incident_id, Acknowledge(by="alice", via="sms"))
+    fire(admin, groupKey="other")
+    page = admin.get("/ui/reports")
+    assert page.status_code == 200
+    text = page.text
+    table = text[text.index('id="report-incidents"'):]
+    assert "P1" in table and "<td>2</td>" in table and "policy default" in table
+    assert '<svg class="chart" id="sla-chart"' in text and "MTTA 0s · SLA 1h" in text and "100% within SLA" in text
+    assert admin.get("/ui/reports?days=7").status_code == 200
+    assert admin.get("/ui/reports?start=2026-05-01&end=2026-05-02").status_code == 200
+    bad = admin.get("/ui/reports?start=2026-05-09&end=2026-05-01")
+    assert bad.status_code == 400 and "from must be before to" in bad.text
+
+
+def test_dev_inbox_is_absent_without_the_simulator(admin):
+    assert "Dev inbox" not in admin.get("/ui/").text
+    assert admin.get("/ui/inbox").status_code == 404
+
+
+def test_dev_inbox_lists_messages_and_replies_as_the_person(settings, monkeypatch):
+    state = SimulatorState()
+    with ServerThread(create_simulator_app(state, herald_url="http://127.0.0.1:9")) as sim:
+        monkeypatch.setenv("HERALD_TWILIO_API_BASE", sim.url)
+        dev = Settings()
+        herald = Herald.from_settings(dev, notifiers={})
+        state.record(SimMessage(channel="sms", to="+15550100001", from_="+15550009999", provider_id=new_sid("SM"),
+                                body="P1 <Disk> full #7 ack: http://testserver/ack/tok or reply 4 7",
+                                status="delivered"))
+        with TestClient(create_app(dev, herald)) as c:
+            login(c)
+            page = c.get("/ui/inbox")
+            assert page.status_code == 200 and "Dev inbox" in page.text
+            alice = page.text[page.text.index('data-person="alice"'):]
+            assert "P1 &lt;Disk&gt; full #7" in alice and "Acknowledge #7" in alice
+            assert 'href="http://testserver/ack/tok"' in alice
+            r = c.post("/ui/inbox/reply", data={"csrf": csrf_of(page.text), "phone": "+15550100001", "action": "4",
+                                                "code": "7"})
+            assert r.status_code == 200 and "Reply sent" in r.text
+            [inbound] = [m for m in state.messages if m.direction == "inbound"]
+            assert inbound.from_ == "+15550100001" and inbound.body == "4 7"
+            for bad in ({"phone": "+19999999999", "action": "4"}, {"phone": "+15550100001", "action": "9"},
+                        {"phone": "+15550100001", "action": "4", "code": "7; rm"}):
+                assert c.post("/ui/inbox/reply", data={"csrf": csrf_of(page.text), **bad}).status_code == 400
+            assert c.post("/ui/inbox/reply", data={"phone": "+15550100001", "action": "4"}).status_code == 403
