@@ -86,7 +86,7 @@ MAINTENANCE_SEQ = PREFIX + "seq:maintenance"
 # -- heartbeats (the Alertmanager Watchdog is the heartbeat "watchdog") and drills ------------
 HEARTBEATS = PREFIX + "heartbeats"  # hash: name -> JSON (timeout, severity, kind, created_at, last_ping)
 HEARTBEAT_DEADLINES = PREFIX + "heartbeats:deadlines"  # zset: name -> deadline (epoch seconds)
-HEARTBEATS_MISSING = PREFIX + "heartbeats:missing"  # hash: name -> ISO start of the silence paged for
+HEARTBEATS_MISSING = PREFIX + "heartbeats:missing"  # hash: name -> the deadline (epoch ms) whose silence was paged
 DRILLS = PREFIX + "drills"  # zset: drill incident id -> created_at (epoch seconds)
 
 

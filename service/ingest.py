@@ -64,7 +64,8 @@ def ingest_group(herald: Herald, group: AlertGroup, drill: bool = False) -> list
             opening = current is None or not current.is_open
             firing = any(a.status == "firing" for a in group.alerts)
             command = AlertsReceived(
-                new_id=herald.store.next_incident_id() if opening and firing else (current.id if current else ""),
+                new_id=(herald.store.next_incident_id() if (opening and firing) or current is None
+                        else (current.id if current else "")),
                 receiver=group.receiver, group_key=group.group_key, severity=group.severity,
                 title=group.title, alerts=list(group.alerts), drill=drill,
             )

@@ -26,7 +26,7 @@ def single_page(incident: Incident, person: Person, channel: str, address: str, 
         summary=annotations.get("summary") or annotations.get("description") or incident.title,
         ack_url=ack_url(base, token), resolve_url=ack_url(base, token) + "#resolve",
         generator_url=first.generator_url if first else "",
-        labels=dict(first.labels) if first else {}, annotations=annotations,
+        labels=dict(first.labels) if first else {}, annotations=annotations, drill=incident.drill,
     )
 
 
@@ -34,7 +34,7 @@ def bundle_page(incidents: list[Incident], person: Person, channel: str, address
                 rounds: dict[str, int], tokens: dict[str, str], base: str) -> OutboundPage:
     """"3 new incidents: #12 P1 DiskFull; … reply 4 to ack all"."""
     ordered = sorted(incidents, key=lambda i: (i.severity, int(i.id) if i.id.isdigit() else 0))
-    listed = [f"#{i.id} {i.severity} {i.title}" for i in ordered[:BUNDLE_LISTED]]
+    listed = [f"#{i.id} {i.severity} {'DRILL ' if i.drill else ''}{i.title}" for i in ordered[:BUNDLE_LISTED]]
     more = len(ordered) - len(listed)
     summary = "; ".join(listed) + (f"; and {more} more" if more else "")
     if channel == "email":
@@ -46,4 +46,5 @@ def bundle_page(incidents: list[Incident], person: Person, channel: str, address
         person_id=person.id, person_name=person.name, channel=channel, address=address,
         severity=most_severe(i.severity for i in ordered),
         title=f"{len(ordered)} new incidents (reply 4 to ack all)", summary=summary, ack_url="",
+        drill=all(i.drill for i in ordered),  # a bundle says DRILL only if every incident in it is one
     )

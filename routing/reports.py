@@ -1,0 +1,210 @@
+"""Response times from incident timelines: drill results and the SLA report. Pure.
+
+Definitions (the API documents them too):
+
+- **paging started**: the first ``paging`` entry (held incidents start when released);
+  **first page**: the first ``page`` entry, a page a provider accepted.
+- **acknowledged**: the first ``acknowledged`` (or ``snoozed``) entry — a later
+  re-acknowledgement after a re-trigger does not move it.
+- **SLA**: the acknowledgement SLA of a severity is the policy's first-tier window for
+  it (``escalate_after``; defaults P0/P1 5 min, P2 15 min, P3 1 h). P0 "immediate" means
+  L1 and L2 are paged together at once; it is met when someone acknowledges before
+  that first window runs out, i.e. before anything escalates.
+- **met**: acknowledged within the SLA after paging started. Not acknowledged: missed
+  once the SLA has run out (before the resolve, or by ``now``). Not counted (``None``):
+  never paged, resolved inside the window without an acknowledgement, or still inside it.
+- **MTTA** / **MTTR**: mean of created → acknowledged / created → resolved, over the
+  incidents that were; the others still count in ``incidents``.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from routing.incident import Incident, TimelineEntry
+from routing.policy import DEFAULT_ESCALATE_AFTER, Policy
+
+ACK_KINDS = ("acknowledged", "snoozed")
+PAGING_KINDS = ("paging", "escalated")
+MAX_RANGE = timedelta(days=366)
+CSV_HEADER = ("kind", "severity", "policy", "incidents", "acknowledged", "resolved", "mtta_seconds",
+              "mttr_seconds", "sla_counted", "acknowledged_within_sla", "share_within_sla", "escalations_per_tier")
+
+
+def sla_for(policy: Policy | None, severity: str) -> timedelta:
+    """The acknowledgement SLA: the first tier's window for ``severity``."""
+    return policy.tiers[0].delay(severity) if policy is not None else DEFAULT_ESCALATE_AFTER[severity]
+
+
+def _first(timeline: list[TimelineEntry], kinds: tuple[str, ...]) -> TimelineEntry | None:
+    return next((e for e in timeline if e.kind in kinds), None)
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return None if start is None or end is None else round((end - start).total_seconds(), 3)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What one incident's timeline says about the response to it."""
+
+    incident_id: str
+    drill: bool
+    severity: str
+    policy: str
+    created_at: datetime
+    sla: timedelta
+    paging_started: datetime | None = None
+    first_page: datetime | None = None
+    acknowledged: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved: datetime | None = None
+    met: bool | None = None
+    escalations: Mapping[str, int] = field(default_factory=dict)
+
+
+def facts(incident: Incident, policy: Policy | None, now: datetime) -> Facts:
+    timeline = sorted(incident.timeline, key=lambda e: e.at)
+    paging, page, ack = _first(timeline, ("paging",)), _first(timeline, ("page",)), _first(timeline, ACK_KINDS)
+    sla = sla_for(policy, incident.severity)
+    started, acked = paging.at if paging else None, ack.at if ack else None
+    met: bool | None = None
+    if started is not None:
+        if acked is not None:
+            met = acked - started <= sla
+        elif (incident.resolved_at or now) - started > sla:
+            met = False
+    return Facts(
+        incident_id=incident.id, drill=incident.drill, severity=incident.severity, policy=incident.policy,
+        created_at=incident.created_at, sla=sla, paging_started=started, first_page=page.at if page else None,
+        acknowledged=acked, acknowledged_by=(str(ack.details.get("by") or "") or None) if ack else None,
+        resolved=incident.resolved_at if incident.status == "resolved" else None, met=met,
+        escalations=dict(Counter(str(e.details.get("tier", "")) for e in timeline if e.kind in PAGING_KINDS)))
+
+
+# -- one drill ------------------------------------------------------------------------------
+
+
+def _acking_entry(rounds: list[TimelineEntry], f: Facts) -> TimelineEntry | None:
+    """The tier page the acknowledgement answered: the last one before it that paged
+    the person who acknowledged, else the last one before it (an API acknowledgement)."""
+    before = [e for e in rounds if f.acknowledged is not None and e.at <= f.acknowledged]
+    mine = [e for e in before if f.acknowledged_by in e.details.get("people", ())]
+    return (mine or before or [None])[-1]
+
+
+def drill_result(incident: Incident, policy: Policy | None, now: datetime) -> dict:
+    """Time to first page, to acknowledge (which tier, after how long), to resolve,
+    and whether the SLA and each tier's window were met."""
+    f = facts(incident, policy, now)
+    rounds = sorted((e for e in incident.timeline if e.kind in PAGING_KINDS), key=lambda e: e.at)
+    acking = _acking_entry(rounds, f)
+    windows = {t.name: t.delay(incident.severity) for t in policy.tiers} if policy else {}
+    tiers = []
+    for entry in rounds:
+        later = [e.at for e in rounds if e.details.get("round", 0) > entry.details.get("round", 0)]
+        nxt = min(later) if later else None
+        window = windows.get(str(entry.details.get("tier")))
+        if entry is acking:
+            outcome, until = "acknowledged", f.acknowledged
+        elif nxt is not None and (f.acknowledged is None or nxt <= f.acknowledged):
+            outcome, until = "escalated", nxt
+        elif f.acknowledged is not None:
+            outcome, until = "acknowledged by another tier", f.acknowledged
+        elif f.resolved is not None:
+            outcome, until = "resolved", f.resolved
+        else:
+            outcome, until = "waiting", None
+        after = _seconds(entry.at, until)
+        within = None  # an escalated tier let its window run out; an acknowledging one may have
+        if outcome == "escalated":
+            within = False
+        elif outcome == "acknowledged" and window is not None and after is not None:
+            within = after <= window.total_seconds()
+        tiers.append({"round": entry.details.get("round"), "tier": entry.details.get("tier"),
+                      "people": entry.details.get("people", []), "paged_after_seconds": _seconds(f.created_at, entry.at),
+                      "outcome": outcome, "after_seconds": after,
+                      "window_seconds": window.total_seconds() if window is not None else None,
+                      "within_window": within})
+    return {
+        "incident_id": incident.id, "drill": incident.drill, "policy": incident.policy, "severity": incident.severity,
+        "status": incident.status, "created_at": incident.created_at.isoformat(),
+        "time_to_first_page_seconds": _seconds(f.created_at, f.first_page),
+        "time_to_acknowledge_seconds": _seconds(f.created_at, f.acknowledged),
+        "time_to_resolve_seconds": _seconds(f.created_at, f.resolved),
+        "acknowledged_by": f.acknowledged_by, "acknowledged_tier": acking.details.get("tier") if acking else None,
+        "sla": {"acknowledge_within_seconds": f.sla.total_seconds(), "met": f.met}, "tiers": tiers,
+    }
+
+
+# -- the SLA report ---------------------------------------------------------------------------
+
+
+def parse_range(start: str | None, end: str | None) -> tuple[datetime, datetime]:
+    """``from``/``to`` as ISO 8601 (no zone: UTC); from < to, at most 366 days apart."""
+    if not start or not end:
+        raise ValueError("from and to are required (ISO 8601, e.g. 2026-01-01T00:00:00Z)")
+    try:
+        parsed = [datetime.fromisoformat(v.strip()) for v in (start, end)]
+    except ValueError:
+        raise ValueError("from and to must be ISO 8601 times (e.g. 2026-01-01T00:00:00Z)") from None
+    first, last = (p if p.tzinfo else p.replace(tzinfo=timezone.utc) for p in parsed)
+    if first >= last:
+        raise ValueError("from must be before to")
+    if last - first > MAX_RANGE:
+        raise ValueError("the range may span at most 366 days")
+    return first.astimezone(timezone.utc), last.astimezone(timezone.utc)
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(sum(present) / len(present), 3) if present else None
+
+
+def stats(items: list[Facts]) -> dict:
+    counted = [f for f in items if f.met is not None]
+    met = sum(1 for f in counted if f.met)
+    escalations: Counter[str] = Counter()
+    for f in items:
+        escalations.update(f.escalations)
+    return {
+        "incidents": len(items), "acknowledged": sum(1 for f in items if f.acknowledged),
+        "resolved": sum(1 for f in items if f.resolved),
+        "mtta_seconds": _mean(_seconds(f.created_at, f.acknowledged) for f in items),
+        "mttr_seconds": _mean(_seconds(f.created_at, f.resolved) for f in items),
+        "sla_counted": len(counted), "acknowledged_within_sla": met,
+        "share_within_sla": round(met / len(counted), 4) if counted else None,
+        "escalations_per_tier": dict(sorted(escalations.items())),
+    }
+
+
+def collect(incidents: Iterable[Incident], start: datetime, end: datetime, policies: Mapping[str, Policy],
+            now: datetime) -> list[Facts]:
+    """The facts of every incident created in [start, end)."""
+    return [facts(i, policies.get(i.policy), now) for i in incidents if start <= i.created_at < end]
+
+
+def _section(items: list[Facts]) -> dict:
+    by = lambda key: {k: stats([f for f in items if getattr(f, key) == k])  # noqa: E731
+                      for k in sorted({getattr(f, key) for f in items})}
+    return {"total": stats(items), "by_severity": by("severity"), "by_policy": by("policy")}
+
+
+def sla_report(items: list[Facts], start: datetime, end: datetime) -> dict:
+    """Per severity and per policy; drills in their own section, never in the real numbers."""
+    return {"from": start.isoformat(), "to": end.isoformat(),
+            "incidents": _section([f for f in items if not f.drill]),
+            "drills": _section([f for f in items if f.drill])}
+
+
+def sla_rows(items: list[Facts]) -> list[tuple]:
+    """One CSV row per (kind, severity, policy) under ``CSV_HEADER``."""
+    rows = []
+    for kind, severity, policy in sorted({("drill" if f.drill else "incident", f.severity, f.policy) for f in items}):
+        s = stats([f for f in items if (f.drill, f.severity, f.policy) == (kind == "drill", severity, policy)])
+        rows.append((kind, severity, policy, s["incidents"], s["acknowledged"], s["resolved"], s["mtta_seconds"],
+                     s["mttr_seconds"], s["sla_counted"], s["acknowledged_within_sla"], s["share_within_sla"],
+                     ";".join(f"{t}={n}" for t, n in s["escalations_per_tier"].items())))
+    return rows

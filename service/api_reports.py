@@ -1,0 +1,62 @@
+"""``GET /api/v1/reports/sla?from=&to=[&format=csv]`` — response against the SLAs.
+
+Incidents created in [from, to) (ISO 8601; a time without a zone is UTC; ``from``
+before ``to``; at most 366 days — 400 otherwise), per severity and per policy: the
+count, MTTA (created → first acknowledgement; never-acknowledged incidents are counted
+but left out of the mean), MTTR (created → resolved), the share acknowledged within the
+SLA (the policy's first-tier window for the severity; see ``routing/reports.py`` for
+what counts), and escalations per tier (``paging``/``escalated`` timeline entries).
+Drills are reported in their own section (``drills``) and never in the real numbers.
+``format=csv``: a header row, then one row per (kind, severity, policy). API token.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+
+from integrations import keys
+from integrations.store import Store
+from routing.incident import Incident
+from routing.reports import CSV_HEADER, collect, parse_range, sla_report, sla_rows
+from service.api_incidents import api_caller
+
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+BATCH = 500
+
+
+def incidents_between(store: Store, start: datetime, end: datetime) -> list[Incident]:
+    """Every incident created in [start, end), from the creation-time index."""
+    ids = store.redis.zrangebyscore(keys.INCIDENTS_ALL, start.timestamp(), f"({end.timestamp()}")
+    found: list[Incident] = []
+    for at in range(0, len(ids), BATCH):
+        raws = store.redis.mget([keys.incident(i) for i in ids[at:at + BATCH]])
+        found.extend(Incident.model_validate_json(r) for r in raws if r)
+    return found
+
+
+@router.get("/sla")
+def sla(request: Request, start: str | None = Query(None, alias="from", description="ISO 8601, e.g. 2026-01-01T00:00:00Z"),
+        end: str | None = Query(None, alias="to", description="ISO 8601, after from, at most 366 days later"),
+        fmt: Literal["json", "csv"] = Query("json", alias="format"), _caller: str = Depends(api_caller)) -> Any:
+    """MTTA, MTTR, share within SLA and escalations per tier, per severity and per policy."""
+    try:
+        first, last = parse_range(start, end)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    herald = request.app.state.herald
+    items = collect(incidents_between(herald.store, first, last), first, last, herald.config.policies,
+                    herald.clock())
+    if fmt == "json":
+        return sla_report(items, first, last)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    writer.writerows(["" if cell is None else cell for cell in row] for row in sla_rows(items))
+    name = f"herald-sla-{first:%Y%m%d}-{last:%Y%m%d}.csv"
+    return Response(out.getvalue(), media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

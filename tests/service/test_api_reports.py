@@ -1,0 +1,95 @@
+"""The SLA report over HTTP: JSON and CSV, range validation, drills apart."""
+import csv
+import io
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from routing.incident import Escalate
+from tests.herald_env import AM_TOKEN, API_TOKEN, fixture_payload
+
+API = {"Authorization": f"Bearer {API_TOKEN}"}
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+RANGE = "from=2026-03-01T00:00:00Z&to=2026-04-01T00:00:00Z"
+
+
+@pytest.fixture
+def clock(herald):
+    state = {"at": T0}
+    herald.clock = lambda: state["at"]
+    return state
+
+
+def fire(client, group: str) -> str:
+    payload = fixture_payload("firing.json")
+    payload["groupKey"] = group
+    r = client.post("/api/v1/alertmanager", content=json.dumps(payload), headers={"Authorization": f"Bearer {AM_TOKEN}"})
+    return r.json()["incidents"][0]["id"]
+
+
+@pytest.fixture
+def history(client, herald, clock):
+    """Three real P1 incidents and one drill in March 2026, one real incident in February."""
+    clock["at"] = datetime(2026, 2, 27, tzinfo=timezone.utc)
+    fire(client, "february")
+    clock["at"] = T0
+    acked_fast, acked_late, never = fire(client, "a"), fire(client, "b"), fire(client, "c")
+    drill = client.post("/api/v1/drills", json={"policy": "default", "severity": "P1"}, headers=API).json()
+    clock["at"] += timedelta(minutes=2)
+    client.post(f"/api/v1/incidents/{acked_fast}/ack", headers=API)
+    client.post(f"/api/v1/incidents/{drill['drills'][0]['incident_id']}/ack", headers=API)
+    clock["at"] += timedelta(minutes=58)  # the test config gives every tier 1 h: the timers escalate
+    for incident_id in (acked_late, never):
+        herald.act(incident_id, Escalate(round=1))
+    clock["at"] += timedelta(minutes=30)
+    client.post(f"/api/v1/incidents/{acked_late}/ack", headers=API)
+    clock["at"] += timedelta(minutes=30)
+    client.post(f"/api/v1/incidents/{acked_fast}/resolve", headers=API)
+    return acked_fast, acked_late, never
+
+
+def test_json_report(client, history):
+    r = client.get(f"/api/v1/reports/sla?{RANGE}", headers=API)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert (report["from"], report["to"]) == ("2026-03-01T00:00:00+00:00", "2026-04-01T00:00:00+00:00")
+    p1 = report["incidents"]["by_severity"]["P1"]
+    assert (p1["incidents"], p1["acknowledged"], p1["resolved"]) == (3, 2, 1)
+    assert p1["mtta_seconds"] == (2 * 60 + 90 * 60) / 2 and p1["mttr_seconds"] == 120 * 60
+    assert (p1["sla_counted"], p1["acknowledged_within_sla"], p1["share_within_sla"]) == (3, 1, 0.3333)
+    assert p1["escalations_per_tier"] == {"L1": 3, "L2": 2}  # the late and the never-acked one climbed at +1 h
+    assert report["incidents"]["by_policy"]["default"] == p1 == report["incidents"]["total"]
+    assert report["drills"]["total"]["incidents"] == 1 and report["drills"]["total"]["share_within_sla"] == 1.0
+
+
+def test_csv_report(client, history):
+    r = client.get(f"/api/v1/reports/sla?{RANGE}&format=csv", headers=API)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert 'filename="herald-sla-20260301-20260401.csv"' in r.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert rows[0][:4] == ["kind", "severity", "policy", "incidents"]
+    assert [row[:4] for row in rows[1:]] == [["drill", "P1", "default", "1"], ["incident", "P1", "default", "3"]]
+    assert rows[2][-1] == "L1=3;L2=2"
+
+
+def test_an_empty_range(client, history):
+    report = client.get("/api/v1/reports/sla?from=2025-01-01&to=2025-02-01", headers=API).json()
+    assert report["incidents"]["total"]["incidents"] == 0 and report["incidents"]["total"]["mtta_seconds"] is None
+    rows = client.get("/api/v1/reports/sla?from=2025-01-01&to=2025-02-01&format=csv", headers=API).text
+    assert rows.strip().count("\n") == 0  # the header alone
+
+
+@pytest.mark.parametrize("query,status", [
+    ("", 400), ("from=2026-03-01", 400), ("to=2026-03-01", 400), ("from=yesterday&to=2026-03-01", 400),
+    ("from=2026-03-02&to=2026-03-01", 400), ("from=2025-01-01&to=2026-03-01", 400),
+    (f"{RANGE}&format=xml", 422),
+])
+def test_bad_ranges_are_400(client, query, status):
+    r = client.get(f"/api/v1/reports/sla?{query}", headers=API)
+    assert r.status_code == status, r.text
+
+
+def test_report_needs_the_api_token(client):
+    assert client.get(f"/api/v1/reports/sla?{RANGE}").status_code == 401
+    assert client.get(f"/api/v1/reports/sla?{RANGE}", headers={"Authorization": f"Bearer {AM_TOKEN}"}).status_code == 401
