@@ -147,7 +147,7 @@ class CalendarBook(SyncMixin):
             data = read_file(path, spec.max_bytes)
             status.mtime = mtime
             if current is not None and digest(data) == current.sha256:
-                status.checked_at, status.error = now, None
+                status.checked_at, status.error, status.error_at = now, None, None
                 return
             parsed = self._parse(name, data, sandboxed=False)
         except (OSError, SourceError, CalendarError) as exc:
@@ -159,18 +159,31 @@ class CalendarBook(SyncMixin):
                 self._keep_for_restart(name, current, now)
             return
         version = current.version if current else 0
-        if self._kept.get(name):  # Redis holds an older copy for restarts: replace it
+        if self._kept_copy(name) not in ("", digest(data)):  # Redis keeps an older copy: replace it
             version = self._save(name, data, origin="file", now=now, announce=False)
             self._kept[name] = digest(data)
         self._install(name, InForce(data, digest(data), version, parsed), now)
         status.checked_at, status.error, status.error_at = now, None, None
 
+    def _kept_copy(self, name: str) -> str:
+        """sha256 of the copy Redis keeps for a file schedule ("" for none, or no Redis)."""
+        if name not in self._kept:
+            if self.copies is None or self.readonly:
+                return ""
+            try:
+                self._kept[name] = self.copies.meta(name)["sha256"] or ""
+            except redis.RedisError as exc:
+                self._redis_down(exc)
+                return ""
+        return self._kept[name]
+
     def _keep_for_restart(self, name: str, current: InForce, now: datetime) -> None:
         """The file broke: save the copy in force to Redis, so a restart finds it.
 
-        A file that is good is not copied to Redis (a restart reads the file itself).
+        A good file is not copied to Redis (a restart reads the file itself) unless Redis
+        already keeps an older copy of it, which is then replaced.
         """
-        if self._kept.get(name) != current.sha256 and self.copies is not None and not self.readonly:
+        if self._kept_copy(name) != current.sha256 and self.copies is not None and not self.readonly:
             self._save(name, current.data, origin="file", now=now, announce=False)
             self._kept[name] = current.sha256
 

@@ -34,15 +34,20 @@ class PagingStore:
             out.append((incident_id, int(round_)))
         return out
 
-    def take_rate_slot(self, person: str, channel: str, window_seconds: float) -> float:
+    def take_rate_slot(self, person: str, channel: str, window_seconds: float, value: str = "1") -> float:
         """Take the person's window on this channel; 0 if taken now, else seconds until it frees."""
         if window_seconds <= 0:
             return 0.0
         key = keys.rate(person, channel)
-        if self.redis.set(key, "1", nx=True, px=int(window_seconds * 1000)):
+        if self.redis.set(key, value, nx=True, px=max(1, int(window_seconds * 1000))):
             return 0.0
         left = self.redis.pttl(key)
         return max(left, 1) / 1000.0 if left and left > 0 else 0.001
+
+    def hold_rate_slot(self, person: str, channel: str, window_seconds: float) -> None:
+        """After a send: the window runs its full length from now."""
+        if window_seconds > 0:
+            self.redis.set(keys.rate(person, channel), "1", px=max(1, int(window_seconds * 1000)))
 
     def give_back_rate_slot(self, person: str, channel: str) -> None:
         self.redis.delete(keys.rate(person, channel))

@@ -140,7 +140,7 @@ def parse_sendgrid_events(payload: bytes) -> list[EmailEvent]:
     Entries that are not objects or lack ``event`` are skipped."""
     try:
         data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise ValueError("SendGrid event payload is not JSON") from exc
     if not isinstance(data, list):
         raise ValueError("SendGrid event payload is not a JSON array")

@@ -65,11 +65,11 @@ def _alerts(incident: Incident | None, cmd: AlertsReceived, policy: Policy, rost
             hold: Hold | None) -> Decision:
     if incident is not None and not incident.is_open:
         if _is_stale_refire(incident, cmd.alerts):
-            return Decision(incident)
+            return _remember_resolved(incident, cmd.alerts, now)
         incident = None
     if incident is None:
         if all(a.status == "resolved" for a in cmd.alerts):
-            return Decision(None)  # a resolve for a group we never saw open: nothing to do
+            return _resolved_unseen(cmd, policy, now)
         opened = Incident(
             id=cmd.new_id, receiver=cmd.receiver, group_key=cmd.group_key, policy=policy.name,
             severity=cmd.severity, title=cmd.title, created_at=now, drill=cmd.drill,
@@ -104,6 +104,35 @@ def _alerts(incident: Incident | None, cmd: AlertsReceived, policy: Policy, rost
             return start(current, policy, roster, now, hold)  # raised out of a business-hours hold
         changed = True
     return Decision(current, changed=changed)
+
+
+def _resolved_unseen(cmd: AlertsReceived, policy: Policy, now: datetime) -> Decision:
+    """A resolve for a group never seen firing (its firing notification is late, or was
+    lost): kept as a resolved incident, so the firing copy, when it comes, pages nobody."""
+    if not cmd.new_id:
+        return Decision(None)
+    closed = Incident(
+        id=cmd.new_id, receiver=cmd.receiver, group_key=cmd.group_key, policy=policy.name,
+        severity=cmd.severity, title=cmd.title, created_at=now, drill=cmd.drill,
+        alerts={a.fingerprint: a for a in cmd.alerts}, status="resolved", resolved_at=now,
+        resolved_by="alertmanager",
+    )
+    closed.note(now, "resolved_unseen", alerts=len(cmd.alerts), policy=policy.name)
+    return Decision(closed, changed=True)
+
+
+def _remember_resolved(closed: Incident, alerts: list[AlertState], now: datetime) -> Decision:
+    """Resolved episodes a closed incident never saw firing are remembered on it, so
+    their firing copies, delivered late, are recognised as stale."""
+    newer = [a for a in alerts if a.status == "resolved" and (
+        a.fingerprint not in closed.alerts or a.starts_at > closed.alerts[a.fingerprint].starts_at)]
+    if not newer:
+        return Decision(closed)
+    current = closed.model_copy(deep=True)
+    for alert in newer:
+        current.alerts[alert.fingerprint] = alert
+    current.note(now, "resolved_unseen", alerts=len(newer))
+    return Decision(current, changed=True)
 
 
 def _is_stale_refire(resolved: Incident, alerts: list[AlertState]) -> bool:

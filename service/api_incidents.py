@@ -1,4 +1,6 @@
-"""Incidents: list, read, acknowledge, resolve. Every route needs an API token."""
+"""Incidents: list, read, acknowledge, resolve. Every route needs an API token: reading
+needs the ``read`` scope (contact details only with ``write`` or ``admin``), acting on
+an incident the ``write`` scope."""
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -7,13 +9,22 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field, model_validator
 
 from routing.incident import Acknowledge, AddNote, EscalateNow, Incident, Reassign, Resolve, Snooze
-from service.auth import check_api
+from service.auth import Caller, check_api, require_scope
+from service.redact import redact_contacts
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
 
 def api_caller(request: Request) -> str:
+    """An admin token's caller name (for admin-only routes)."""
     return check_api(request, request.app.state.herald.settings)
+
+
+reader, writer = require_scope("read"), require_scope("write")
+
+
+def _shown(request: Request, caller: Caller, data: dict[str, Any]) -> dict[str, Any]:
+    return data if caller.may_see_contacts else redact_contacts(data, request.app.state.herald.config.people)
 
 
 def _public(incident: Incident) -> dict[str, Any]:
@@ -31,21 +42,21 @@ def list_incidents(
     request: Request,
     status: Literal["open", "all"] = Query("all", description="open: triggered or acknowledged only"),
     limit: int = Query(100, ge=1, le=1000),
-    _caller: str = Depends(api_caller),
+    caller: Caller = Depends(reader),
 ) -> dict[str, Any]:
     """Incidents, newest first, without their timelines."""
     store = request.app.state.herald.store
     incidents = store.list(open_only=status == "open", limit=limit)
-    return {"incidents": [_summary(i) for i in incidents]}
+    return _shown(request, caller, {"incidents": [_summary(i) for i in incidents]})
 
 
 @router.get("/{incident_id}")
-def get_incident(incident_id: str, request: Request, _caller: str = Depends(api_caller)) -> dict[str, Any]:
+def get_incident(incident_id: str, request: Request, caller: Caller = Depends(reader)) -> dict[str, Any]:
     """One incident with its alerts, pages and whole timeline."""
     incident = request.app.state.herald.store.get(incident_id)
     if incident is None:
         raise HTTPException(404, f"no incident {incident_id!r}")
-    return _public(incident)
+    return _shown(request, caller, _public(incident))
 
 
 def _act(request: Request, incident_id: str, command) -> dict[str, Any]:
@@ -60,21 +71,21 @@ def _act(request: Request, incident_id: str, command) -> dict[str, Any]:
 
 
 @router.post("/{incident_id}/ack")
-def acknowledge(incident_id: str, request: Request, caller: str = Depends(api_caller)) -> dict[str, Any]:
+def acknowledge(incident_id: str, request: Request, caller: Caller = Depends(writer)) -> dict[str, Any]:
     """Acknowledge: stop escalating. Acknowledging twice is harmless."""
-    return _act(request, incident_id, Acknowledge(by=caller, via="api"))
+    return _act(request, incident_id, Acknowledge(by=caller.name, via="api"))
 
 
 @router.post("/{incident_id}/resolve")
-def resolve(incident_id: str, request: Request, caller: str = Depends(api_caller)) -> dict[str, Any]:
+def resolve(incident_id: str, request: Request, caller: Caller = Depends(writer)) -> dict[str, Any]:
     """Resolve: close the incident; nothing more is paged for it."""
-    return _act(request, incident_id, Resolve(by=caller, via="api"))
+    return _act(request, incident_id, Resolve(by=caller.name, via="api"))
 
 
 @router.post("/{incident_id}/escalate")
-def escalate_now(incident_id: str, request: Request, caller: str = Depends(api_caller)) -> dict[str, Any]:
+def escalate_now(incident_id: str, request: Request, caller: Caller = Depends(writer)) -> dict[str, Any]:
     """Page the next tier now (an acknowledged incident is triggered again)."""
-    return _act(request, incident_id, EscalateNow(by=caller, via="api"))
+    return _act(request, incident_id, EscalateNow(by=caller.name, via="api"))
 
 
 class ReassignBody(BaseModel):
@@ -90,11 +101,11 @@ class ReassignBody(BaseModel):
 
 @router.post("/{incident_id}/reassign")
 def reassign(incident_id: str, body: ReassignBody, request: Request,
-             caller: str = Depends(api_caller)) -> dict[str, Any]:
+             caller: Caller = Depends(writer)) -> dict[str, Any]:
     """Page one person (by id) or one tier of the incident's policy, now."""
     if body.person is not None and body.person not in request.app.state.herald.config.people:
         raise HTTPException(400, f"person: no person with id {body.person!r}")
-    return _act(request, incident_id, Reassign(by=caller, via="api", person=body.person, tier=body.tier))
+    return _act(request, incident_id, Reassign(by=caller.name, via="api", person=body.person, tier=body.tier))
 
 
 class SnoozeBody(BaseModel):
@@ -102,9 +113,9 @@ class SnoozeBody(BaseModel):
 
 
 @router.post("/{incident_id}/snooze")
-def snooze(incident_id: str, body: SnoozeBody, request: Request, caller: str = Depends(api_caller)) -> dict[str, Any]:
+def snooze(incident_id: str, body: SnoozeBody, request: Request, caller: Caller = Depends(writer)) -> dict[str, Any]:
     """Quiet the incident for ``minutes``; it pages again afterwards unless resolved."""
-    return _act(request, incident_id, Snooze(by=caller, via="api", minutes=body.minutes))
+    return _act(request, incident_id, Snooze(by=caller.name, via="api", minutes=body.minutes))
 
 
 class NoteBody(BaseModel):
@@ -112,6 +123,6 @@ class NoteBody(BaseModel):
 
 
 @router.post("/{incident_id}/notes")
-def add_note(incident_id: str, body: NoteBody, request: Request, caller: str = Depends(api_caller)) -> dict[str, Any]:
+def add_note(incident_id: str, body: NoteBody, request: Request, caller: Caller = Depends(writer)) -> dict[str, Any]:
     """Add a note to the timeline."""
-    return _act(request, incident_id, AddNote(by=caller, via="api", text=body.text))
+    return _act(request, incident_id, AddNote(by=caller.name, via="api", text=body.text))

@@ -10,14 +10,18 @@ incident through ``decide``.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import time
 from datetime import timedelta
 
+from integrations import keys
 from integrations.pages import SendResult
 from integrations.paging_store import SentMessage
 from routing.incident import PageOutcome
+from service import metrics
+from service.leases import LeaseKeeper
 from service.messages import bundle_page, single_page
 from service.runtime import Herald
 
@@ -49,8 +53,9 @@ def deliver_to(herald: Herald, person: str, channel: str, for_incident: str) -> 
     due = herald.paging.pending_for(person, channel, now.timestamp(), limit=BUNDLE_LIMIT)
     if not due:
         return 0
-    window = herald.settings.rate_window(channel)
-    wait = herald.paging.take_rate_slot(person, channel, window)
+    window, lease = herald.settings.rate_window(channel), herald.settings.send_lease
+    # Held as a renewed lease while sending (a dead sender frees it), the full window after.
+    wait = herald.paging.take_rate_slot(person, channel, min(window, lease), value=f"claimed:{HOLDER}")
     if wait:  # someone else's message holds the window: this incident's page waits for it
         until = now + timedelta(seconds=wait)
         for incident_id, round_ in due:
@@ -62,7 +67,10 @@ def deliver_to(herald: Herald, person: str, channel: str, for_incident: str) -> 
     if not claimed:
         herald.paging.give_back_rate_slot(person, channel)
         return 0
-    result = _send(herald, person, channel, claimed)
+    held = [keys.send_log(i, r, person, channel) for i, r in claimed] + ([keys.rate(person, channel)] if window else [])
+    with LeaseKeeper(herald.store, held, f"claimed:{HOLDER}", lease):
+        result = _send(herald, person, channel, claimed)
+    metrics.PAGES.labels(channel=channel, outcome=result.outcome).inc()
     for incident_id, round_ in claimed:
         if result.outcome == "sent":
             herald.store.record_sent(incident_id, round_, person, channel, result.provider_id)
@@ -71,6 +79,7 @@ def deliver_to(herald: Herald, person: str, channel: str, for_incident: str) -> 
     if result.outcome == "sent":
         address = _address(herald, person, channel) or ""
         herald.paging.record_message(SentMessage(result.provider_id, person, channel, tuple(claimed)), address)
+        herald.paging.hold_rate_slot(person, channel, window)
     else:
         herald.paging.give_back_rate_slot(person, channel)
     for incident_id, round_ in claimed:
@@ -83,7 +92,8 @@ def deliver_to(herald: Herald, person: str, channel: str, for_incident: str) -> 
 def _claim(herald: Herald, person: str, channel: str, due: list[tuple[str, int]]) -> list[tuple[str, int]]:
     claimed = []
     for incident_id, round_ in due:
-        claim = herald.store.claim_send(incident_id, round_, person, channel, HOLDER, lease_seconds=60)
+        claim = herald.store.claim_send(incident_id, round_, person, channel, HOLDER,
+                                       lease_seconds=math.ceil(herald.settings.send_lease))
         if claim == "ok":
             claimed.append((incident_id, round_))
         elif claim.startswith("sent:"):  # sent before a crash, never recorded: record it now

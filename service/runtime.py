@@ -43,10 +43,11 @@ class Herald:
     @classmethod
     def from_settings(cls, settings: Settings, notifiers: dict[str, Notifier] | None = None) -> "Herald":
         config = load_config(settings.config)
-        client = redis.Redis.from_url(settings.redis_url, decode_responses=True,
-                                      socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)
+        from service.redis_clients import connect  # HERALD_REDIS_URL, or the Sentinel master
+
+        client = connect(settings, decode_responses=True, socket_timeout=5, health_check_interval=30)
         # RQ pickles job payloads, so it needs a connection that does not decode.
-        rq_client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=2)
+        rq_client = connect(settings, decode_responses=False, socket_timeout=10)
         from service import metrics
 
         herald = cls(settings=settings, config=config, store=Store(client, on_commit=metrics.record_transition),

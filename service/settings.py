@@ -12,6 +12,7 @@ class Settings(BaseSettings):
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL (redis:// or rediss://).")
     redis_sentinels: str | None = Field(None, description="Redis Sentinel addresses, host:port,host:port; with them Herald asks Sentinel for the master of redis_sentinel_master (redis_url then only gives the database, user, password and TLS).")
     redis_sentinel_master: str = Field("herald", description="The master name the Sentinels monitor.")
+    redis_sentinel_password: SecretStr | None = Field(None, description="The Sentinels' own password (requirepass in sentinel.conf), if they have one.")
     public_url: str = Field("http://127.0.0.1:8080", description="Base URL people reach Herald at; used in links.")
     alertmanager_token: SecretStr | None = Field(None, description="Bearer credential (or basic-auth password) Alertmanager sends.")
     alertmanager_username: str = Field("alertmanager", description="Basic-auth user name Alertmanager sends, if it uses basic_auth.")

@@ -146,9 +146,23 @@ def test_late_resolve_of_an_older_episode_does_not_resolve_the_new_one():
     assert d.incident.status == "triggered" and not d.changed
 
 
-def test_resolve_for_unknown_group_opens_nothing():
+def test_resolve_for_unknown_group_pages_nobody_and_its_late_firing_neither():
     d = decide(None, received(alert(status="resolved")), POLICY, ROSTER, T0)
-    assert d.incident is None and not d.changed
+    assert d.incident is not None and d.incident.status == "resolved" and d.changed
+    assert d.effects == [] and d.incident.pages == [] and d.incident.timeline[-1].kind == "resolved_unseen"
+    late = decide(d.incident, received(alert(), new_id="2"), POLICY, ROSTER, T0 + timedelta(seconds=5))
+    assert late.incident.id == "1" and late.incident.status == "resolved" and not late.changed
+    assert decide(None, received(alert(status="resolved"), new_id=""), POLICY, ROSTER, T0).incident is None
+
+
+def test_late_firing_of_an_episode_seen_only_resolved_on_a_closed_incident():
+    closed = decide(opened().incident, received(alert(status="resolved")), POLICY, ROSTER, T0).incident
+    episode = alert(status="resolved", starts=T0 + timedelta(minutes=5))
+    remembered = decide(closed, received(episode), POLICY, ROSTER, T0 + timedelta(minutes=6))
+    assert remembered.changed and remembered.incident.alerts["fp1"].starts_at == episode.starts_at
+    late = decide(remembered.incident, received(alert(starts=episode.starts_at), new_id="2"), POLICY, ROSTER,
+                  T0 + timedelta(minutes=7))
+    assert late.incident.id == "1" and not late.changed and late.effects == []
 
 
 def test_coverage_gap_falls_through_to_the_next_tier():

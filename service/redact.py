@@ -1,0 +1,49 @@
+"""Contact details out of API output for callers that may not see them.
+
+Incident JSON names people by id, but phone numbers and email addresses can still
+turn up inside it — a provider's error text ("Invalid 'To' Phone Number: +1555…"), a
+timeline detail, a label. For a ``read`` token every configured person's phone number
+and email address is replaced wherever it occurs, at any depth.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+REDACTED = "[contact hidden]"
+
+
+def _addresses(people: Mapping[str, Any]) -> list[str]:
+    found: set[str] = set()
+    for person in people.values():
+        for attr in ("phone", "email"):
+            value = getattr(person, attr, None)
+            if value:
+                found.add(str(value))
+                if attr == "phone":
+                    found.add(str(value).lstrip("+"))  # providers sometimes drop the plus
+    return sorted(found, key=len, reverse=True)
+
+
+def _pattern(addresses: Iterable[str]) -> re.Pattern[str] | None:
+    alternatives = [re.escape(a) for a in addresses]
+    return re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
+
+
+def redact_contacts(data: Any, people: Mapping[str, Any]) -> Any:
+    """A copy of ``data`` (JSON-like) with every person's phone and email replaced."""
+    pattern = _pattern(_addresses(people))
+    if pattern is None:
+        return data
+    return _walk(data, pattern)
+
+
+def _walk(value: Any, pattern: re.Pattern[str]) -> Any:
+    if isinstance(value, str):
+        return pattern.sub(REDACTED, value)
+    if isinstance(value, dict):
+        return {_walk(k, pattern): _walk(v, pattern) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_walk(v, pattern) for v in value]
+    return value

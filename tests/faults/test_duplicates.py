@@ -1,0 +1,111 @@
+"""Replicas and duplicates: two ``herald serve`` and two ``herald worker`` processes on
+one Redis. Alertmanager's HA pair and its re-sends post the same webhook many times at
+once, firing and resolved arrive out of order, and jobs run on either worker — still
+one incident per group, the right final state, and no page twice (counted in the
+simulator)."""
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from integrations.local_redis import start_redis
+from tests.faults.harness import ALICE, AM, API, Deployment, deploy, settle
+from tests.processes import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("replicas")
+    server = start_redis(tmp / "redis", appendonly=False)
+    stack = deploy(tmp, server.url, apis=2, workers=2, delay="3s")
+    yield stack
+    stack.stop()
+    server.stop()
+
+
+def _post_all(stack: Deployment, payloads: list[dict]) -> list[httpx.Response]:
+    urls = [url for _, url in stack.apis]
+    with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=50)) as client:
+        def post(item: tuple[int, dict]) -> httpx.Response:
+            n, payload = item
+            return client.post(f"{urls[n % len(urls)]}/api/v1/alertmanager", content=json.dumps(payload), headers=AM)
+
+        with ThreadPoolExecutor(max_workers=25) as pool:
+            return list(pool.map(post, enumerate(payloads)))
+
+
+def test_the_same_webhook_100_times_at_once_then_resolved_out_of_order(replicas):
+    stack = replicas
+    answers = _post_all(stack, [stack.payload("storm")] * 100)
+    assert {r.status_code for r in answers} == {200}
+    ids = {i["id"] for r in answers for i in r.json()["incidents"]}
+    assert len(ids) == 1
+    [incident_id] = ids
+    wait_for(lambda: len(stack.texts(ALICE)) >= 1, 10, "the page")
+
+    # Re-sends and the resolve, shuffled and concurrent: late firing copies do not reopen it.
+    mixed = [stack.payload("storm")] * 50 + [stack.payload("storm", status="resolved")] * 50
+    random.Random(6).shuffle(mixed)
+    answers = _post_all(stack, mixed)
+    assert {r.status_code for r in answers} == {200}
+    assert {i["id"] for r in answers for i in r.json()["incidents"]} == {incident_id}
+    wait_for(lambda: stack.incident(incident_id)["status"] == "resolved", 10, "resolved")
+    assert stack.post(stack.payload("storm")).json()["incidents"][0]["id"] == incident_id  # stale re-fire
+    settle(3.5)  # past L1's 3 s: nobody is paged after the resolve
+    assert stack.incident(incident_id)["status"] == "resolved"
+    pages = _pages_exactly_once(stack, [incident_id])
+    assert ("1", "alice") in {(str(r), p) for _, r, p, _ in pages}
+
+
+def test_resolved_delivered_before_its_firing_pages_nobody(replicas):
+    stack = replicas
+    assert stack.post(stack.payload("late", status="resolved")).status_code == 200
+    r = stack.post(stack.payload("late"))  # the firing notification, delayed and retried
+    assert r.status_code == 200
+    refs = r.json()["incidents"]
+    settle(1.5)
+    for ref in refs:
+        assert stack.incident(ref["id"])["status"] == "resolved"
+        assert not [m for m in stack.sim.messages if f"#{ref['id']}" in m.body]
+
+
+def test_two_apis_two_workers_no_duplicate_pages(replicas):
+    stack = replicas
+    groups = [f"many-{n}" for n in range(12)]
+    answers = _post_all(stack, [stack.payload(g, alertname=f"A{g}") for g in groups] * 2)  # each twice
+    ids = sorted({i["id"] for r in answers for i in r.json()["incidents"]})
+    assert len(ids) == len(groups)
+    settle(3 + 3 + 2)  # L1 pages, then L2 after 3 s, then engineering after 6 s
+
+    pages = _pages_exactly_once(stack, ids)
+    assert {(i, r) for i, r, *_ in pages} >= {(i, r) for i in ids for r in (1, 2)}
+    assert httpx.get(f"{stack.apis[1][1]}/api/v1/incidents?status=open", headers=API).status_code == 200
+
+
+def _pages_exactly_once(stack: Deployment, ids: list[str]) -> Counter:
+    """Every (incident, round, person, channel) paged at most once, and every message the
+    simulator got for these incidents is one an incident recorded (a duplicate send would
+    be a message no timeline names)."""
+    messages = list(stack.sim.messages)
+    settle(1)  # a message the provider has is recorded on its incidents a moment later
+    pages: Counter = Counter()
+    recorded = set()
+    for incident_id in ids:
+        for entry in stack.incident(incident_id)["timeline"]:
+            if entry["kind"] == "page":
+                d = entry["details"]
+                pages[(incident_id, d["round"], d["person"], d["channel"])] += 1
+                recorded.add(d["provider_id"])
+    assert pages and max(pages.values()) == 1, pages
+    mention = re.compile("|".join(rf"#{i}\b" for i in ids))
+    received = {m.provider_id for m in messages if m.direction == "outbound" and mention.search(m.body)}
+    assert received <= recorded
+    return pages

@@ -1,0 +1,93 @@
+"""Workers die: SIGKILL in the middle of an escalation job, and the RQ scheduler's
+process gone. A due page is still sent — by a surviving worker's sweep — and exactly
+once (counted in the provider simulator)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+from rq import Queue, Worker
+
+from tests.faults.harness import ALICE, BOB, deploy, settle
+from tests.processes import wait_for
+
+pytestmark = pytest.mark.slow
+LEASE, SWEEP, GRACE = 3, 1, 1  # the deployment's HERALD_SEND_LEASE, _SWEEP_INTERVAL, _SWEEP_GRACE
+
+
+def _busy_with(redis_url: str, incident_id: str) -> list[Worker]:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        workers = Worker.all(queue=Queue("herald", connection=client))
+        return [w for w in workers if w.get_state() == "busy" and incident_id in (w.get_current_job_id() or "")]
+    finally:
+        client.close()
+
+
+def test_worker_killed_while_sending_an_escalation_page(tmp_path, redis_url):
+    # The default SMS rate window (60 s) on: the dead worker must not hold bob's window either.
+    stack = deploy(tmp_path, redis_url, workers=2, delay="3s", HERALD_RATE_LIMIT_SMS="60",
+                   HERALD_PROVIDER_TIMEOUT="25")
+    try:
+        incident_id = stack.fire()
+        stack.wait_texts(ALICE, 1, 10)
+        stack.fail("sms", "timeout", seconds=30)  # bob's page hangs at the provider ...
+        wait_for(lambda: not stack.sim.failures["sms"], 15, "the escalation reaching the provider")
+        [busy] = wait_for(lambda: _busy_with(redis_url, incident_id), 5, "the worker sending bob's page")
+        victim = next(w for w in stack.workers if w.process.pid == busy.pid)
+        victim.kill_group()  # ... and its worker dies mid-job, horse and all
+        killed = time.monotonic()
+        assert stack.incident(incident_id)["round"] == 2  # the escalation itself was committed
+
+        [page] = stack.wait_texts(BOB, 1, LEASE + SWEEP + GRACE + 6)
+        took = time.monotonic() - killed
+        assert took <= LEASE + SWEEP + GRACE + 3, f"bob paged {took:.1f}s after the crash"
+        settle(LEASE + SWEEP + 1)  # (later tiers go on escalating meanwhile: 3 s each)
+        assert len(stack.texts(BOB)) == 1
+        pages = [e["details"] for e in stack.incident(incident_id)["timeline"] if e["kind"] == "page"]
+        assert [(p["round"], p["provider_id"]) for p in pages if p["person"] == "bob"] == [(2, page.provider_id)]
+    finally:
+        stack.stop()
+
+
+def _scheduler_holder(redis_url: str) -> int | None:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        name = client.get("rq:scheduler-lock:herald")
+        if not name:
+            return None
+        pid = client.hget(f"rq:scheduler:{name}", "pid") or client.hget(f"rq:worker:{name}", "pid")
+        return int(pid) if pid else None
+    finally:
+        client.close()
+
+
+def test_scheduler_process_dies_and_the_sweep_takes_over(tmp_path, redis_url):
+    stack = deploy(tmp_path, redis_url, workers=2, delay="4s")
+    try:
+        pid = wait_for(lambda: _scheduler_holder(redis_url), 15, "a worker holding the RQ scheduler lock")
+        holder = next((w for w in stack.workers if w.process.pid == pid), None)
+        if holder is None:  # the scheduler runs in a child of the worker: find its parent
+            holder = next(w for w in stack.workers if str(w.process.pid) in _parents(pid))
+        incident_id = stack.fire()
+        stack.wait_texts(ALICE, 1, 10)
+        due = time.monotonic() + 4
+        holder.kill_group()  # the escalation timer sits in the dead scheduler's hands
+        [page] = stack.wait_texts(BOB, 1, 4 + SWEEP + GRACE + 8)
+        late = time.monotonic() - due
+        assert late <= SWEEP + GRACE + 3, f"escalation {late:.1f}s late without the scheduler"
+        assert late >= -1.5  # and never early
+        settle(2)
+        assert len(stack.texts(BOB)) == 1
+        assert stack.incident(incident_id)["round"] == 2
+    finally:
+        stack.stop()
+
+
+def _parents(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return [handle.read().rsplit(")", 1)[1].split()[1]]
+    except OSError:
+        return []

@@ -1,0 +1,69 @@
+"""Acknowledgement links: the token is the only credential — one incident, one person,
+expiring, at least 96 bits, GET never mutates — and guessing is rate-limited per client
+address and overall (429)."""
+from __future__ import annotations
+
+import base64
+import time
+
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import Settings
+from tests.security.conftest import open_incident
+
+
+def test_tokens_are_long_random_and_expire(client, herald, settings):
+    incident_id = open_incident(client)
+    tokens = {herald.store.create_ack_token(incident_id, "alice", settings.ack_token_ttl) for _ in range(500)}
+    assert len(tokens) == 500
+    for token in list(tokens)[:20]:
+        assert len(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))) * 8 >= 96
+        ttl = herald.store.redis.ttl(f"herald:ack:{token}")
+        assert 0 < ttl <= settings.ack_token_ttl
+    short = herald.store.create_ack_token(incident_id, "alice", 1)
+    assert client.get(f"/ack/{short}").status_code == 200
+    time.sleep(1.2)
+    assert client.get(f"/ack/{short}").status_code == 404
+    assert client.post(f"/ack/{short}", data={"action": "ack"}).status_code == 404
+    assert herald.store.get(incident_id).status == "triggered"
+
+
+def test_a_token_acts_on_its_own_incident_as_its_own_person_only(client, herald):
+    mine, other = open_incident(client, "g-mine"), open_incident(client, "g-other")
+    token = herald.store.create_ack_token(mine, "bob", 3600)
+    for _ in range(3):
+        assert client.get(f"/ack/{token}").status_code == 200  # link previews change nothing
+    assert herald.store.get(mine).status == "triggered"
+    assert client.post(f"/ack/{token}", data={"action": "ack", "incident": other, "person": "erin"}).status_code == 200
+    assert herald.store.get(mine).acknowledged_by == "bob"
+    assert herald.store.get(other).status == "triggered"
+
+
+def test_wrong_tokens_are_rate_limited_per_address(client, herald, settings):
+    incident_id = open_incident(client)
+    good = herald.store.create_ack_token(incident_id, "alice", 3600)
+    for n in range(settings.ack_attempts_per_ip):
+        assert client.get(f"/ack/guess-{n:04d}-{'x' * 20}").status_code == 404
+    blocked = client.get("/ack/guess-last-xxxxxxxxxxxxxxxxxxxx")
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+    assert blocked.headers["content-security-policy"].startswith("default-src 'none'")
+    # The blocked address is refused even with a right token; another address is not.
+    assert client.post(f"/ack/{good}", data={"action": "ack"}).status_code == 429
+    assert herald.store.get(incident_id).status == "triggered"
+    with TestClient(create_app(settings, herald), client=("192.0.2.7", 40000)) as elsewhere:
+        assert elsewhere.post(f"/ack/{good}", data={"action": "ack"}).status_code == 200
+    assert herald.store.get(incident_id).status == "acknowledged"
+
+
+def test_a_distributed_scan_hits_the_overall_limit(monkeypatch, settings, herald):
+    monkeypatch.setenv("HERALD_ACK_ATTEMPTS_GLOBAL", "30")
+    tight = Settings()
+    herald.settings = tight
+    app = create_app(tight, herald)
+    for n in range(3):  # three addresses, ten wrong tokens each: under the per-address limit
+        with TestClient(app, client=(f"198.51.100.{n}", 40000)) as scanner:
+            for k in range(10):
+                assert scanner.get(f"/ack/scan-{n}-{k}-{'y' * 20}").status_code == 404
+    with TestClient(app, client=("203.0.113.9", 40000)) as anyone:
+        assert anyone.get("/ack/scan-next-yyyyyyyyyyyyyyyyyyyy").status_code == 429

@@ -1,0 +1,132 @@
+"""API tokens with scopes, compared in constant time; every endpoint that changes
+anything or reveals contact details needs a credential."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from service import auth
+from service.app import create_app
+from service.settings import Settings
+from tests.herald_env import AM_TOKEN, API_TOKEN
+from tests.security.conftest import ADMIN_TOKEN, READ_TOKEN, TOKENS, WRITE_TOKEN, bearer, open_incident
+
+#: Routes that are open by design, each with its own credential or none needed.
+PUBLIC = {"/healthz", "/readyz", "/ack/{token}", "/webhooks/twilio/sms", "/webhooks/twilio/voice",
+          "/webhooks/twilio/voice/gather", "/webhooks/twilio/status", "/webhooks/sendgrid/events"}
+ALICE_PHONE = "+15550100001"
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "x1", path)
+
+
+def test_every_api_route_refuses_requests_without_a_credential(client):
+    spec = client.get("/openapi.json").json()
+    checked = 0
+    for path, operations in spec["paths"].items():
+        if path in PUBLIC:
+            continue
+        for method in operations:
+            r = client.request(method.upper(), _concrete(path))
+            assert r.status_code == 401, f"{method.upper()} {path} answered {r.status_code} without credentials"
+            checked += 1
+            wrong = client.request(method.upper(), _concrete(path), headers=bearer("not-a-token-at-all-123"))
+            assert wrong.status_code == 401 and "not-a-token" not in wrong.text
+    assert checked >= 30
+
+
+def test_provider_webhooks_need_the_providers_signature(client):
+    for path in ("/webhooks/twilio/sms", "/webhooks/twilio/status", "/webhooks/twilio/voice/gather"):
+        assert client.post(path, data={"From": ALICE_PHONE, "Body": "4"}).status_code == 403
+    assert client.post("/webhooks/sendgrid/events", content=b"[]").status_code == 403
+
+
+def test_credentials_are_not_interchangeable(client):
+    assert client.get("/api/v1/incidents", headers=bearer(AM_TOKEN)).status_code == 401
+    for token in (API_TOKEN, READ_TOKEN, WRITE_TOKEN, ADMIN_TOKEN):
+        r = client.post("/api/v1/alertmanager", content=b"{}", headers=bearer(token))
+        assert r.status_code == 401
+
+
+def test_read_scope_reads_without_contacts_and_cannot_act(client):
+    incident_id = open_incident(client)
+    note = client.post(f"/api/v1/incidents/{incident_id}/notes", headers=bearer(WRITE_TOKEN),
+                       json={"text": f"called alice on {ALICE_PHONE} and alice@example.com"})
+    assert note.status_code == 200 and ALICE_PHONE in note.text  # a write token sees contacts
+    shown = client.get(f"/api/v1/incidents/{incident_id}", headers=bearer(READ_TOKEN))
+    assert shown.status_code == 200 and shown.headers["cache-control"] == "no-store"
+    assert ALICE_PHONE not in shown.text and "alice@example.com" not in shown.text
+    assert "[contact hidden]" in shown.text
+    assert client.get("/api/v1/incidents", headers=bearer(READ_TOKEN)).status_code == 200
+    for action in ("ack", "resolve", "escalate"):
+        r = client.post(f"/api/v1/incidents/{incident_id}/{action}", headers=bearer(READ_TOKEN))
+        assert r.status_code == 403 and "write scope" in r.json()["detail"]
+    oncall = client.get("/api/v1/oncall", headers=bearer(READ_TOKEN))
+    assert oncall.status_code == 200 and ALICE_PHONE not in oncall.text
+    assert ALICE_PHONE in client.get("/api/v1/oncall", headers=bearer(WRITE_TOKEN)).text
+
+
+def test_write_scope_acts_but_changes_no_configuration(client):
+    incident_id = open_incident(client)
+    r = client.post(f"/api/v1/incidents/{incident_id}/ack", headers=bearer(WRITE_TOKEN))
+    assert r.status_code == 200 and r.json()["acknowledged_by"] == "oncall-bot"
+    ical = {**bearer(WRITE_TOKEN), "Content-Type": "text/calendar"}
+    assert client.put("/api/v1/schedules/primary", content=b"BEGIN:VCALENDAR", headers=ical).status_code == 403
+    window = {"matchers": ['service="db"'], "end": "2099-01-01T00:00:00Z", "reason": "x"}
+    assert client.post("/api/v1/maintenance", json=window, headers=bearer(WRITE_TOKEN)).status_code == 403
+    assert client.post("/api/v1/feeds", json={"schedule": "primary"}, headers=bearer(WRITE_TOKEN)).status_code == 403
+
+
+def test_admin_tokens_old_and_new(client):
+    incident_id = open_incident(client)
+    for token, name in ((API_TOKEN, "api"), (ADMIN_TOKEN, "ops")):
+        window = {"matchers": ['service="web"'], "end": "2099-01-01T00:00:00Z", "reason": "upgrade"}
+        assert client.post("/api/v1/maintenance", json=window, headers=bearer(token)).status_code == 201
+    r = client.post(f"/api/v1/incidents/{incident_id}/resolve", headers=bearer(ADMIN_TOKEN))
+    assert r.json()["resolved_by"] == "ops"
+
+
+def test_every_configured_token_is_compared_in_constant_time(monkeypatch, settings):
+    calls = []
+    real = auth.hmac.compare_digest
+
+    def counting(a, b):
+        calls.append((len(a), len(b)))
+        return real(a, b)
+
+    monkeypatch.setattr(auth.hmac, "compare_digest", counting)
+
+    class Request:
+        def __init__(self, token: str) -> None:
+            self.headers = {"authorization": f"Bearer {token}"}
+
+    for token in (API_TOKEN, ADMIN_TOKEN, "wrong" * 9, "x"):
+        calls.clear()
+        with pytest.raises(Exception) if token in ("wrong" * 9, "x") else _nothing():
+            auth.authenticate(Request(token), settings)  # type: ignore[arg-type]
+        assert len(calls) == 4  # no early exit: the admin token and all three scoped tokens
+        assert {pair for pair in calls} == {(32, 32)}  # digests: the length of a token is not revealed
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("ops:root:SECRET-0123456789abcdef", "scope must be one of"),
+    ("ops:read:SECRET-short", "at least 16"),
+    ("SECRET-0123456789abcdef", "expected name:scope:token"),
+])
+def test_malformed_tokens_stop_start_up_without_echoing_the_secret(monkeypatch, settings, entry, message):
+    monkeypatch.setenv("HERALD_API_TOKENS", f"{TOKENS},{entry}")
+    broken = Settings()
+    with pytest.raises(ValueError) as failure:
+        create_app(broken, herald=object())  # type: ignore[arg-type]
+    assert message in str(failure.value) and "entry 4" in str(failure.value)
+    assert "SECRET" not in str(failure.value) and "SECRET" not in repr(broken)

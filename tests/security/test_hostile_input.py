@@ -1,0 +1,114 @@
+"""Hostile bodies end quickly in a 4xx: over-size (declared or streamed), deeply nested
+JSON, absurd numbers, and calendars built to hang the parser or eat memory."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.runtime import Herald
+from service.settings import Settings
+from tests.herald_env import AM_TOKEN, API_TOKEN, env_for, write_config
+from tests.security.conftest import bearer
+
+DEEP_ARRAY = b"[" * 100_000 + b"]" * 100_000
+DEEP_OBJECT = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
+HUGE_INT = b'{"minutes": ' + b"9" * 900_000 + b"}"
+HUGE_FLOAT = b'{"minutes": ' + b"9" * 900_000 + b".5}"
+INFINITE = b'{"minutes": 1e999, "text": 1e999, "matchers": [1e999]}'
+JSON_ROUTES = ["/api/v1/alertmanager", "/api/v1/simulate", "/api/v1/handoffs", "/api/v1/incidents/1/notes",
+               "/api/v1/incidents/1/snooze", "/api/v1/maintenance", "/api/v1/drills", "/api/v1/feeds"]
+
+
+def _auth(path: str) -> dict[str, str]:
+    token = AM_TOKEN if path == "/api/v1/alertmanager" else API_TOKEN
+    return {**bearer(token), "Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize("body", [DEEP_ARRAY, DEEP_OBJECT, HUGE_INT, HUGE_FLOAT, INFINITE],
+                         ids=["deep-array", "deep-object", "huge-int", "huge-float", "1e999"])
+def test_hostile_json_is_refused_quickly_on_every_json_route(client, body):
+    for path in JSON_ROUTES:
+        started = time.monotonic()
+        r = client.post(path, content=body, headers=_auth(path))
+        assert 400 <= r.status_code < 500, f"{path}: {r.status_code} {r.text[:200]}"
+        assert time.monotonic() - started < 2, path
+        assert len(r.content) < 20_000  # the answer does not echo the whole body back
+
+
+def _chunks(total: int, size: int = 64 * 1024):
+    sent = 0
+    while sent < total:
+        yield b" " * size
+        sent += size
+
+
+@pytest.mark.parametrize("method, path, token, media", [
+    ("POST", "/api/v1/handoffs", None, "application/json"),  # unauthenticated: FastAPI reads bodies first
+    ("POST", "/api/v1/handoffs", API_TOKEN, "application/json"),
+    ("POST", "/api/v1/incidents/1/notes", API_TOKEN, "application/json"),
+    ("POST", "/ack/some-token-value", None, "application/x-www-form-urlencoded"),
+    ("POST", "/api/v1/alertmanager", AM_TOKEN, "application/json"),
+    ("POST", "/api/v1/simulate", API_TOKEN, "application/json"),
+    ("POST", "/webhooks/twilio/sms", None, "application/x-www-form-urlencoded"),
+    ("PUT", "/api/v1/schedules/primary", API_TOKEN, "text/calendar"),
+])
+def test_bodies_over_the_limit_are_refused_declared_or_streamed(client, settings, method, path, token, media):
+    headers = {"Content-Type": media, **(bearer(token) if token else {})}
+    declared = client.request(method, path, content=b" " * (settings.max_body_bytes + 1), headers=headers)
+    assert declared.status_code == 413
+    streamed = client.request(method, path, content=_chunks(8 * settings.max_body_bytes),  # chunked
+                              headers=headers)
+    assert streamed.status_code in (409, 413), f"{path} read a chunked body past the limit: {streamed.status_code}"
+
+
+UPLOAD_CONFIG = """
+people:
+  - {id: alice, name: Alice Adams, email: alice@example.com, phone: "+15550100001"}
+schedules:
+  - {name: primary, source: upload, default_tier: L1}
+policies:
+  - name: default
+    tiers: [{name: L1, schedule: primary, channels: {P1: [sms]}}]
+route: {policy: default}
+"""
+
+
+def _calendar(*rules: str) -> bytes:
+    events = []
+    for n, rule in enumerate(rules):
+        events += ["BEGIN:VEVENT", f"UID:evil-{n}", "DTSTAMP:20260101T000000Z", "DTSTART:20000101T000000Z",
+                   "DTEND:20000101T000001Z", rule, "SUMMARY:On call Alice Adams", "END:VEVENT"]
+    return "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//evil//EN", *events,
+                        "END:VCALENDAR", ""]).encode()
+
+
+@pytest.fixture
+def uploads(tmp_path, redis_url, monkeypatch):
+    (tmp_path / "herald.yaml").write_text(UPLOAD_CONFIG)
+    for key, value in env_for(tmp_path / "herald.yaml", redis_url).items():
+        monkeypatch.setenv(key, value)
+    herald = Herald.from_settings(Settings())
+    with TestClient(create_app(Settings(), herald)) as client:
+        yield client
+    close = getattr(herald.calendars, "close", None)
+    if close is not None:
+        close()
+
+
+@pytest.mark.parametrize("calendar", [
+    _calendar("RRULE:FREQ=SECONDLY;COUNT=2000000000"),
+    _calendar("RRULE:FREQ=SECONDLY"),  # never ends, one occurrence a second since 2000
+    _calendar(*["RRULE:FREQ=MINUTELY"] * 50),
+    b"BEGIN:VCALENDAR\r\n" + b"X-PADDING:" + b"A" * (50 * 1024 * 1024) + b"\r\nEND:VCALENDAR\r\n",  # 50 MB
+    _calendar(*[f"RRULE:FREQ=DAILY;COUNT={n + 2}" for n in range(2500)]),  # big, but under the size limit
+], ids=["huge-count", "endless", "many-endless", "50MB", "many-events"])
+def test_hostile_calendar_uploads_are_refused_in_bounded_time(uploads, calendar):
+    headers = {**bearer(API_TOKEN), "Content-Type": "text/calendar"}
+    started = time.monotonic()
+    r = uploads.put("/api/v1/schedules/primary", content=calendar, headers=headers)
+    assert r.status_code in (400, 413, 422) or (r.status_code == 200 and b"COUNT=2501" in calendar), r.text[:300]
+    assert time.monotonic() - started < 12
+    assert uploads.get("/api/v1/schedules", headers=bearer(API_TOKEN)).status_code == 200  # still serving
