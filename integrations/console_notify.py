@@ -21,6 +21,10 @@ class ConsoleNotifier:
         self.stream = stream
 
     def send(self, page: OutboundPage) -> SendResult:
+        if page.kind == "notice":
+            print(f"NOTICE [{page.channel}] -> {page.person_name}: {_clean(page.summary)}", file=self.stream or sys.stdout,
+                  flush=True)
+            return SendResult("sent", provider_id=f"console-{page.incident_id}-{page.person_id}")
         drill = "DRILL " if page.drill else ""
         line = (f"PAGE [{page.channel}] {drill}{page.severity} #{page.code} {_clean(page.title)} -> "
                 f"{page.person_name} ({page.tier}, round {page.step}) ack: {page.ack_url}")

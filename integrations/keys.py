@@ -95,3 +95,8 @@ def failed_attempts(kind: str, who: str, window: int) -> str:
     """Counter of wrong ``kind`` credentials (e.g. "ack") from ``who`` ("ip:…" or "all")
     in the minute numbered ``window``; expires after two minutes."""
     return f"{PREFIX}attempts:{kind}:{who}:{window}"
+
+
+def notice(ref: str, person: str) -> str:
+    """Set once a notice (a handoff message) went to a person: a retried job sends it once."""
+    return f"{PREFIX}notice:{ref}:{person}"

@@ -82,6 +82,9 @@ def sms_text(page: OutboundPage) -> str:
     """``[DRILL ]P1 <summary> #<code> ack: <url> or reply 4 <code>``, fitted into one
     GSM-7 segment by truncating the summary ("..."); if the link itself is too long
     the reply hint is dropped, and only then may the text exceed one segment."""
+    if page.kind == "notice":  # a handoff message: its text and a link, no severity, nothing to ack
+        link = clean_text(page.ack_url).replace(" ", "%20")
+        return _truncate(_sms_safe(clean_text(page.summary)), 300) + (f" {link}" if link else "")
     sev = _sms_safe(clean_text(page.severity, 8)) or "P?"
     code = _sms_safe(clean_text(page.code, 16))
     summary = _sms_safe(_short_summary(page))
@@ -131,6 +134,13 @@ def _multiline(text: object, limit: int = 2000) -> str:
 def email_content(page: OutboundPage) -> tuple[str, str, str]:
     """(subject, text, html) for an email page. The subject is one clean line;
     the HTML escapes every value and links only http(s) URLs."""
+    if page.kind == "notice":
+        body, link = _multiline(page.summary), clean_text(page.ack_url)
+        text = body + (f"\n\n{link}\n" if link else "\n")
+        link_html = f"<p><a href=\"{html.escape(link)}\">Details</a></p>" if _link_ok(link) else ""
+        return (clean_text(page.title, 250), text,
+                f"<!doctype html><html><body><p style='white-space:pre-wrap'>{html.escape(body)}</p>"
+                f"{link_html}</body></html>")
     sev, code = clean_text(page.severity, 8) or "P?", clean_text(page.code, 16)
     title = clean_text(page.title, 200)
     drill = "[DRILL] " if page.drill else ""

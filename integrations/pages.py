@@ -29,6 +29,7 @@ class OutboundPage:
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     drill: bool = False
+    kind: str = "page"  # "page", or "notice": information to read (a handoff), nothing to acknowledge
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """The messages a handoff sends: the incoming person learns what they take over, the
 outgoing person gets a confirmation.
 
-The texts are pure functions (tested on their own). ``send_handoff_messages`` hands
-them to the console notifier for now; the handoff's answer says who was told what.
+The texts are pure functions (tested on their own). ``send_handoff_messages`` queues
+them as notices (service/notices.py: the person's SMS, else email, once each); the
+handoff's answer says who will be told what.
 """
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from integrations.handoff_store import StoredHandoff
-from integrations.pages import OutboundPage
 from routing.incident import Incident
 from schedules.model import Person
 
@@ -74,18 +74,22 @@ def send_handoff_messages(herald: Any, handoff: StoredHandoff, outgoing: Sequenc
                                    handoff.schedule)
     messages = [("incoming", handoff.to, incoming_text(handoff, people, incidents, outgoing))]
     messages += [("outgoing", p, outgoing_text(handoff, people)) for p in dict.fromkeys(outgoing) if p != handoff.to]
-    notifier = herald.notifiers.get("console")
+    from rq import Retry
+
+    from service import jobs
+
     link = f"{herald.settings.public_url.rstrip('/')}/api/v1/handoffs/{handoff.id}"
     sent = []
     for kind, person_id, text in messages:
+        title = f"Herald handoff: {handoff.schedule} {handoff.tier}"
         outcome = "failed"
-        if notifier is not None and person_id in people:
-            page = OutboundPage(incident_id=f"handoff-{handoff.id}", code=handoff.id, step=0, tier=handoff.tier,
-                                person_id=person_id, person_name=people[person_id].name, channel="console",
-                                address="", severity="P3", title=text, summary=text, ack_url=link)
-            try:
-                outcome = notifier.send(page).outcome
+        if person_id in people:
+            try:  # sent from a worker on the person's SMS or email, once, retried if the provider fails
+                herald.queue.enqueue(jobs.notice, f"handoff-{handoff.id}-{kind}", person_id, title, text, link,
+                                     job_id=f"herald-notice-handoff-{handoff.id}-{kind}-{person_id}",
+                                     retry=Retry(max=5, interval=[5, 15, 60, 300, 900]), result_ttl=3600)
+                outcome = "queued"
             except Exception:  # a message must never fail the handoff itself
-                log.exception("handoff %s: the %s message failed", handoff.id, kind)
-        sent.append({"kind": kind, "person": person_id, "channel": "console", "outcome": outcome, "text": text})
+                log.exception("handoff %s: the %s message could not be queued", handoff.id, kind)
+        sent.append({"kind": kind, "person": person_id, "outcome": outcome, "text": text})
     return sent

@@ -42,6 +42,12 @@ def deliver(incident_id: str) -> int:
     return deliver_pages(context(), incident_id)
 
 
+def notice(ref: str, person_id: str, title: str, text: str, link: str = "") -> str:
+    from service.notices import send_notice
+
+    return send_notice(context(), ref, person_id, title, text, link)
+
+
 def escalate(incident_id: str, round_: int) -> str:
     """Escalate the incident if it is still waiting on round ``round_``; never early."""
     herald = context()

@@ -133,3 +133,18 @@ def test_email_content_escapes_and_blocks_header_injection():
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "<img" not in html and "<b>k</b>" not in html
     assert 'href="javascript:' not in html and "javascript:alert(1)" in html  # shown, not linked
+
+
+def test_notice_is_plain_text_with_a_link_and_no_ack_prompt():
+    from integrations.pages import OutboundPage
+
+    notice = OutboundPage(incident_id="handoff-h1", code="", step=0, tier="", person_id="erin", person_name="Erin",
+                          channel="sms", address="+15550100004", severity="", title="Herald handoff: backup L2",
+                          summary="Handoff from Bob:\nyou are on call <now>", ack_url="https://h/api/v1/handoffs/h1",
+                          kind="notice")
+    text = sms_text(notice)
+    assert text == "Handoff from Bob: you are on call <now> https://h/api/v1/handoffs/h1"
+    assert "reply 4" not in text and "P?" not in text
+    subject, body, html_body = email_content(notice)
+    assert subject == "Herald handoff: backup L2" and "https://h/api/v1/handoffs/h1" in body
+    assert "&lt;now&gt;" in html_body and "<now>" not in html_body

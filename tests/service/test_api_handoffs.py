@@ -6,6 +6,9 @@ import json
 from datetime import timedelta
 
 import pytest
+from rq import SimpleWorker
+
+from service import jobs
 
 from tests.calendar_env import (  # noqa: F401 (fixtures)
     API,
@@ -30,7 +33,7 @@ def open_incident(api) -> str:
 
 
 def test_a_handoff_defaults_to_now_until_the_end_of_the_current_shift(api, schedule_herald, schedule_settings,
-                                                                     capsys):
+                                                                     capsys, monkeypatch):
     incident = open_incident(api)
     bob_until = schedule_herald.calendars.rotation("backup").oncall("L2", now_utc())[0].end
     r = post(api, schedule="backup", tier="L2", to="erin", note="disk on db-2 is filling; see #12")
@@ -39,13 +42,19 @@ def test_a_handoff_defaults_to_now_until_the_end_of_the_current_shift(api, sched
     assert handoff["id"] == "h1" and (handoff["to"], handoff["from"], handoff["active"]) == ("erin", None, True)
     assert handoff["end"] == bob_until.strftime("%Y-%m-%dT%H:%M:%SZ") and handoff["created_by"] == "api"
     incoming, outgoing = handoff["messages"]
-    assert (incoming["kind"], incoming["person"], incoming["outcome"]) == ("incoming", "erin", "sent")
+    assert (incoming["kind"], incoming["person"], incoming["outcome"]) == ("incoming", "erin", "queued")
     assert "Handoff from Bob Brown" in incoming["text"] and "disk on db-2 is filling" in incoming["text"]
     assert f"Open incidents (1): #{incident} triggered" in incoming["text"]
-    assert (outgoing["person"], outgoing["outcome"]) == ("bob", "sent")
+    assert (outgoing["person"], outgoing["outcome"]) == ("bob", "queued")
     assert "Erin Engel is on call for backup L2 instead of you" in outgoing["text"]
+    capsys.readouterr()
+    monkeypatch.setattr(jobs, "_herald", schedule_herald)  # a real RQ worker runs the notices, twice: sent once
+    for _ in range(2):
+        SimpleWorker([schedule_herald.queue], connection=schedule_herald.queue.connection).work(burst=True)
+        schedule_herald.queue.enqueue(jobs.notice, "handoff-h1-incoming", "erin", "t", "again")
     printed = capsys.readouterr().out
-    assert "Erin Engel (L2" in printed and "Bob Brown (L2" in printed  # through the console notifier
+    assert printed.count("NOTICE [sms] -> Erin Engel: Handoff from Bob Brown") == 1
+    assert "NOTICE [sms] -> Bob Brown: Handoff confirmed" in printed and "again" not in printed
 
     policy = schedule_herald.config.policies["default"]
     assert schedule_herald.calendars.roster(policy, now_utc())["L2"] == ("erin",)
