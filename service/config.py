@@ -71,6 +71,7 @@ class ScheduleSpec(_Strict):
     match: list[Literal["attendee", "organizer", "summary", "description"]] = ["attendee", "summary"]
     tier_markers: dict[str, str] = Field(default_factory=dict)
     default_tier: str = "L1"
+    digest: bool = False  # at each shift start, send the incoming on-call a digest of what is open
 
     @field_validator("poll_interval", "timeout", mode="before")
     @classmethod

@@ -96,4 +96,10 @@ def sweep(herald: Herald) -> int:
         except Exception:  # one bad incident must not stop the sweep for the others
             log.exception("sweep: incident %s failed", incident_id)
     done += heartbeats.check(herald)  # heartbeats past their deadline open (and resolve) their incidents
+    try:
+        from service.shift_digest import send_digests
+
+        done += send_digests(herald, now)  # the incoming on-call learns what is open
+    except Exception:
+        log.exception("sweep: shift-start digests failed")
     return done
