@@ -19,13 +19,13 @@ from service.ingest import ingest
 router = APIRouter()
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, what: str = "request body") -> bytes:
     """The request body, refusing (413) to buffer more than ``limit`` bytes."""
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise HTTPException(413, f"request body over {limit} bytes")
+            raise HTTPException(413, f"{what} over {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 

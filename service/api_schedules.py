@@ -19,6 +19,7 @@ from integrations.calendar_sandbox import ParseTimeout
 from integrations.calendars import UploadRefused
 from schedules.calendar import CalendarError
 from schedules.model import Problem
+from service.api_alertmanager import read_body
 from service.schedule_views import Caller, api_caller, entry, iso, query_time, require, schedule_or_404
 
 router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
@@ -61,16 +62,6 @@ def list_schedules(request: Request, caller: Caller = Depends(api_caller)) -> di
     return {"schedules": [schedule_json(herald, name) for name in herald.config.schedules]}
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"calendar over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.put("/{name}")
 async def upload_calendar(name: str, request: Request, caller: Caller = Depends(api_caller)) -> dict[str, Any]:
     """Publish a schedule's calendar (``Content-Type: text/calendar``; schedules with
@@ -87,7 +78,7 @@ async def upload_calendar(name: str, request: Request, caller: Caller = Depends(
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "text/calendar":
         raise HTTPException(415, "send the calendar as Content-Type: text/calendar")
-    data = await _read_body(request, spec.max_bytes)
+    data = await read_body(request, spec.max_bytes, what="calendar")
     if not data.strip():
         raise HTTPException(400, "empty calendar")
     try:
