@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from integrations import keys
 from routing.incident import Incident
 from routing.reports import drill_result
-from service.api_incidents import api_caller
+from service.api_incidents import api_caller, reader
+from service.auth import Caller
 from service.ingest import ingest_synthetic
 
 router = APIRouter(prefix="/api/v1/drills", tags=["drills"])
@@ -70,7 +71,7 @@ def start_drill(body: DrillBody, request: Request, caller: str = Depends(api_cal
 
 @router.get("")
 def list_drills(request: Request, limit: int = Query(50, ge=1, le=500),
-                _caller: str = Depends(api_caller)) -> dict[str, Any]:
+                _caller: Caller = Depends(reader)) -> dict[str, Any]:
     """Drills, newest first, with their results."""
     store = request.app.state.herald.store
     found = (store.get(i) for i in store.redis.zrevrange(keys.DRILLS, 0, limit - 1))
@@ -78,7 +79,7 @@ def list_drills(request: Request, limit: int = Query(50, ge=1, le=500),
 
 
 @router.get("/{incident_id}")
-def get_drill(incident_id: str, request: Request, _caller: str = Depends(api_caller)) -> dict[str, Any]:
+def get_drill(incident_id: str, request: Request, _caller: Caller = Depends(reader)) -> dict[str, Any]:
     """One drill's result (time to first page, to acknowledge per tier, to resolve, SLA met)."""
     incident = request.app.state.herald.store.get(incident_id)
     if incident is None or not incident.drill:

@@ -20,7 +20,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from service import heartbeats
-from service.api_incidents import api_caller
+from service.api_incidents import reader, writer
+from service.auth import Caller
 from service.config import parse_duration
 
 router = APIRouter(prefix="/api/v1/heartbeats", tags=["heartbeats"])
@@ -55,7 +56,7 @@ def _timeout(value: str | int | float | None) -> float | None:
 
 @router.post("/{name}")
 def ping(name: str, request: Request, body: PingBody | None = None,
-         _caller: str = Depends(api_caller)) -> dict[str, Any]:
+         _caller: Caller = Depends(writer)) -> dict[str, Any]:
     """Ping the heartbeat (creating it on the first ping); resolves its incident if it had gone silent."""
     herald = request.app.state.herald
     if _name(name) == heartbeats.WATCHDOG:
@@ -66,7 +67,7 @@ def ping(name: str, request: Request, body: PingBody | None = None,
 
 
 @router.get("")
-def list_heartbeats(request: Request, _caller: str = Depends(api_caller)) -> dict[str, Any]:
+def list_heartbeats(request: Request, _caller: Caller = Depends(reader)) -> dict[str, Any]:
     """Every heartbeat: name, kind, last ping, timeout, deadline and state (ok | late)."""
     herald = request.app.state.herald
     now = herald.clock()
@@ -74,7 +75,7 @@ def list_heartbeats(request: Request, _caller: str = Depends(api_caller)) -> dic
 
 
 @router.get("/{name}")
-def get_heartbeat(name: str, request: Request, _caller: str = Depends(api_caller)) -> dict[str, Any]:
+def get_heartbeat(name: str, request: Request, _caller: Caller = Depends(reader)) -> dict[str, Any]:
     """One heartbeat."""
     herald = request.app.state.herald
     beat = heartbeats.heartbeat_store(herald).get(_name(name))
@@ -84,7 +85,7 @@ def get_heartbeat(name: str, request: Request, _caller: str = Depends(api_caller
 
 
 @router.delete("/{name}")
-def delete_heartbeat(name: str, request: Request, _caller: str = Depends(api_caller)) -> dict[str, Any]:
+def delete_heartbeat(name: str, request: Request, _caller: Caller = Depends(writer)) -> dict[str, Any]:
     """Stop watching the heartbeat; an incident open for its silence is resolved."""
     herald = request.app.state.herald
     beat = heartbeats.remove(herald, _name(name))

@@ -23,7 +23,8 @@ from integrations import keys
 from integrations.store import Store
 from routing.incident import Incident
 from routing.reports import CSV_HEADER, collect, parse_range, sla_report, sla_rows
-from service.api_incidents import api_caller
+from service.api_incidents import reader
+from service.auth import Caller
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 BATCH = 500
@@ -42,7 +43,7 @@ def incidents_between(store: Store, start: datetime, end: datetime) -> list[Inci
 @router.get("/sla")
 def sla(request: Request, start: str | None = Query(None, alias="from", description="ISO 8601, e.g. 2026-01-01T00:00:00Z"),
         end: str | None = Query(None, alias="to", description="ISO 8601, after from, at most 366 days later"),
-        fmt: Literal["json", "csv"] = Query("json", alias="format"), _caller: str = Depends(api_caller)) -> Any:
+        fmt: Literal["json", "csv"] = Query("json", alias="format"), _caller: Caller = Depends(reader)) -> Any:
     """MTTA, MTTR, share within SLA and escalations per tier, per severity and per policy."""
     try:
         first, last = parse_range(start, end)

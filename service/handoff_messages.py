@@ -78,7 +78,7 @@ def send_handoff_messages(herald: Any, handoff: StoredHandoff, outgoing: Sequenc
 
     from service import jobs
 
-    link = f"{herald.settings.public_url.rstrip('/')}/api/v1/handoffs/{handoff.id}"
+    link = f"{herald.settings.public_url.rstrip('/')}/ui/schedules"  # the console, readable on a phone
     sent = []
     for kind, person_id, text in messages:
         title = f"Herald handoff: {handoff.schedule} {handoff.tier}"

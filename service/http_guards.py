@@ -21,13 +21,16 @@ BASELINE = {b"x-content-type-options": b"nosniff", b"x-frame-options": b"DENY",
 
 
 class BodyLimit:
-    """413 for request bodies over ``limit`` bytes, declared or streamed."""
+    """413 for request bodies over ``limit`` bytes, declared or streamed. Calendar
+    uploads (``PUT /api/v1/schedules/…``) are exempt: that route enforces each
+    schedule's own ``max_bytes`` while it streams the body."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (scope.get("method") == "PUT"
+                                       and scope.get("path", "").startswith("/api/v1/schedules/")):
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:

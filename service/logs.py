@@ -148,6 +148,10 @@ def configure_logging(fmt: str = "plain", level: int | str = "INFO",
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    # httpx logs every request URL at INFO; calendar URLs carry secrets (Google's and
+    # Outlook's private addresses), so its request lines stay below INFO.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     return handler
 
 

@@ -30,6 +30,7 @@ from service.replies import handle_keypress, handle_sms
 router = APIRouter(prefix="/webhooks", tags=["provider webhooks"])
 log = logging.getLogger("herald.webhooks")
 CALLBACK_LIMIT = 64 * 1024
+SENDGRID_MAX_AGE_SECONDS = 600  # a signed batch older than this is refused as a replay
 TWIML = "application/xml"
 
 
@@ -96,9 +97,11 @@ async def sendgrid_events(request: Request) -> dict:
     herald = request.app.state.herald
     body = await read_body(request, 1024 * 1024)
     key = herald.settings.sendgrid_webhook_public_key
-    if not key or not verify_sendgrid(key, body, request.headers.get(SENDGRID_SIGNATURE_HEADER),
-                                      request.headers.get(SENDGRID_TIMESTAMP_HEADER)):
+    stamp = request.headers.get(SENDGRID_TIMESTAMP_HEADER) or ""
+    if not key or not verify_sendgrid(key, body, request.headers.get(SENDGRID_SIGNATURE_HEADER), stamp):
         raise HTTPException(403, "invalid or missing SendGrid event webhook signature")
+    if not stamp.isdigit() or abs(herald.clock().timestamp() - int(stamp)) > SENDGRID_MAX_AGE_SECONDS:
+        raise HTTPException(403, "SendGrid event webhook timestamp too old or in the future (a replay?)")
     try:
         events = parse_sendgrid_events(body)
     except ValueError as exc:

@@ -15,8 +15,8 @@ def _person_by_phone(herald: Herald, phone: str):
 
 
 # Manual actions beyond ack/resolve: "8 [code]" / "esc [code]", "snooze <minutes> [code]".
-_ESCALATE = re.compile(r"^(?:8|esc|escalate)(?:\s*#?\s*([a-z0-9-]{1,16}))?$")
-_SNOOZE = re.compile(r"^snooze\s+(\d{1,4})(?:\s*#?\s*([a-z0-9-]{1,16}))?$")
+_ESCALATE = re.compile(r"^(?:8|esc|escalate)(?:(?:\s+#?|\s*#)\s*([a-z0-9-]{1,16}))?$")
+_SNOOZE = re.compile(r"^snooze\s+(\d{1,4})(?:(?:\s+#?|\s*#)\s*([a-z0-9-]{1,16}))?$")
 
 
 def _command(action: str, person: str, via: str, minutes: int = 0):

@@ -58,7 +58,9 @@ def _chunks(total: int, size: int = 64 * 1024):
 def test_bodies_over_the_limit_are_refused_declared_or_streamed(client, settings, method, path, token, media):
     headers = {"Content-Type": media, **(bearer(token) if token else {})}
     declared = client.request(method, path, content=b" " * (settings.max_body_bytes + 1), headers=headers)
-    assert declared.status_code == 413
+    # calendar uploads have each schedule's own max_bytes (the route streams against it); "primary" is a
+    # file schedule here, so the upload route refuses it (409) without reading the body
+    assert declared.status_code == (409 if method == "PUT" else 413)
     streamed = client.request(method, path, content=_chunks(8 * settings.max_body_bytes),  # chunked
                               headers=headers)
     assert streamed.status_code in (409, 413), f"{path} read a chunked body past the limit: {streamed.status_code}"
@@ -112,3 +114,25 @@ def test_hostile_calendar_uploads_are_refused_in_bounded_time(uploads, calendar)
     assert r.status_code in (400, 413, 422) or (r.status_code == 200 and b"COUNT=2501" in calendar), r.text[:300]
     assert time.monotonic() - started < 12
     assert uploads.get("/api/v1/schedules", headers=bearer(API_TOKEN)).status_code == 200  # still serving
+
+
+def test_calendar_uploads_follow_the_schedules_own_limit_not_the_global_one(tmp_path, redis_url, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    (tmp_path / "herald.yaml").write_text(UPLOAD_CONFIG.replace("default_tier: L1}", "default_tier: L1, max_bytes: 3000}"))
+    for key, value in {"HERALD_CONFIG": str(tmp_path / "herald.yaml"), "HERALD_REDIS_URL": redis_url,
+                       "HERALD_API_TOKEN": API_TOKEN, "HERALD_MAX_BODY_BYTES": "2000"}.items():
+        monkeypatch.setenv(key, value)
+    calendar = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n" + "X-PAD:" + "x" * 2100 + "\r\n"
+                "BEGIN:VEVENT\r\nUID:a\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T080000Z\r\n"
+                "DTEND:20260112T080000Z\r\nRRULE:FREQ=WEEKLY\r\nSUMMARY:On call Alice Adams\r\n"
+                "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    assert 2000 < len(calendar) < 3000
+    with TestClient(create_app(Settings())) as c:
+        headers = {"Content-Type": "text/calendar", **bearer(API_TOKEN)}
+        assert c.put("/api/v1/schedules/primary", content=calendar, headers=headers).status_code == 200
+        big = calendar + "X" * 1000
+        assert c.put("/api/v1/schedules/primary", content=big, headers=headers).status_code == 413

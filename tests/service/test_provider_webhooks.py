@@ -166,3 +166,19 @@ def test_keypress_8_escalates(client):
     herald.paging.record_message(SentMessage("CA8", "alice", "voice", ((incident_id, 1),)), ALICE)
     r = signed_post(client, "/webhooks/twilio/voice/gather", {"CallSid": "CA8", "Digits": "8"})
     assert "escalated" in r.text and herald.store.get(incident_id).round == 2
+
+
+def test_sendgrid_replayed_old_batch_is_refused(client):
+    body = json.dumps([{"email": "alice@example.com", "event": "bounce", "sg_message_id": "x.y"}]).encode()
+    old = str(int(time.time()) - 3600)
+    signature = base64.b64encode(KEY.sign(old.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
+    r = client.post("/webhooks/sendgrid/events", content=body, headers={
+        "X-Twilio-Email-Event-Webhook-Timestamp": old, "X-Twilio-Email-Event-Webhook-Signature": signature})
+    assert r.status_code == 403 and "replay" in r.json()["detail"]
+
+
+def test_bare_escalate_reply_is_not_read_as_a_code(client):
+    incident_id, herald = open_incident(client), herald_of(client)
+    herald.paging.record_message(SentMessage("SM5", "alice", "sms", ((incident_id, 1),)), ALICE)
+    r = signed_post(client, "/webhooks/twilio/sms", {"From": ALICE, "Body": "escalate"})
+    assert f"#{incident_id} escalated" in r.text
