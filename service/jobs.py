@@ -64,7 +64,7 @@ def escalate(incident_id: str, round_: int) -> str:
         return "rescheduled"
     if early > 0:
         time.sleep(early)
-    decision = herald.act(incident_id, Escalate(round=round_))
+    decision = herald.act(incident_id, Escalate(round=round_), deliver_here=True)
     if decision.early:  # clock skew between hosts: try again shortly
         herald.queue.enqueue_in(timedelta(seconds=1), escalate, incident_id, round_)
         return "early"

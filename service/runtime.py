@@ -63,8 +63,9 @@ class Herald:
         return herald
 
     # -- the one way to change an incident -------------------------------------------------
-    def act(self, incident_id: str, command: Command) -> Decision:
-        """Apply one command to one stored incident and carry out its effects."""
+    def act(self, incident_id: str, command: Command, *, deliver_here: bool = False) -> Decision:
+        """Apply one command to one stored incident and carry out its effects
+        (``deliver_here``: the caller delivers the pages itself, no delivery job)."""
 
         def run(current: Incident | None, _pipe) -> Decision:
             if current is None:
@@ -78,14 +79,14 @@ class Herald:
             return decide(current, command, policy, self.calendars.roster(policy, now), now, hold)
 
         decision = self.store.apply(incident_id, run)
-        self.dispatch(decision)
+        self.dispatch(decision, skip=(DeliverPages,) if deliver_here else ())
         return decision
 
     def hold(self, alerts, now: datetime) -> Hold | None:
         """A maintenance window holding these alerts' pages at ``now``, if any."""
         return hold_for(list(alerts), self.maintenance.all(), now)
 
-    def dispatch(self, decision: Decision) -> None:
+    def dispatch(self, decision: Decision, skip: tuple[type, ...] = ()) -> None:
         """Turn effects into RQ jobs. They are hints: the sweep re-derives lost ones."""
         if not decision.changed:
             return
@@ -95,6 +96,8 @@ class Herald:
         # retried through the incident's own state (backoff in PageOutcome).
         retry = Retry(max=3, interval=[1, 5, 15])
         for effect in decision.effects:
+            if isinstance(effect, skip):
+                continue
             try:
                 if isinstance(effect, DeliverPages):
                     version = decision.incident.version if decision.incident else 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from rq import Worker
+from rq import SimpleWorker
 
 from integrations import keys
 from service import jobs, metrics
@@ -31,7 +31,11 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     if settings.worker_metrics_port is not None:
         metrics.start_worker_metrics_server(settings.worker_metrics_port, settings.worker_metrics_addr)
     jobs.set_context(herald)
-    worker = Worker([herald.queue], connection=herald.queue.connection)
+    # Jobs run in this process, not a forked child per job: a fork, a fresh Redis and
+    # provider connection per job cost 100-300 ms each (bench/), far more than the work.
+    # A provider call is bounded by HERALD_PROVIDER_TIMEOUT; a worker that dies mid-job
+    # frees its send leases and the sweep of another worker takes over.
+    worker = SimpleWorker([herald.queue], connection=herald.queue.connection)
     stop = threading.Event()
     sweeper = threading.Thread(target=_sweep_forever, args=(herald, stop, worker.name),
                                name="herald-sweep", daemon=True)
