@@ -52,11 +52,12 @@ def test_a_handoff_posted_mid_incident_redirects_the_l2_escalation(stack):
     assert (second[1]["person"], second[1]["tier"]) == ("erin", "L2")
     assert all(p["person"] != "bob" for p in second)
 
-    # The API told Erin what she takes over (the note and the open incident) and confirmed to Bob.
-    told = wait_for(lambda: [line for line in api.lines if "Handoff from Bob Brown" in line], 5,
-                    "the handoff message", api)
-    assert "Erin Engel" in told[0] and "I am on a plane" in told[0] and f"#{incident_id} triggered" in told[0]
-    assert any("Handoff confirmed" in line and "Bob Brown" in line for line in api.lines)
+    # A worker told Erin what she takes over (the note and the open incident) and confirmed to Bob.
+    told = wait_for(lambda: [line for line in worker.lines if "Handoff from Bob Brown" in line], 10,
+                    "the handoff message", worker)
+    assert "NOTICE [sms] -> Erin Engel" in told[0] and "I am on a plane" in told[0]
+    assert f"#{incident_id} triggered" in told[0]
+    assert any("Handoff confirmed" in line and "-> Bob Brown" in line for line in worker.lines)
 
 
 def test_cancelling_the_handoff_before_the_escalation_pages_the_calendar_person(stack):
