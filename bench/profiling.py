@@ -20,8 +20,9 @@ from typing import Any
 from bench.stack import loadgen
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
-_NOISE = ("threading.py", "concurrent/futures", "asyncio/", "selectors.py", "runpy.py", "<frozen", "site-packages/anyio",
-          "site-packages/starlette", "site-packages/uvicorn", "site-packages/fastapi", "site-packages/h11")
+_NOISE = ("threading.py", "concurrent/futures", "asyncio/", "selectors.py", "runpy.py", "<frozen",
+          "site-packages/anyio", "site-packages/starlette", "site-packages/uvicorn", "site-packages/fastapi",
+          "site-packages/h11")
 
 
 def py_spy() -> str | None:

@@ -9,8 +9,8 @@ def row(bench: str, metric: str, value: float | int | None, unit: str = "", *, b
         baseline_name: str = "", ratio: float | None = None, goal: str = "", met: bool | None = None,
         note: str = "") -> dict[str, Any]:
     """One figure. ``ratio`` is value / baseline unless given."""
-    if ratio is None and baseline and value is not None:
-        ratio = value / baseline
+    if ratio is None and baseline is not None and baseline > 0 and value is not None and value >= 0:
+        ratio = value / baseline  # no ratio to a zero or negative baseline (lateness can be < 0)
     return {"bench": bench, "metric": metric, "value": value, "unit": unit, "baseline": baseline,
             "baseline_name": baseline_name, "ratio": ratio, "goal": goal, "met": met, "note": note}
 

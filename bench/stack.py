@@ -77,7 +77,8 @@ def alert(n: int, service: str, alertname: str, severity: str = "critical") -> d
         "status": "firing",
         "labels": {"alertname": alertname, "instance": f"{service}-{n}:9100", "job": "node",
                    "service": service, "severity": severity},
-        "annotations": {"description": f"Instance {service}-{n} is in trouble.", "summary": f"{alertname} on {service}"},
+        "annotations": {"description": f"Instance {service}-{n} is in trouble.",
+                        "summary": f"{alertname} on {service}"},
         "startsAt": "2026-11-27T10:28:16.48262539Z", "endsAt": "0001-01-01T00:00:00Z",
         "generatorURL": "http://prometheus.example:9090/graph?g0.expr=up%3D%3D0&g0.tab=1",
         "fingerprint": f"{abs(hash((service, alertname, n))) & 0xffffffffffff:012x}{n:04x}",
@@ -284,6 +285,11 @@ class Stack:
     def commandstats(self) -> dict[str, int]:
         info = self.redis.info("commandstats")
         return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in info.items()}
+
+    def reply_writes(self) -> int:
+        """Redis's ``total_writes_processed``: one per reply it wrote to a client, so one
+        per round trip (a pipeline or MULTI…EXEC is answered in one write)."""
+        return int(self.redis.info("stats")["total_writes_processed"])
 
 
 def stats_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:

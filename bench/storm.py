@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench.report import pct, row
+from bench.report import row
 from bench.stack import API_HEADERS, AM_HEADERS, Stack, free_port, incident_ids, incidents, loadgen, payload, url_port
 
 NAME = "storm"
