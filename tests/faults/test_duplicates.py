@@ -83,19 +83,18 @@ def test_two_apis_two_workers_no_duplicate_pages(replicas):
     answers = _post_all(stack, [stack.payload(g, alertname=f"A{g}") for g in groups] * 2)  # each twice
     ids = sorted({i["id"] for r in answers for i in r.json()["incidents"]})
     assert len(ids) == len(groups)
-    settle(3 + 3 + 2)  # L1 pages, then L2 after 3 s, then engineering after 6 s
+    wait_for(lambda: all(_rounds_paged(stack, i) >= {1, 2} for i in ids), 30, "L1 and L2 paged for every group")
 
     pages = _pages_exactly_once(stack, ids)
     assert {(i, r) for i, r, *_ in pages} >= {(i, r) for i in ids for r in (1, 2)}
     assert httpx.get(f"{stack.apis[1][1]}/api/v1/incidents?status=open", headers=API).status_code == 200
 
 
-def _pages_exactly_once(stack: Deployment, ids: list[str]) -> Counter:
-    """Every (incident, round, person, channel) paged at most once, and every message the
-    simulator got for these incidents is one an incident recorded (a duplicate send would
-    be a message no timeline names)."""
-    messages = list(stack.sim.messages)
-    settle(1)  # a message the provider has is recorded on its incidents a moment later
+def _rounds_paged(stack: Deployment, incident_id: str) -> set[int]:
+    return {e["details"]["round"] for e in stack.incident(incident_id)["timeline"] if e["kind"] == "page"}
+
+
+def _timeline_pages(stack: Deployment, ids: list[str]) -> tuple[Counter, set[str]]:
     pages: Counter = Counter()
     recorded = set()
     for incident_id in ids:
@@ -104,8 +103,17 @@ def _pages_exactly_once(stack: Deployment, ids: list[str]) -> Counter:
                 d = entry["details"]
                 pages[(incident_id, d["round"], d["person"], d["channel"])] += 1
                 recorded.add(d["provider_id"])
-    assert pages and max(pages.values()) == 1, pages
+    return pages, recorded
+
+
+def _pages_exactly_once(stack: Deployment, ids: list[str]) -> Counter:
+    """Every (incident, round, person, channel) paged at most once, and every message the
+    simulator got for these incidents is one an incident recorded (a duplicate send would
+    be a message no timeline ever names: a page is recorded sent once)."""
     mention = re.compile("|".join(rf"#{i}\b" for i in ids))
-    received = {m.provider_id for m in messages if m.direction == "outbound" and mention.search(m.body)}
-    assert received <= recorded
+    received = {m.provider_id for m in list(stack.sim.messages) if m.direction == "outbound" and mention.search(m.body)}
+    # a message the provider has is recorded on its incidents a moment later (longer under load)
+    wait_for(lambda: received <= _timeline_pages(stack, ids)[1], 15, "every delivered message on a timeline")
+    pages, _ = _timeline_pages(stack, ids)
+    assert pages and max(pages.values()) == 1, pages
     return pages

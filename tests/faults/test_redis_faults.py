@@ -61,7 +61,11 @@ def test_redis_restart_loses_nothing_and_escalation_resumes(tmp_path, crash):
         stack.wait_texts(BOB, 1, 15)
         assert httpx.post(f"{stack.url}/ack/{token}", data={"action": "ack"}, timeout=5).status_code == 200
         settle(1)
-        assert len(stack.texts(ALICE)) == 1 and len(stack.texts(BOB)) == 1
+        recorded = {e["details"]["provider_id"]: e["details"]["person"]
+                    for e in stack.incident(incident_id)["timeline"] if e["kind"] == "page"}
+        assert sorted(recorded.values()) == ["alice", "bob"]  # (the handoff's own notices are not pages)
+        assert [m.to for m in stack.sim.messages if m.provider_id in recorded] == [ALICE, BOB]
+        assert [m.to for m in stack.sim.messages if m.to in (ALICE, BOB) and "/ack/" in m.body] == [ALICE, BOB]
         assert stack.incident(incident_id)["status"] == "acknowledged"
     finally:
         stack.stop()

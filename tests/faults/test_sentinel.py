@@ -121,8 +121,8 @@ def test_api_and_worker_processes_page_on_time_through_sentinel(tmp_path):
     sentinel = _start_sentinel(tmp_path / "sentinel", master.port)
     stack = None
     try:
-        stack = deploy(tmp_path, "redis://127.0.0.1:1/0", delay="3s", HERALD_REDIS_SENTINELS=f"127.0.0.1:{sentinel.port}",
-                       HERALD_SWEEP_INTERVAL="30", HERALD_SWEEP_GRACE="30")
+        stack = deploy(tmp_path, "redis://127.0.0.1:1/0", delay="3s", HERALD_SWEEP_INTERVAL="30",
+                       HERALD_SWEEP_GRACE="30", HERALD_REDIS_SENTINELS=f"127.0.0.1:{sentinel.port}")
         stack.fire()
         stack.wait_texts(ALICE, 1, 10)
         started = time.monotonic()

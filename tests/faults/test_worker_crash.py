@@ -42,7 +42,7 @@ def test_worker_killed_while_sending_an_escalation_page(tmp_path, redis_url):
 
         [page] = stack.wait_texts(BOB, 1, LEASE + SWEEP + GRACE + 6)
         took = time.monotonic() - killed
-        assert took <= LEASE + SWEEP + GRACE + 3, f"bob paged {took:.1f}s after the crash"
+        assert took <= LEASE + SWEEP + GRACE + 5, f"bob paged {took:.1f}s after the crash"
         settle(LEASE + SWEEP + 1)  # (later tiers go on escalating meanwhile: 3 s each)
         assert len(stack.texts(BOB)) == 1
         pages = [e["details"] for e in stack.incident(incident_id)["timeline"] if e["kind"] == "page"]
@@ -76,7 +76,7 @@ def test_scheduler_process_dies_and_the_sweep_takes_over(tmp_path, redis_url):
         holder.kill_group()  # the escalation timer sits in the dead scheduler's hands
         [page] = stack.wait_texts(BOB, 1, 4 + SWEEP + GRACE + 8)
         late = time.monotonic() - due
-        assert late <= SWEEP + GRACE + 3, f"escalation {late:.1f}s late without the scheduler"
+        assert late <= SWEEP + GRACE + 5, f"escalation {late:.1f}s late without the scheduler"
         assert late >= -1.5  # and never early
         settle(2)
         assert len(stack.texts(BOB)) == 1

@@ -93,11 +93,13 @@ def test_html_pages_escape_and_send_security_headers(paged):
     assert page.status_code == 200
     assert "<script>alert" not in page.text and "<b>Adams" not in page.text and "&lt;script&gt;" in page.text
     assert "default-src 'none'" in page.headers["content-security-policy"]
-    for path in ("/ack/not-a-token-xxxxxxxxxxxxxxxxxx", "/docs", "/redoc"):
+    for path in ("/ack/not-a-token-xxxxxxxxxxxxxxxxxx", "/ui/login", "/docs", "/redoc"):
         r = httpx.get(paged.url + path, timeout=10)
         assert "text/html" in r.headers["content-type"], path
         for header in SECURITY_HEADERS:
             assert header in r.headers, f"{path} lacks {header}"
+        if not path.startswith(("/docs", "/redoc")):  # (the OpenAPI pages load Swagger UI / ReDoc)
+            assert "default-src 'none'" in r.headers["content-security-policy"], path
 
 
 def test_sms_reply_answers_with_text_only(paged):

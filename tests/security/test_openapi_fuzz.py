@@ -18,7 +18,7 @@ from service.runtime import Herald
 from service.settings import Settings
 from tests.herald_env import API_TOKEN, env_for, write_config
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 20
 
 
 @pytest.fixture(scope="module")
