@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from routing.incident import Escalate
 from service import heartbeats
@@ -75,26 +75,46 @@ def escalate(incident_id: str, round_: int) -> str:
     return "no change"
 
 
-def sweep(herald: Herald) -> int:
-    """Run every piece of work that is overdue by more than the grace period."""
-    now = herald.clock()
-    cutoff = now - timedelta(seconds=herald.settings.sweep_grace)
+def run_due(herald: Herald, escalations_by: datetime, pages_by: datetime, *, overdue: bool) -> int:
+    """Escalate what is due by ``escalations_by`` and deliver pages due by ``pages_by``,
+    straight from the stored due times. ``overdue``: this is the sweep catching up."""
     done = 0
-    for incident_id in herald.store.due(cutoff.timestamp()):
+    for incident_id in herald.store.due(max(escalations_by, pages_by).timestamp()):
         incident = herald.store.get(incident_id)
         if incident is None or incident.status == "resolved":
             continue
         try:
-            if incident.next_escalation_at and incident.next_escalation_at <= cutoff:
-                log.warning("sweep: escalation of incident %s overdue since %s", incident_id,
-                            incident.next_escalation_at.isoformat())
+            if incident.next_escalation_at and incident.next_escalation_at <= escalations_by:
+                if overdue:
+                    log.warning("sweep: escalation of incident %s overdue since %s", incident_id,
+                                incident.next_escalation_at.isoformat())
                 escalate(incident_id, incident.round)
                 done += 1
-            if any(p.at <= cutoff for p in incident.pending_pages()):
-                log.warning("sweep: incident %s has pages overdue", incident_id)
+            if any(p.at <= pages_by for p in incident.pending_pages()):
+                if overdue:
+                    log.warning("sweep: incident %s has pages overdue", incident_id)
                 done += deliver_pages(herald, incident_id) or 1
-        except Exception:  # one bad incident must not stop the sweep for the others
-            log.exception("sweep: incident %s failed", incident_id)
+        except Exception:  # one bad incident must not stop the others
+            log.exception("incident %s failed", incident_id)
+    return done
+
+
+#: How long a fresh page is left to its delivery job before the ticker takes it.
+TICK_PAGE_GRACE = timedelta(seconds=1)
+
+
+def tick(herald: Herald) -> int:
+    """The precise path, run a few times a second by each worker: escalations the moment
+    they are due (RQ's scheduler keeps whole seconds and polls once a second)."""
+    now = herald.clock()
+    return run_due(herald, now, now - TICK_PAGE_GRACE, overdue=False)
+
+
+def sweep(herald: Herald) -> int:
+    """Run every piece of work that is overdue by more than the grace period."""
+    now = herald.clock()
+    cutoff = now - timedelta(seconds=herald.settings.sweep_grace)
+    done = run_due(herald, cutoff, cutoff, overdue=True)
     done += heartbeats.check(herald)  # heartbeats past their deadline open (and resolve) their incidents
     try:
         from service.shift_digest import send_digests

@@ -1,4 +1,6 @@
-"""``herald worker``: an RQ worker with the scheduler, plus the sweep on a thread."""
+"""``herald worker``: an RQ worker with the scheduler, plus two threads: the ticker,
+which escalates the moment an escalation is due, and the sweep, which catches up on
+anything overdue. All three act through decide(), so they can overlap safely."""
 from __future__ import annotations
 
 import logging
@@ -25,6 +27,18 @@ def _sweep_forever(herald: Herald, stop: threading.Event, name: str) -> None:
             log.exception("sweep failed")
 
 
+#: Seconds between the ticker's looks at what is due (the escalation precision).
+TICK_SECONDS = 0.2
+
+
+def _tick_forever(herald: Herald, stop: threading.Event) -> None:
+    while not stop.wait(TICK_SECONDS):
+        try:
+            jobs.tick(herald)
+        except Exception:  # Redis away: the next tick, the timers and the sweep catch up
+            log.debug("tick failed", exc_info=True)
+
+
 def run_worker(settings: Settings, *, burst: bool = False) -> None:
     herald = Herald.from_settings(settings)
     metrics.observe(redis_url=settings.redis_url, export=False, calendars=herald.calendars)
@@ -40,6 +54,8 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     sweeper = threading.Thread(target=_sweep_forever, args=(herald, stop, worker.name),
                                name="herald-sweep", daemon=True)
     sweeper.start()
+    ticker = threading.Thread(target=_tick_forever, args=(herald, stop), name="herald-tick", daemon=True)
+    ticker.start()
     log.info("worker %s on queue %s (sweep every %ss)", worker.name, herald.queue.name,
              settings.sweep_interval)
     try:
