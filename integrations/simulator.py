@@ -228,11 +228,12 @@ def create_simulator_app(state: SimulatorState | None = None, *, herald_url: str
 def run_simulator(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, herald_url: str | None = None,
                   twilio_auth_token: str = DEFAULT_TWILIO_AUTH_TOKEN,
                   sendgrid_private_key_pem: str | None = None,
-                  sendgrid_api_key: str | None = None) -> None:
+                  sendgrid_api_key: str | None = None, callback_hosts: Iterable[str] = ()) -> None:
     """Run the simulator in the foreground until interrupted."""
     app = create_simulator_app(herald_url=herald_url, twilio_auth_token=twilio_auth_token,
                                sendgrid_private_key_pem=sendgrid_private_key_pem,
-                               sendgrid_api_key=sendgrid_api_key)
+                               sendgrid_api_key=sendgrid_api_key,
+                               callback_hosts=LOOPBACK_HOSTS | frozenset(callback_hosts))
     print(f"Herald provider simulator on http://{host}:{port}  inbox: http://{host}:{port}/_sim/inbox")
     print(f"SendGrid event-webhook public key: {app.state.sendgrid_public_key}")
     uvicorn.run(app, host=host, port=port, log_level="info", lifespan="off")
@@ -250,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="auth token the SDK must use; also signs webhooks (env HERALD_SIM_TWILIO_AUTH_TOKEN)")
     parser.add_argument("--sendgrid-key-file", help="PEM EC P-256 private key for event signing "
                         "(default: a fresh key each start)")
+    parser.add_argument("--callback-host", action="append", default=[],
+                        help="a host besides loopback that callbacks may go to (e.g. api in docker compose)")
     parser.add_argument("--sendgrid-api-key", default=os.environ.get("HERALD_SIM_SENDGRID_API_KEY"),
                         help="if set, require this API key (env HERALD_SIM_SENDGRID_API_KEY)")
     args = parser.parse_args(list(argv) if argv is not None else None)
@@ -259,5 +262,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             pem = handle.read()
     run_simulator(args.host, args.port, herald_url=args.herald_url,
                   twilio_auth_token=args.twilio_auth_token, sendgrid_private_key_pem=pem,
-                  sendgrid_api_key=args.sendgrid_api_key)
+                  sendgrid_api_key=args.sendgrid_api_key, callback_hosts=args.callback_host)
     return 0

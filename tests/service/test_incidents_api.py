@@ -59,4 +59,8 @@ def test_unknown_incident_is_404(client):
 def test_health(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"redis": "ok", "calendars": "ok"}
+    checks = ready.json()["checks"]
+    assert ready.status_code == 200 and (checks["redis"], checks["calendars"]) == ("ok", "ok")
+    assert checks["scheduler"].startswith("no worker has swept recently")  # reported, yet still ready
+    client.app.state.herald.store.redis.zadd("herald:workers", {"w1": client.app.state.herald.clock().timestamp()})
+    assert client.get("/readyz").json()["checks"]["scheduler"] == "ok"
