@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from fastapi.testclient import TestClient
 
 from integrations.local_redis import LocalRedis, start_redis
+from service.app import create_app
+from service.runtime import Herald
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -27,3 +30,16 @@ def redis_url(redis_server: LocalRedis) -> Iterator[str]:
     client.flushall()
     client.close()
     yield redis_server.url
+
+
+# ``herald`` and ``client`` build on a ``settings`` fixture that each test folder's own
+# conftest provides (its configuration and tokens).
+@pytest.fixture
+def herald(settings) -> Herald:
+    return Herald.from_settings(settings)
+
+
+@pytest.fixture
+def client(settings, herald):
+    with TestClient(create_app(settings, herald)) as c:
+        yield c

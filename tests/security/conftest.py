@@ -4,10 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.runtime import Herald
 from service.settings import Settings
 from tests.herald_env import AM_TOKEN, env_for, fixture_payload, write_config
 
@@ -27,17 +24,6 @@ def settings(tmp_path, redis_url, monkeypatch) -> Settings:
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("HERALD_API_TOKENS", TOKENS)
     return Settings()
-
-
-@pytest.fixture
-def herald(settings) -> Herald:
-    return Herald.from_settings(settings)
-
-
-@pytest.fixture
-def client(settings, herald):
-    with TestClient(create_app(settings, herald)) as c:
-        yield c
 
 
 def open_incident(client, group: str = "g1", payload: dict | None = None) -> str:

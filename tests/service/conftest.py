@@ -1,10 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.runtime import Herald
 from service.settings import Settings
 from tests.herald_env import env_for, write_config
 
@@ -14,14 +11,3 @@ def settings(tmp_path, redis_url, monkeypatch) -> Settings:
     for key, value in env_for(write_config(tmp_path / "conf"), redis_url, "https://herald.test").items():
         monkeypatch.setenv(key, value)
     return Settings()
-
-
-@pytest.fixture
-def herald(settings) -> Herald:
-    return Herald.from_settings(settings)
-
-
-@pytest.fixture
-def client(settings, herald):
-    with TestClient(create_app(settings, herald)) as c:
-        yield c

@@ -6,10 +6,7 @@ import json
 import re
 
 import pytest
-from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.runtime import Herald
 from service.settings import Settings
 from tests.herald_env import AM_TOKEN, API_TOKEN, env_for, fixture_payload, write_config
 
@@ -25,17 +22,6 @@ def settings(tmp_path, redis_url, monkeypatch) -> Settings:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return Settings()
-
-
-@pytest.fixture
-def herald(settings) -> Herald:
-    return Herald.from_settings(settings)
-
-
-@pytest.fixture
-def client(settings, herald):
-    with TestClient(create_app(settings, herald)) as c:
-        yield c
 
 
 def csrf_of(html: str) -> str:
