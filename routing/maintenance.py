@@ -12,7 +12,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from routing.incident import AlertState, Hold
-from routing.matchers import MatcherError, all_match, parse_matchers
+from routing.matchers import all_match, compiled, validated
 
 
 class MaintenanceWindow(BaseModel):
@@ -27,11 +27,7 @@ class MaintenanceWindow(BaseModel):
     @field_validator("matchers")
     @classmethod
     def _parse(cls, value: list[str]) -> list[str]:
-        try:
-            parse_matchers(value)
-        except MatcherError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+        return validated(value)
 
     @model_validator(mode="after")
     def _order(self) -> "MaintenanceWindow":
@@ -49,7 +45,7 @@ class MaintenanceWindow(BaseModel):
         return min(self.end, self.ended_early_at) if self.ended_early_at else self.end
 
     def covers(self, labels: dict[str, str]) -> bool:
-        return all_match(parse_matchers(self.matchers), labels)
+        return all_match(compiled(tuple(self.matchers)), labels)
 
 
 def hold_for(alerts: Iterable[AlertState], windows: Iterable[MaintenanceWindow], now: datetime) -> Hold | None:

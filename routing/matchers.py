@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 _MATCHER = re.compile(
     r"""^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>.*?)\s*$""",
@@ -76,6 +77,21 @@ def parse_matcher(text: str) -> Matcher:
 
 def parse_matchers(items: list[str] | None) -> tuple[Matcher, ...]:
     return tuple(parse_matcher(item) for item in items or ())
+
+
+@lru_cache(maxsize=1024)
+def compiled(items: tuple[str, ...]) -> tuple[Matcher, ...]:
+    """``parse_matchers`` memoised: windows and the watchdog are matched on hot paths."""
+    return parse_matchers(list(items))
+
+
+def validated(items: list[str]) -> list[str]:
+    """A pydantic validator body: the matcher strings, or ValueError saying what is wrong."""
+    try:
+        compiled(tuple(items))
+    except MatcherError as exc:
+        raise ValueError(str(exc)) from None
+    return items
 
 
 def all_match(matchers: tuple[Matcher, ...], labels: dict[str, str]) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from routing.business_hours import DAY_NAMES, BusinessHours
-from routing.matchers import MatcherError, parse_matchers
+from routing.matchers import validated
 from routing.policy import DEFAULT_RULES, SeverityRule
 from routing.severity import SEVERITIES
 
@@ -71,11 +71,7 @@ class WatchdogSpec(_Strict):
     @field_validator("matchers")
     @classmethod
     def _matchers(cls, value: list[str]) -> list[str]:
-        try:
-            parse_matchers(value)
-        except MatcherError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+        return validated(value)
 
     @field_validator("severity")
     @classmethod

@@ -22,7 +22,7 @@ from typing import Literal
 from integrations.heartbeat_store import Heartbeat, HeartbeatStore
 from routing.alertmanager import AlertIn, WebhookPayload
 from routing.decide import Decision
-from routing.matchers import all_match, parse_matchers
+from routing.matchers import all_match, compiled
 from service.ingest import ingest_synthetic
 from service.runtime import Herald
 
@@ -67,7 +67,7 @@ def take_watchdog(herald: Herald, payload: WebhookPayload) -> WebhookPayload | N
     spec = herald.config.watchdog
     if spec is None:
         return payload
-    matchers = parse_matchers(spec.matchers)
+    matchers = compiled(tuple(spec.matchers))
     is_watchdog = [all_match(matchers, a.labels) for a in payload.alerts]
     if not any(is_watchdog):
         return payload

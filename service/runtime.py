@@ -16,12 +16,17 @@ from integrations.maintenance_store import MaintenanceStore
 from integrations.paging_store import PagingStore
 from integrations.store import Store
 from routing.decide import Decision, decide
-from routing.incident import Command, DeliverAt, DeliverPages, EscalateAt, Hold, Incident, Release
+from routing.incident import (Command, DeliverAt, DeliverPages, Escalate, EscalateAt, EscalateNow, Hold, Incident,
+                              Reassign, Release)
 from routing.maintenance import hold_for
 from service.config import HeraldConfig, load_config
 from service.settings import Settings
 
 log = logging.getLogger("herald")
+
+
+#: Commands whose decision may page a tier, so decide() needs the roster.
+PAGING_COMMANDS = (Escalate, EscalateNow, Reassign, Release)
 
 
 def utcnow() -> datetime:
@@ -76,7 +81,10 @@ class Herald:
                 raise LookupError(f"incident {current.id} names unknown policy {current.policy!r}")
             hold = self.hold(current.alerts.values(), now) if (
                 current.held_until is not None or isinstance(command, Release)) else None
-            return decide(current, command, policy, self.calendars.roster(policy, now), now, hold)
+            # Only commands that may page a tier need who is on call (a calendar sync
+            # round trip); acks, resolves and the delivery pipeline's outcomes do not.
+            roster = self.calendars.roster(policy, now) if isinstance(command, PAGING_COMMANDS) else {}
+            return decide(current, command, policy, roster, now, hold)
 
         decision = self.store.apply(incident_id, run)
         self.dispatch(decision, skip=(DeliverPages,) if deliver_here else ())

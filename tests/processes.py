@@ -7,7 +7,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -84,3 +85,25 @@ ACK_LINK = re.compile(r"ack: (\S+/ack/\S+)")
 
 def ack_links(proc: Proc, person_name: str) -> list[str]:
     return [m.group(1) for line in proc.lines if person_name in line for m in [ACK_LINK.search(line)] if m]
+
+
+@contextmanager
+def api_and_worker(tmp_path: Path, redis_url: str, delay: str, **extra: str) -> Iterator[tuple[str, Proc, Proc]]:
+    """``herald serve`` + ``herald worker`` on the small test configuration (each tier has
+    ``delay`` to acknowledge), stopped on the way out. Yields (url, api, worker)."""
+    from tests.herald_env import env_for, write_config
+
+    env = {**env_for(write_config(tmp_path, delay=delay), redis_url), "HERALD_SWEEP_INTERVAL": "2", **extra}
+    api, url = serve(env)
+    worker = herald("worker", env={**env, "HERALD_PUBLIC_URL": url})
+    try:
+        yield url, api, worker
+    finally:
+        worker.stop()
+        api.stop()
+
+
+def page_entries(url: str, incident_id: str, headers: dict[str, str]) -> list[dict]:
+    """The ``details`` of every ``page`` entry on the incident's timeline."""
+    incident = httpx.get(f"{url}/api/v1/incidents/{incident_id}", headers=headers).json()
+    return [e["details"] for e in incident["timeline"] if e["kind"] == "page"]

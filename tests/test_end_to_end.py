@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from tests.herald_env import AM_TOKEN, API_TOKEN, env_for, fixture_payload, write_config
-from tests.processes import ack_links, herald, serve, wait_for
+from tests.herald_env import AM_TOKEN, API_TOKEN, fixture_payload
+from tests.processes import ack_links, api_and_worker, page_entries, wait_for
 
 pytestmark = pytest.mark.slow
 API = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -19,18 +19,12 @@ DELAY = 3  # seconds each tier has to acknowledge
 
 @pytest.fixture
 def stack(tmp_path, redis_url):
-    env = env_for(write_config(tmp_path, delay=f"{DELAY}s"), redis_url)
-    env["HERALD_SWEEP_INTERVAL"] = "2"
-    api, url = serve(env)
-    worker = herald("worker", env={**env, "HERALD_PUBLIC_URL": url})
-    yield url, api, worker
-    worker.stop()
-    api.stop()
+    with api_and_worker(tmp_path, redis_url, delay=f"{DELAY}s") as running:
+        yield running
 
 
 def pages(url: str, incident_id: str) -> list[dict]:
-    incident = httpx.get(f"{url}/api/v1/incidents/{incident_id}", headers=API).json()
-    return [e["details"] for e in incident["timeline"] if e["kind"] == "page"]
+    return page_entries(url, incident_id, API)
 
 
 def test_page_escalate_acknowledge_by_link(stack):

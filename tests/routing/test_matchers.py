@@ -29,3 +29,12 @@ def test_bad_matchers_are_rejected_with_a_reason(text):
     with pytest.raises(MatcherError) as err:
         parse_matcher(text)
     assert str(err.value)
+
+
+def test_compiled_matchers_are_memoised_and_validated_says_what_is_wrong():
+    from routing.matchers import compiled, validated
+
+    assert compiled(('service="db"',)) is compiled(('service="db"',))
+    assert validated(['a=~"x"']) == ['a=~"x"']
+    with pytest.raises(ValueError, match="invalid regular expression"):
+        validated(['a=~"("'])

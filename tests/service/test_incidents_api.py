@@ -64,3 +64,14 @@ def test_health(client):
     assert checks["scheduler"].startswith("no worker has swept recently")  # reported, yet still ready
     client.app.state.herald.store.redis.zadd("herald:workers", {"w1": client.app.state.herald.clock().timestamp()})
     assert client.get("/readyz").json()["checks"]["scheduler"] == "ok"
+
+
+def test_acting_without_paging_does_not_ask_the_calendars(client, herald, monkeypatch):
+    incident_id = open_one(client)
+
+    def no_roster(*_args):
+        raise AssertionError("an ack or a resolve needs nobody's rota")
+
+    monkeypatch.setattr(herald.calendars, "roster", no_roster)
+    assert client.post(f"/api/v1/incidents/{incident_id}/ack", headers=API).json()["status"] == "acknowledged"
+    assert client.post(f"/api/v1/incidents/{incident_id}/resolve", headers=API).json()["status"] == "resolved"
