@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+
+import redis
 
 from rq import SimpleWorker
 
@@ -26,6 +29,9 @@ def _sweep_forever(herald: Herald, stop: threading.Event, name: str) -> None:
             metrics.sweep_finished(ok=False)
             log.exception("sweep failed")
 
+
+#: Seconds between attempts to reach Redis while it is down.
+REDIS_RETRY_SECONDS = 1.0
 
 #: Seconds between the ticker's looks at what is due (the escalation precision).
 TICK_SECONDS = 0.2
@@ -49,7 +55,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     # provider connection per job cost 100-300 ms each (bench/), far more than the work.
     # A provider call is bounded by HERALD_PROVIDER_TIMEOUT; a worker that dies mid-job
     # frees its send leases and the sweep of another worker takes over.
-    worker = SimpleWorker([herald.queue], connection=herald.queue.connection)
+    worker = _rq_worker(herald)
     stop = threading.Event()
     sweeper = threading.Thread(target=_sweep_forever, args=(herald, stop, worker.name),
                                name="herald-sweep", daemon=True)
@@ -59,6 +65,23 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     log.info("worker %s on queue %s (sweep every %ss)", worker.name, herald.queue.name,
              settings.sweep_interval)
     try:
-        worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
+        while True:
+            try:
+                worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
+                return  # a clean stop (SIGTERM) or the end of a burst
+            except redis.ConnectionError as exc:  # Redis went away: wait for it, never exit
+                log.warning("lost Redis (%s); the worker carries on when it is back", type(exc).__name__)
+                time.sleep(REDIS_RETRY_SECONDS)
+                worker = _rq_worker(herald)
     finally:
         stop.set()
+
+
+def _rq_worker(herald: Herald) -> SimpleWorker:
+    """An RQ worker; RQ talks to Redis as it registers, so wait while Redis is down."""
+    while True:
+        try:
+            return SimpleWorker([herald.queue], connection=herald.queue.connection)
+        except redis.ConnectionError as exc:
+            log.warning("Redis unreachable (%s); retrying in %ss", type(exc).__name__, REDIS_RETRY_SECONDS)
+            time.sleep(REDIS_RETRY_SECONDS)
