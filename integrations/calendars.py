@@ -237,6 +237,22 @@ class CalendarBook(SyncMixin):
         self.refresh(now)
         return self.roster_at(policy, now)
 
+    def roster_seen(self, policy: Policy, now: datetime, versions: tuple[str, str]) -> Roster:
+        """``roster`` for a caller that read the calendars' and handoffs' version keys
+        itself just now (the webhook's one round trip): answered from memory when they
+        are the ones this book has adopted and nothing else is due, else as ``roster``."""
+        if self.is_current(versions, now):
+            return self.roster_at(policy, now)
+        return self.roster(policy, now)
+
+    def is_current(self, versions: tuple[str, str], now: datetime) -> bool:
+        """Whether memory holds the calendars and handoffs of these version keys and no
+        file check or re-expansion is due (then ``roster_seen`` needs no I/O)."""
+        seen = tuple("" if v is None else v for v in self._seen)
+        return (seen == tuple(versions) and self._checked_at is not None
+                and timedelta(0) <= now - self._checked_at < self.check_every
+                and self._window is not None and timedelta(0) <= now - self._window[0] <= REFRESH + BACK)
+
     def roster_at(self, policy: Policy, at: datetime) -> Roster:
         """Who the loaded rotations put on each tier at ``at`` (past or future), no reload."""
         now = at

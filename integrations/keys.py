@@ -9,6 +9,7 @@ INCIDENT_SEQ = PREFIX + "seq:incident"
 INCIDENTS_ALL = PREFIX + "incidents"  # zset: id -> created_at (epoch seconds)
 INCIDENTS_OPEN = PREFIX + "incidents:open"  # zset: id -> created_at
 DUE = PREFIX + "due"  # zset: id -> epoch seconds when a worker must look at it
+OUTBOX = PREFIX + "outbox"  # list of incident ids committed with pages to send or timers to set
 METRICS = PREFIX + "metrics"  # hash: metric, label values[, bucket] -> count, shared by every process
 WORKER_HEARTBEAT = PREFIX + "workers"  # zset: worker name -> last sweep (epoch seconds)
 
@@ -81,6 +82,7 @@ def calendar_poll(schedule: str) -> str:
 
 MAINTENANCE = PREFIX + "maintenance"  # hash: window id -> JSON
 MAINTENANCE_SEQ = PREFIX + "seq:maintenance"
+MAINTENANCE_VERSION = PREFIX + "maintenance:version"  # bumped on every window created or changed
 
 
 # -- heartbeats (the Alertmanager Watchdog is the heartbeat "watchdog") and drills ------------

@@ -1,4 +1,8 @@
-"""Maintenance windows in Redis (one hash), read once per decision that needs them."""
+"""Maintenance windows in Redis (one hash), read once per decision that needs them.
+
+Every write bumps ``keys.MAINTENANCE_VERSION`` in the same transaction, so a process that
+learns the version some other way (the webhook's one read) reuses its cached windows
+until the version moves (``at_version``)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -15,15 +19,38 @@ KEEP_ENDED = timedelta(days=30)
 class MaintenanceStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        self._cached: tuple[str, list[MaintenanceWindow]] | None = None
+
+    def _save(self, window: MaintenanceWindow) -> None:
+        with self.redis.pipeline() as pipe:  # MULTI: the window and the version move together
+            pipe.hset(keys.MAINTENANCE, window.id, window.model_dump_json())
+            pipe.incr(keys.MAINTENANCE_VERSION)
+            pipe.execute()
 
     def create(self, window: MaintenanceWindow) -> MaintenanceWindow:
         saved = window.model_copy(update={"id": str(self.redis.incr(keys.MAINTENANCE_SEQ))})
-        self.redis.hset(keys.MAINTENANCE, saved.id, saved.model_dump_json())
+        self._save(saved)
         return saved
 
     def all(self) -> list[MaintenanceWindow]:
-        raws = self.redis.hvals(keys.MAINTENANCE)
-        return sorted((MaintenanceWindow.model_validate_json(r) for r in raws), key=lambda w: w.start)
+        with self.redis.pipeline() as pipe:
+            pipe.get(keys.MAINTENANCE_VERSION)
+            pipe.hvals(keys.MAINTENANCE)
+            version, raws = pipe.execute()
+        windows = sorted((MaintenanceWindow.model_validate_json(r) for r in raws), key=lambda w: w.start)
+        self._cached = (version or "", windows)
+        return list(windows)
+
+    def cached_at(self, version: str) -> list[MaintenanceWindow] | None:
+        """The cached windows if they are ``version``'s, else None (no I/O)."""
+        cached = self._cached
+        return list(cached[1]) if cached is not None and cached[0] == version else None
+
+    def at_version(self, version: str) -> list[MaintenanceWindow]:
+        """The windows as of ``version`` (read from ``keys.MAINTENANCE_VERSION`` just now):
+        the cached list when it is that version, else a fresh read."""
+        cached = self.cached_at(version)
+        return self.all() if cached is None else cached
 
     def get(self, window_id: str) -> MaintenanceWindow | None:
         raw = self.redis.hget(keys.MAINTENANCE, window_id)
@@ -35,11 +62,14 @@ class MaintenanceStore:
             return None
         if window.effective_end > now:
             window = window.model_copy(update={"ended_early_at": max(now, window.start)})
-            self.redis.hset(keys.MAINTENANCE, window_id, window.model_dump_json())
+            self._save(window)
         return window
 
     def prune(self, now: datetime) -> int:
         old = [w.id for w in self.all() if w.effective_end < now - KEEP_ENDED]
         if old:
-            self.redis.hdel(keys.MAINTENANCE, *old)
+            with self.redis.pipeline() as pipe:
+                pipe.hdel(keys.MAINTENANCE, *old)
+                pipe.incr(keys.MAINTENANCE_VERSION)
+                pipe.execute()
         return len(old)

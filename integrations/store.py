@@ -1,26 +1,34 @@
 """The Redis store: incidents and their outbox written atomically.
 
-Every change to an incident goes through :meth:`Store.transact`: WATCH the keys,
-read, run the decision function, then MULTI/EXEC the new version, its indexes and
-its due time in one go. A concurrent writer makes EXEC fail and the whole
-read-decide-write runs again, so no two writers ever interleave.
+Every change to an incident goes through :meth:`Store.apply` (by id) or
+:meth:`Store.apply_to_group` (by Alertmanager group): read the current version, run the
+decision function, then write the new version, its indexes, due time and outbox entry
+with one script (``store_scripts.COMMIT``) that refuses if anyone wrote the incident —
+or, for a webhook, moved the group — in between. A refused write is decided again from
+a fresh read, so no two writers ever interleave and no update is lost. Two round trips
+per change; a webhook re-send is one (``read_group``).
 """
 from __future__ import annotations
 
 import json
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
-from redis.client import Pipeline
 
 from integrations import keys
+from integrations.store_scripts import COMMIT, READ_GROUP
 from routing.decide import Decision
-from routing.grouping import alerts_digest
-from routing.incident import Incident
+from routing.incident import DeliverAt, DeliverPages, EscalateAt, Incident
 
-Decider = Callable[[Incident | None, Pipeline], Decision]
+Decider = Callable[[Incident | None], Decision]
+#: Decides for a group: (current incident or None, a fresh incident id if one may open).
+GroupDecider = Callable[[Incident | None, str], Decision]
+#: Metric increments (hash field, amount) a committed change adds, written with it.
+Counter = Callable[[Incident | None, Incident], list[tuple[str, float]]]
+#: Effects the outbox carries to a worker when a write asks for it (see ``commit``).
+OUTBOX_EFFECTS = (DeliverPages, DeliverAt, EscalateAt)
 
 # Claim a send-log slot only while the incident is still triggered. KEYS: incident,
 # sendlog. ARGV: claim value, lease seconds. Returns "closed", "sent:…",
@@ -56,13 +64,79 @@ class AckGrant:
     person: str
 
 
+@dataclass(frozen=True)
+class GroupSlot:
+    """One policy's incident for an alert group, as read: the group pointer, the
+    incident it points to, and an incident id reserved in case the decision opens one."""
+    pointer: str
+    current: Incident | None
+    new_id: str
+
+
+@dataclass(frozen=True)
+class GroupRead:
+    """What ``read_group`` found. ``same``: every policy's incident already holds these
+    alerts — (id, status) per policy — and nothing else was read."""
+    same: list[tuple[str, str]] | None = None
+    versions: tuple[str, str, str] = ("", "", "")  # calendars, handoffs, maintenance windows
+    slots: list[GroupSlot] = field(default_factory=list)
+
+
+def parse_group_read(reply: Sequence[str], policies: int) -> GroupRead:
+    if reply[0] == "same":
+        return GroupRead(same=[tuple(value.split(":", 2)[1:]) for value in reply[1:]])  # type: ignore[misc]
+    slots = [GroupSlot(reply[i], Incident.model_validate_json(reply[i + 1]) if reply[i + 1] else None, reply[i + 2])
+             for i in range(4, 4 + 3 * policies, 3)]
+    return GroupRead(versions=(reply[1], reply[2], reply[3]), slots=slots)
+
+
+def group_read_call(receiver: str, group_key: str, policies: Sequence[str], digest: str,
+                    firing: bool) -> tuple[list[str], list[str]]:
+    """KEYS and ARGV of ``READ_GROUP`` (``digest`` "": skip the re-send check)."""
+    digests = [keys.digest(receiver, group_key, p) for p in policies]
+    pointers = [keys.group(receiver, group_key, p) for p in policies]
+    return ([*digests, *pointers, keys.INCIDENT_SEQ, keys.CALENDARS_VERSION, keys.HANDOFFS_VERSION,
+             keys.MAINTENANCE_VERSION],
+            [digest, str(len(policies)), "1" if firing else "0", keys.incident("")])
+
+
+def commit_call(decision: Decision, previous: Incident | None, *, guard: str = "*", digest: str = "",
+                counts: Sequence[tuple[str, float]] = (), outbox: bool = False) -> tuple[list[str], list[object]]:
+    """KEYS and ARGV of ``COMMIT`` for a changed decision (sets the new version number).
+    ``guard``: the group pointer a webhook read ("*" for any other write); ``digest``: of
+    the payload the decision applied (a webhook's); ``outbox``: push the id for a worker
+    when the decision has something to deliver or schedule."""
+    incident = decision.incident
+    assert incident is not None
+    same = previous is not None and previous.id == incident.id
+    expected = previous.version if same and previous is not None else 0
+    incident.version = expected + 1
+    created = incident.created_at.timestamp()
+    due = incident.due_at()
+    wake = outbox and any(isinstance(e, OUTBOX_EFFECTS) for e in decision.effects)
+    keys_ = [keys.incident(incident.id), keys.group(incident.receiver, incident.group_key, incident.policy),
+             keys.digest(incident.receiver, incident.group_key, incident.policy), keys.INCIDENTS_ALL,
+             keys.INCIDENTS_OPEN, keys.DUE, keys.METRICS, keys.OUTBOX]
+    args: list[object] = [expected, guard, incident.id, incident.model_dump_json(), created,
+                          "1" if incident.is_open else "0", digest, incident.status,
+                          "" if due is None else due.timestamp(), "1" if wake else "0", len(counts)]
+    for name, amount in counts:
+        args += [name, amount]
+    for page in incident.pages:
+        keys_.append(keys.pending(page.person, page.channel))
+        live = page.state == "pending" and incident.status == "triggered"
+        args += [f"{incident.id}:{page.round}", page.at.timestamp() if live else ""]
+    return keys_, args
+
+
 class Store:
-    def __init__(self, client: redis.Redis,
-                 on_commit: Callable[[Incident | None, Incident], None] | None = None) -> None:
+    def __init__(self, client: redis.Redis, count: Counter | None = None) -> None:
         self.redis = client
-        self.on_commit = on_commit  # e.g. metrics: what a committed change did
+        self.count = count  # e.g. metrics: what a committed change did, counted in the same write
         self._claim = client.register_script(_CLAIM)
         self._renew = client.register_script(_RENEW)
+        self._commit = client.register_script(COMMIT)
+        self._read_group = client.register_script(READ_GROUP)
 
     # -- reading ------------------------------------------------------------------------
     def get(self, incident_id: str) -> Incident | None:
@@ -80,9 +154,11 @@ class Store:
     def due(self, until: float, limit: int = 500) -> list[str]:
         return list(self.redis.zrangebyscore(keys.DUE, "-inf", until, start=0, num=limit))
 
-    def digests(self, refs: Sequence[tuple[str, str, str]]) -> list[str | None]:
-        """The stored "<digest>:<id>:<status>" of each (receiver, group key, policy)."""
-        return list(self.redis.mget([keys.digest(*ref) for ref in refs]))
+    def read_group(self, receiver: str, group_key: str, policies: Sequence[str], *, digest: str = "",
+                   firing: bool = True) -> GroupRead:
+        """One round trip: the re-send check, else each policy's incident (see ``READ_GROUP``)."""
+        keys_, args = group_read_call(receiver, group_key, policies, digest, firing)
+        return parse_group_read(self._read_group(keys=keys_, args=args), len(policies))
 
     def ping(self) -> bool:
         return bool(self.redis.ping())
@@ -91,72 +167,44 @@ class Store:
     def next_incident_id(self) -> str:
         return str(self.redis.incr(keys.INCIDENT_SEQ))
 
-    def transact(self, watch: Sequence[str], load: Callable[[Pipeline], Incident | None],
-                 decide: Decider) -> Decision:
-        """WATCH ``watch``, ``load`` the current incident, decide, write atomically."""
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(*watch)
-                    current = load(pipe)
-                    decision = decide(current, pipe)
-                    if not decision.changed or decision.incident is None:
-                        pipe.reset()
-                        return decision
-                    pipe.multi()
-                    self._write(pipe, decision.incident, previous=current)
-                    pipe.execute()
-                    if self.on_commit is not None:  # once per commit, never per retry
-                        self.on_commit(current, decision.incident)
-                    return decision
-                except redis.WatchError:
-                    continue
+    def commit(self, decision: Decision, previous: Incident | None, *, guard: str = "*", digest: str = "",
+               outbox: bool = False) -> bool:
+        """Write a changed decision unless someone wrote first (False: read and decide again)."""
+        assert decision.incident is not None
+        counts = self.count(previous, decision.incident) if self.count is not None else []
+        keys_, args = commit_call(decision, previous, guard=guard, digest=digest, counts=counts, outbox=outbox)
+        return self._commit(keys=keys_, args=args) == "ok"
 
     def apply(self, incident_id: str, decide: Decider) -> Decision:
-        key = keys.incident(incident_id)
+        """Read, decide, write one incident; decided again if another writer came first."""
+        while True:
+            current = self.get(incident_id)
+            decision = decide(current)
+            if not decision.changed or decision.incident is None or self.commit(decision, current):
+                return decision
 
-        def load(pipe: Pipeline) -> Incident | None:
-            raw = pipe.get(key)
-            return Incident.model_validate_json(raw) if raw else None
+    def apply_to_group(self, receiver: str, group_key: str, policy: str, decide: GroupDecider, *,
+                       firing: bool = True, digest: str = "-", outbox: bool = False) -> Decision:
+        """The same for one policy's incident of an Alertmanager group (``digest``: of the
+        payload ``decide`` applies)."""
+        while True:
+            [slot] = self.read_group(receiver, group_key, [policy], firing=firing).slots
+            decision = decide(slot.current, slot.new_id)
+            if not decision.changed or decision.incident is None or self.commit(
+                    decision, slot.current, guard=slot.pointer, digest=digest, outbox=outbox):
+                return decision
 
-        return self.transact([key], load, decide)
-
-    def apply_to_group(self, receiver: str, group_key: str, policy: str, decide: Decider) -> Decision:
-        gkey = keys.group(receiver, group_key, policy)
-
-        def load(pipe: Pipeline) -> Incident | None:
-            incident_id = pipe.get(gkey)
-            if not incident_id:
-                return None
-            pipe.watch(keys.incident(incident_id))
-            raw = pipe.get(keys.incident(incident_id))
-            return Incident.model_validate_json(raw) if raw else None
-
-        return self.transact([gkey], load, decide)
-
-    def _write(self, pipe: Pipeline, incident: Incident, previous: Incident | None) -> None:
-        incident.version = (previous.version if previous and previous.id == incident.id else 0) + 1
-        created = incident.created_at.timestamp()
-        pipe.set(keys.incident(incident.id), incident.model_dump_json())
-        pipe.set(keys.group(incident.receiver, incident.group_key, incident.policy), incident.id)
-        pipe.set(keys.digest(incident.receiver, incident.group_key, incident.policy),
-                 f"{alerts_digest(incident.alerts.values())}:{incident.id}:{incident.status}")
-        pipe.zadd(keys.INCIDENTS_ALL, {incident.id: created})
-        if incident.is_open:
-            pipe.zadd(keys.INCIDENTS_OPEN, {incident.id: created})
-        else:
-            pipe.zrem(keys.INCIDENTS_OPEN, incident.id)
-        for page in incident.pages:
-            member = f"{incident.id}:{page.round}"
-            if page.state == "pending" and incident.status == "triggered":
-                pipe.zadd(keys.pending(page.person, page.channel), {member: page.at.timestamp()})
-            else:
-                pipe.zrem(keys.pending(page.person, page.channel), member)
-        due = incident.due_at()
-        if due is None:
-            pipe.zrem(keys.DUE, incident.id)
-        else:
-            pipe.zadd(keys.DUE, {incident.id: due.timestamp()})
+    # -- the outbox -----------------------------------------------------------------------
+    def take_outbox(self, limit: int = 100, wait: float = 0.0) -> list[str]:
+        """Incident ids committed with work for a worker, oldest first (``wait``: block
+        up to that many seconds for the first)."""
+        if wait > 0:
+            first = self.redis.blpop([keys.OUTBOX], timeout=wait)
+            if not first:
+                return []
+            rest = self.redis.lpop(keys.OUTBOX, limit - 1) if limit > 1 else None
+            return [first[1], *(rest or [])]
+        return list(self.redis.lpop(keys.OUTBOX, limit) or [])
 
     # -- sending ------------------------------------------------------------------------
     def claim_send(self, incident_id: str, round_: int, person: str, channel: str,

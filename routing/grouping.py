@@ -3,14 +3,20 @@ to, its severity, a title and the alert snapshots."""
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from routing.alertmanager import WebhookPayload, alert_fingerprint, routing_labels
+from pydantic import TypeAdapter
+
+from routing.alertmanager import AlertIn, WebhookPayload, alert_fingerprint, routing_labels
 from routing.incident import AlertState
 from routing.routes import Route, policies_for
 from routing.severity import SeverityMapping, most_severe
+
+
+_SNAPSHOTS = TypeAdapter(list[AlertState])
+_RECEIVED = TypeAdapter(list[AlertIn])
+#: The digest of a group Herald raised itself: never equal to a payload's.
+NO_DIGEST = "-"
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,7 @@ class AlertGroup:
     severity: str
     title: str
     alerts: tuple[AlertState, ...]
+    digest: str = NO_DIGEST  # of the payload's alerts (``payload_digest``)
 
 
 def title_of(payload: WebhookPayload) -> str:
@@ -39,27 +46,33 @@ def title_of(payload: WebhookPayload) -> str:
     return (f"{text} ({count} alerts)" if count > 1 else text)[:200]
 
 
-def group_of(payload: WebhookPayload, route: Route, severity: SeverityMapping) -> AlertGroup:
-    alerts = tuple(
-        AlertState(
-            fingerprint=alert_fingerprint(a), status=a.status, labels=a.labels,
-            annotations=a.annotations, starts_at=a.starts_at,
-            ends_at=a.ends_at if a.status == "resolved" else None, generator_url=a.generator_url,
-        )
-        for a in payload.alerts
-    )
+def policies_of(payload: WebhookPayload, route: Route) -> tuple[str, ...]:
+    return tuple(policies_for(route, routing_labels(payload)))
+
+
+def payload_digest(payload: WebhookPayload) -> str:
+    """A short digest of a payload's alerts, in fingerprint order. A group's stored
+    digest is that of the payload last applied to it, so an equal one is a re-send:
+    applying the same alerts again changes nothing (``decide`` is idempotent)."""
+    ordered = sorted(payload.alerts, key=alert_fingerprint)
+    return hashlib.blake2b(_RECEIVED.dump_json(ordered), digest_size=12).hexdigest()
+
+
+def group_of(payload: WebhookPayload, route: Route, severity: SeverityMapping,
+             policies: tuple[str, ...] | None = None, digest: str | None = None) -> AlertGroup:
+    """The group (``policies``/``digest``: already worked out by the caller)."""
+    alerts = tuple(_SNAPSHOTS.validate_python([  # one call into pydantic-core for the whole list
+        {"fingerprint": alert_fingerprint(a), "status": a.status, "labels": a.labels, "annotations": a.annotations,
+         "starts_at": a.starts_at, "ends_at": a.ends_at if a.status == "resolved" else None,
+         "generator_url": a.generator_url}
+        for a in payload.alerts]))
     firing = [a for a in alerts if a.status == "firing"] or list(alerts)
     return AlertGroup(
         receiver=payload.receiver,
         group_key=payload.group_key,
-        policies=tuple(policies_for(route, routing_labels(payload))),
+        policies=policies_of(payload, route) if policies is None else policies,
         severity=most_severe(severity.of(a.labels) for a in firing),
         title=title_of(payload),
         alerts=alerts,
+        digest=payload_digest(payload) if digest is None else digest,
     )
-
-
-def alerts_digest(alerts: Iterable[AlertState]) -> str:
-    """A short digest of an alert set: equal digests mean a re-send changes nothing."""
-    canonical = sorted((a.model_dump_json() for a in alerts))
-    return hashlib.blake2b(json.dumps(canonical).encode(), digest_size=12).hexdigest()

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import redis
 from fastapi import FastAPI, Request
@@ -24,7 +26,21 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
     settings = settings or Settings()
     configured_tokens(settings)  # a malformed HERALD_API_TOKENS stops start-up (ValueError naming the entry)
     herald = herald or Herald.from_settings(settings)
-    app = FastAPI(title="Herald", version="0.1.0",
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from service.ingest_async import AsyncIngest
+        from service.redis_clients import connect_async
+
+        # The webhook runs on the event loop with its own asyncio client (service.ingest_async).
+        # No per-socket timeout: AsyncIngest puts one deadline on each call instead.
+        app.state.ingest = AsyncIngest(herald, connect_async(settings, socket_timeout=None), timeout=5)
+        try:
+            yield
+        finally:
+            ingest, app.state.ingest = app.state.ingest, None
+            await ingest.aclose()
+
+    app = FastAPI(title="Herald", version="0.1.0", lifespan=lifespan,
                   description="Alert routing and paging for Prometheus Alertmanager.")
     app.state.herald = herald
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # declared or streamed (chunked) bodies

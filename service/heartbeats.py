@@ -61,6 +61,15 @@ def remove(herald: Herald, name: str) -> Heartbeat | None:
     return beat
 
 
+def carries_watchdog(herald: Herald, payload: WebhookPayload) -> bool:
+    """Whether any alert in the payload is the Watchdog (no I/O)."""
+    spec = herald.config.watchdog
+    if spec is None:
+        return False
+    matchers = compiled(tuple(spec.matchers))
+    return any(all_match(matchers, a.labels) for a in payload.alerts)
+
+
 def take_watchdog(herald: Herald, payload: WebhookPayload) -> WebhookPayload | None:
     """Take the Watchdog alerts out of a webhook payload: a firing one pings the
     ``watchdog`` heartbeat. Answer what is left to route, or None if nothing is."""

@@ -4,76 +4,86 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from redis.client import Pipeline
-
+from integrations.store import OUTBOX_EFFECTS, GroupRead, GroupSlot
 from routing.alertmanager import WebhookPayload
 from routing.decide import Decision, decide
-from routing.grouping import AlertGroup, alerts_digest, group_of
-from routing.incident import AlertsReceived, AlertState, Incident
+from routing.grouping import AlertGroup, group_of, payload_digest, policies_of
+from routing.incident import AlertsReceived, AlertState, Hold
 from routing.routes import policies_for
 from service.runtime import Herald
 
 
 def ingest(herald: Herald, payload: WebhookPayload) -> list[dict[str, Any]]:
-    """Store the group durably (one transaction per matching policy) and dispatch;
+    """Store the group durably (one atomic write per matching policy) and dispatch;
     answer ``{id, status, changed}`` per incident touched.
 
-    A re-send of an open group changes nothing and pages nobody; a group that fires
-    again after it resolved opens a new incident.
+    A re-send of an open group changes nothing, pages nobody and costs one Redis round
+    trip; a group that fires again after it resolved opens a new incident.
     """
     from service.heartbeats import take_watchdog  # heartbeats open incidents through this module
 
     payload = take_watchdog(herald, payload)  # Watchdog alerts are pings, never incidents
     if payload is None:
         return []
-    group = group_of(payload, herald.config.route, herald.config.severity)
-    resent = _unchanged(herald, group)
-    if resent is not None:
-        return resent
-    return [_ref(d) for d in ingest_group(herald, group) if d.incident is not None]
+    policies, digest = policies_of(payload, herald.config.route), payload_digest(payload)
+    read = herald.store.read_group(payload.receiver, payload.group_key, policies, digest=digest,
+                                   firing=is_firing(payload))
+    if read.same is not None:
+        return unchanged(read)
+    group = group_of(payload, herald.config.route, herald.config.severity, policies, digest)
+    return [ref(d) for d in ingest_group(herald, group, read=read) if d.incident is not None]
 
 
-def _ref(decision: Decision) -> dict[str, Any]:
+def is_firing(group: AlertGroup | WebhookPayload) -> bool:
+    return any(a.status == "firing" for a in group.alerts)
+
+
+def unchanged(read: GroupRead) -> list[dict[str, Any]]:
+    """The answer to a re-send: every policy's incident, unchanged."""
+    assert read.same is not None
+    return [{"id": incident_id, "status": status, "changed": False} for incident_id, status in read.same]
+
+
+def ref(decision: Decision) -> dict[str, Any]:
     assert decision.incident is not None
     return {"id": decision.incident.id, "status": decision.incident.status, "changed": decision.changed}
 
 
-def _unchanged(herald: Herald, group: AlertGroup) -> list[dict[str, Any]] | None:
-    """The fast path for Alertmanager's re-sends: one MGET shows every policy's
-    incident already holds exactly these alerts, so nothing would change."""
-    digest = alerts_digest(group.alerts)
-    stored = herald.store.digests([(group.receiver, group.group_key, name) for name in group.policies])
-    refs = []
-    for value in stored:
-        if value is None or not value.startswith(digest + ":"):
-            return None
-        _, incident_id, status = value.split(":", 2)
-        refs.append({"id": incident_id, "status": status, "changed": False})
-    return refs
+def decide_slot(herald: Herald, group: AlertGroup, policy_name: str, slot: GroupSlot, now: datetime,
+                hold: Hold | None, versions: tuple[str, str, str], drill: bool = False) -> Decision:
+    """The decision for one policy's incident of the group, as read (pure but for the
+    calendars, which answer from memory unless ``versions`` say they moved)."""
+    policy = herald.config.policies[policy_name]
+    command = AlertsReceived(new_id=slot.new_id or (slot.current.id if slot.current else ""),
+                             receiver=group.receiver, group_key=group.group_key, severity=group.severity,
+                             title=group.title, alerts=list(group.alerts), drill=drill)
+    roster = herald.calendars.roster_seen(policy, now, versions[:2])
+    return decide(slot.current, command, policy, roster, now, hold)
 
 
-def ingest_group(herald: Herald, group: AlertGroup, drill: bool = False) -> list[Decision]:
-    """Decide and store one alert group per matching policy, then dispatch the effects."""
+def ingest_group(herald: Herald, group: AlertGroup, drill: bool = False, read: GroupRead | None = None) -> list[Decision]:
+    """Decide and store one alert group per matching policy, then dispatch the effects.
+
+    Pages and timers travel in the outbox, written with the incident: the worker that
+    takes it sends what is due and sets the RQ timers (see ``service.outbox``)."""
     now = herald.clock()
-    hold = herald.hold(group.alerts, now)
+    firing = is_firing(group)
+    if read is None:
+        read = herald.store.read_group(group.receiver, group.group_key, group.policies, firing=firing)
+    hold = herald.hold(group.alerts, now, read.versions[2])
     decisions = []
-    for name in group.policies:
-        policy = herald.config.policies[name]
-
-        def run(current: Incident | None, _pipe: Pipeline, policy=policy) -> Decision:
-            opening = current is None or not current.is_open
-            firing = any(a.status == "firing" for a in group.alerts)
-            command = AlertsReceived(
-                new_id=(herald.store.next_incident_id() if (opening and firing) or current is None
-                        else (current.id if current else "")),
-                receiver=group.receiver, group_key=group.group_key, severity=group.severity,
-                title=group.title, alerts=list(group.alerts), drill=drill,
-            )
-            return decide(current, command, policy, herald.calendars.roster(policy, now), now, hold)
-
-        decisions.append(herald.store.apply_to_group(group.receiver, group.group_key, name, run))
+    for name, slot in zip(group.policies, read.slots):
+        versions = read.versions
+        while True:
+            decision = decide_slot(herald, group, name, slot, now, hold, versions, drill)
+            if not decision.changed or decision.incident is None or herald.store.commit(
+                    decision, slot.current, guard=slot.pointer, digest=group.digest, outbox=True):
+                break
+            again = herald.store.read_group(group.receiver, group.group_key, [name], firing=firing)
+            [slot], versions = again.slots, again.versions  # another writer came first: decide again
+        decisions.append(decision)
     for decision in decisions:
-        herald.dispatch(decision)
+        herald.dispatch(decision, skip=OUTBOX_EFFECTS)
     return decisions
 
 

@@ -67,11 +67,19 @@ class Shared:
                                observe=lambda value: self.observe(value, values))
 
     def inc(self, amount: float = 1.0, values: tuple[str, ...] = ()) -> None:
-        _record([(_SEP.join((self.name, *values)), amount)])
+        _record(self.increments(amount, values))
 
     def observe(self, value: float, values: tuple[str, ...] = ()) -> None:
+        _record(self.observations(value, values))
+
+    def increments(self, amount: float = 1.0, values: tuple[str, ...] = ()) -> list[tuple[str, float]]:
+        """The hash fields and amounts ``inc`` adds."""
+        return [(_SEP.join((self.name, *values)), amount)]
+
+    def observations(self, value: float, values: tuple[str, ...] = ()) -> list[tuple[str, float]]:
+        """The hash fields and amounts ``observe`` adds."""
         le = floatToGoString(next((b for b in self.buckets if value <= b), math.inf))
-        _record([(_SEP.join((self.name, *values, le)), 1.0), (_SEP.join((self.name, *values, "sum")), value)])
+        return [(_SEP.join((self.name, *values, le)), 1.0), (_SEP.join((self.name, *values, "sum")), value)]
 
     def family(self, data: dict[str, str]) -> Metric:
         series: dict[tuple[str, ...], dict[str, float]] = {values: {} for values in self.presets}
@@ -134,24 +142,32 @@ for _outcome in ("ok", "error"):
 
 
 # -- helpers the core calls ---------------------------------------------------------------
-def record_transition(previous: Any, current: Any) -> None:
-    """Count what one committed incident change did. ``previous``/``current`` are
-    ``routing.incident.Incident`` (or None); call once per commit, never per retry."""
+def transition_counts(previous: Any, current: Any) -> list[tuple[str, float]]:
+    """What one committed incident change adds to the shared counters, as (hash field,
+    amount) pairs the store writes in the same atomic commit. ``previous``/``current``
+    are ``routing.incident.Incident`` (or None)."""
     if current is None:
-        return
+        return []
+    out: list[tuple[str, float]] = []
     severity, fresh = current.severity, previous is None or previous.id != current.id
     before = None if fresh else previous.status
     if fresh and current.status == "triggered":
-        INCIDENTS_OPENED.labels(severity=severity).inc()
+        out += INCIDENTS_OPENED.increments(1.0, (severity,))
     if before != "acknowledged" and current.status == "acknowledged" and current.acknowledged_at:
-        INCIDENTS_ACKNOWLEDGED.labels(severity=severity).inc()
-        TIME_TO_ACK.labels(severity=severity).observe(
-            max(0.0, (current.acknowledged_at - current.created_at).total_seconds()))
+        out += INCIDENTS_ACKNOWLEDGED.increments(1.0, (severity,))
+        out += TIME_TO_ACK.observations(max(0.0, (current.acknowledged_at - current.created_at).total_seconds()),
+                                        (severity,))
     if before != "resolved" and current.status == "resolved":
-        INCIDENTS_RESOLVED.labels(severity=severity).inc()
+        out += INCIDENTS_RESOLVED.increments(1.0, (severity,))
     if current.round > (0 if fresh else previous.round):
         for tier in sorted({p.tier for p in current.pages if p.round == current.round} or {"none"}):
-            ESCALATIONS.labels(tier=tier).inc()
+            out += ESCALATIONS.increments(1.0, (tier,))
+    return out
+
+
+def record_transition(previous: Any, current: Any) -> None:
+    """Count what one committed incident change did (when not counted in the commit)."""
+    _record(transition_counts(previous, current))
 
 
 def observe_escalation_lateness(due: datetime, ran: datetime) -> None:

@@ -61,3 +61,22 @@ def connect(settings: Settings, *, decode_responses: bool, socket_timeout: float
                         socket_timeout=socket_timeout, socket_connect_timeout=socket_connect_timeout)
     return sentinel.master_for(settings.redis_sentinel_master, decode_responses=decode_responses,
                                **_master_options(settings.redis_url), **options)
+
+
+def connect_async(settings: Settings, *, socket_timeout: float | None, socket_connect_timeout: float = 2,
+                  **options: Any) -> "redis.asyncio.Redis":
+    """The same as ``connect`` for the API's event loop (``redis.asyncio``), decoding."""
+    import redis.asyncio as aioredis
+    from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+
+    if not settings.redis_sentinels:
+        return aioredis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=socket_timeout,
+                                       socket_connect_timeout=socket_connect_timeout, **options)
+    sentinel_auth = ({"password": settings.redis_sentinel_password.get_secret_value()}
+                     if settings.redis_sentinel_password else {})
+    sentinel = AsyncSentinel(sentinel_addresses(settings.redis_sentinels),
+                             sentinel_kwargs={"socket_timeout": socket_connect_timeout,
+                                              "socket_connect_timeout": socket_connect_timeout, **sentinel_auth},
+                             socket_timeout=socket_timeout, socket_connect_timeout=socket_connect_timeout)
+    return sentinel.master_for(settings.redis_sentinel_master, decode_responses=True,
+                               **_master_options(settings.redis_url), **options)

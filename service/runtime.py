@@ -1,5 +1,5 @@
 """The running context shared by the API and the worker, and the one path every
-incident change takes: decide() inside Store.transact(), then dispatch the effects."""
+incident change takes: decide() inside Store.apply(), then dispatch the effects."""
 from __future__ import annotations
 
 import logging
@@ -55,7 +55,7 @@ class Herald:
         rq_client = connect(settings, decode_responses=False, socket_timeout=10)
         from service import metrics
 
-        herald = cls(settings=settings, config=config, store=Store(client, on_commit=metrics.record_transition),
+        herald = cls(settings=settings, config=config, store=Store(client, count=metrics.transition_counts),
                      queue=Queue(settings.queue, connection=rq_client),
                      calendars=CalendarBook(config, client), paging=PagingStore(client),
                      maintenance=MaintenanceStore(client))
@@ -72,7 +72,7 @@ class Herald:
         """Apply one command to one stored incident and carry out its effects
         (``deliver_here``: the caller delivers the pages itself, no delivery job)."""
 
-        def run(current: Incident | None, _pipe) -> Decision:
+        def run(current: Incident | None) -> Decision:
             if current is None:
                 return Decision(None)
             now = self.clock()
@@ -90,25 +90,44 @@ class Herald:
         self.dispatch(decision, skip=(DeliverPages,) if deliver_here else ())
         return decision
 
-    def hold(self, alerts, now: datetime) -> Hold | None:
-        """A maintenance window holding these alerts' pages at ``now``, if any."""
-        return hold_for(list(alerts), self.maintenance.all(), now)
+    def hold(self, alerts, now: datetime, maintenance_version: str | None = None) -> Hold | None:
+        """A maintenance window holding these alerts' pages at ``now``, if any
+        (``maintenance_version``: just read, so cached windows of that version will do)."""
+        windows = (self.maintenance.all() if maintenance_version is None
+                   else self.maintenance.at_version(maintenance_version))
+        return hold_for(list(alerts), windows, now)
 
     def dispatch(self, decision: Decision, skip: tuple[type, ...] = ()) -> None:
         """Turn effects into RQ jobs. They are hints: the sweep re-derives lost ones."""
         if not decision.changed:
             return
+        version = decision.incident.version if decision.incident else 0
+        self.schedule([e for e in decision.effects if not isinstance(e, skip)], version)
+
+    def timers(self, incident: Incident) -> list[DeliverAt | EscalateAt]:
+        """The timers an incident's stored state asks for: its next escalation and its
+        earliest page not due yet (what a webhook's decision left to the outbox)."""
+        if incident.status == "resolved":
+            return []
+        out: list[DeliverAt | EscalateAt] = []
+        if incident.next_escalation_at is not None:
+            out.append(EscalateAt(incident_id=incident.id, round=incident.round, at=incident.next_escalation_at))
+        later = [p.at for p in incident.pending_pages() if p.at > self.clock()]
+        if later and incident.status == "triggered":
+            out.append(DeliverAt(incident_id=incident.id, at=min(later)))
+        return out
+
+    def schedule(self, effects: list, version: int = 0) -> None:
+        """Enqueue delivery jobs and RQ timers for ``effects`` (deterministic job ids:
+        enqueueing one twice is harmless)."""
         from service import jobs
 
         # A job that crashes (Redis blip, bug) is retried by RQ; provider errors are
         # retried through the incident's own state (backoff in PageOutcome).
         retry = Retry(max=3, interval=[1, 5, 15])
-        for effect in decision.effects:
-            if isinstance(effect, skip):
-                continue
+        for effect in effects:
             try:
                 if isinstance(effect, DeliverPages):
-                    version = decision.incident.version if decision.incident else 0
                     self.queue.enqueue(jobs.deliver, effect.incident_id,
                                        job_id=f"herald-deliver-{effect.incident_id}-{version}",
                                        result_ttl=60, failure_ttl=86400, retry=retry)

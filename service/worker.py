@@ -1,6 +1,7 @@
-"""``herald worker``: an RQ worker with the scheduler, plus two threads: the ticker,
-which escalates the moment an escalation is due, and the sweep, which catches up on
-anything overdue. All three act through decide(), so they can overlap safely."""
+"""``herald worker``: an RQ worker with the scheduler, plus three threads: the outbox
+drain, which pages the moment a webhook's incident is committed, the ticker, which
+escalates the moment an escalation is due, and the sweep, which catches up on anything
+overdue. All of them act through decide(), so they can overlap safely."""
 from __future__ import annotations
 
 import logging
@@ -12,7 +13,7 @@ import redis
 from rq import SimpleWorker
 
 from integrations import keys
-from service import jobs, metrics
+from service import jobs, metrics, outbox
 from service.runtime import Herald
 from service.settings import Settings
 
@@ -62,6 +63,13 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     sweeper.start()
     ticker = threading.Thread(target=_tick_forever, args=(herald, stop), name="herald-tick", daemon=True)
     ticker.start()
+    if burst:  # what the webhooks left for a worker, before the queue's own jobs
+        while _drain_once(herald):
+            pass
+    else:
+        drainer = threading.Thread(target=outbox.drain_forever, args=(herald, stop, REDIS_RETRY_SECONDS),
+                                   name="herald-outbox", daemon=True)
+        drainer.start()
     log.info("worker %s on queue %s (sweep every %ss)", worker.name, herald.queue.name,
              settings.sweep_interval)
     try:
@@ -75,6 +83,19 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
                 worker = _rq_worker(herald)
     finally:
         stop.set()
+
+
+def _drain_once(herald: Herald) -> bool:
+    """One batch off the outbox; False when it is empty."""
+    while True:
+        try:
+            had = herald.store.redis.llen(keys.OUTBOX) > 0
+            if had:
+                outbox.drain(herald)
+            return had
+        except redis.ConnectionError as exc:
+            log.warning("Redis unreachable (%s); retrying in %ss", type(exc).__name__, REDIS_RETRY_SECONDS)
+            time.sleep(REDIS_RETRY_SECONDS)
 
 
 def _rq_worker(herald: Herald) -> SimpleWorker:

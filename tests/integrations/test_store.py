@@ -30,8 +30,7 @@ def firing(new_id: str) -> AlertsReceived:
 
 def open_incident(store: Store) -> Decision:
     return store.apply_to_group("herald", "g", "default",
-                                lambda cur, _p: decide(cur, firing(store.next_incident_id() if cur is None else cur.id),
-                                                       POLICY, ROSTER, T0))
+                                lambda cur, new_id: decide(cur, firing(new_id or cur.id), POLICY, ROSTER, T0))
 
 
 def test_open_writes_incident_indexes_and_due_time(store):
@@ -53,15 +52,15 @@ def test_concurrent_writers_never_lose_an_update(store):
     incident_id = open_incident(store).incident.id
     slow_started = threading.Event()
 
-    def slow(cur, _pipe):
+    def slow(cur):
         slow_started.set()
-        time.sleep(0.2)  # another writer commits meanwhile: EXEC must fail and we re-run
+        time.sleep(0.2)  # another writer commits meanwhile: the commit is refused and we re-run
         return decide(cur, Acknowledge(by="bob", via="api"), POLICY, ROSTER, T0)
 
     t = threading.Thread(target=store.apply, args=(incident_id, slow))
     t.start()
     slow_started.wait()
-    store.apply(incident_id, lambda cur, _p: decide(cur, Acknowledge(by="alice", via="link"), POLICY, ROSTER, T0))
+    store.apply(incident_id, lambda cur: decide(cur, Acknowledge(by="alice", via="link"), POLICY, ROSTER, T0))
     t.join()
     final = store.get(incident_id)
     assert final.acknowledged_by == "alice" and final.version == 2  # bob's retry saw the ack: no-op
@@ -74,7 +73,7 @@ def test_send_claim_refused_once_acknowledged(store):
     assert store.claim_send(incident_id, 1, "alice", "sms", "w2") == "claimed:w1"
     store.record_sent(incident_id, 1, "alice", "sms", "SM1")
     assert store.claim_send(incident_id, 1, "alice", "sms", "w2") == "sent:SM1"
-    store.apply(incident_id, lambda cur, _p: decide(cur, Acknowledge(by="a", via="api"), POLICY, ROSTER, T0))
+    store.apply(incident_id, lambda cur: decide(cur, Acknowledge(by="a", via="api"), POLICY, ROSTER, T0))
     assert store.claim_send(incident_id, 1, "alice", "voice", "w1") == "closed"
     assert store.due(T0.timestamp() + 3600) == []
 
@@ -105,3 +104,74 @@ def test_due_time_follows_the_next_escalation(store):
     d = open_incident(store)
     assert d.incident.next_escalation_at == T0 + timedelta(minutes=5)
     assert store.redis.zscore(keys.DUE, d.incident.id) == T0.timestamp()
+
+
+def test_a_late_change_to_a_closed_incident_leaves_the_group_with_its_successor(store):
+    """A provider callback for an incident that resolved (and whose group fired again
+    since) must not point the group back at the old incident: the next re-send would
+    then open a third incident and page the on-call a second time."""
+    from routing.incident import PageOutcome, Resolve
+
+    first = open_incident(store).incident.id
+    store.apply(first, lambda cur: decide(cur, Resolve(by="alice", via="api"), POLICY, ROSTER, T0))
+    again = AlertsReceived(new_id="", receiver="herald", group_key="g", severity="P1", title="t",
+                           alerts=[AlertState(fingerprint="f", status="firing", starts_at=T0 + timedelta(minutes=9))])
+
+    def refire(cur, new_id):
+        cmd = again.model_copy(update={"new_id": new_id})
+        return decide(cur, cmd, POLICY, ROSTER, T0 + timedelta(minutes=10))
+
+    second = store.apply_to_group("herald", "g", "default", refire).incident.id
+    assert second != first
+    late = store.apply(first, lambda cur: decide(cur, PageOutcome(round=1, person="alice", channel="sms",
+                                                                       outcome="sent", provider_id="SM9"),
+                                                     POLICY, ROSTER, T0 + timedelta(minutes=11)))
+    assert late.changed  # the old incident did record the callback
+    assert store.redis.get(keys.group("herald", "g", "default")) == second
+    resend = store.apply_to_group("herald", "g", "default", refire)
+    assert resend.incident.id == second and not resend.changed
+    assert store.redis.zcard(keys.INCIDENTS_OPEN) == 1
+
+
+def test_two_webhooks_opening_the_same_group_make_one_incident(store):
+    """Both read "no incident" before either wrote: the second commit is refused because
+    the group no longer points where it did, and deciding again finds the first's."""
+    first_read = store.read_group("herald", "g", ["default"]).slots[0]
+    second_read = store.read_group("herald", "g", ["default"]).slots[0]
+    assert first_read.current is None and first_read.new_id != second_read.new_id
+    one = decide(None, firing(first_read.new_id), POLICY, ROSTER, T0)
+    other = decide(None, firing(second_read.new_id), POLICY, ROSTER, T0)
+    assert store.commit(one, None, guard=first_read.pointer)
+    assert not store.commit(other, None, guard=second_read.pointer)  # refused, nothing written
+    assert store.redis.zcard(keys.INCIDENTS_ALL) == 1 and store.get(second_read.new_id) is None
+    again = open_incident(store)
+    assert again.incident.id == first_read.new_id and not again.changed
+
+
+def test_commit_counts_and_queues_for_a_worker_only_when_it_writes(redis_url):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    store = Store(client, count=lambda prev, cur: [("opened", 1.0)] if prev is None else [])
+    slot = store.read_group("herald", "g", ["default"]).slots[0]
+    opened = decide(None, firing(slot.new_id), POLICY, ROSTER, T0)
+    stale = opened.incident.model_copy(deep=True)
+    assert store.commit(opened, None, guard=slot.pointer, outbox=True)
+    assert client.lrange(keys.OUTBOX, 0, -1) == [slot.new_id] and client.hget(keys.METRICS, "opened") == "1"
+    ack = decide(stale, Acknowledge(by="bob", via="api"), POLICY, ROSTER, T0)
+    stale.version = 0  # decided from a version that is not the stored one
+    assert not store.commit(ack, stale, outbox=True)
+    assert client.llen(keys.OUTBOX) == 1 and client.hget(keys.METRICS, "opened") == "1"
+    assert store.get(slot.new_id).status == "triggered"
+    assert store.take_outbox() == [slot.new_id] and store.take_outbox(wait=0.1) == []
+    client.close()
+
+
+def test_read_group_answers_a_resend_from_the_digest_alone(store):
+    d = store.apply_to_group("herald", "g", "default", lambda cur, new_id: decide(cur, firing(new_id), POLICY,
+                                                                                   ROSTER, T0), digest="d1")
+    read = store.read_group("herald", "g", ["default"], digest="d1")
+    assert read.same == [(d.incident.id, "triggered")] and read.slots == []
+    store.apply(d.incident.id, lambda cur: decide(cur, Acknowledge(by="bob", via="api"), POLICY, ROSTER, T0))
+    assert store.read_group("herald", "g", ["default"], digest="d1").same == [(d.incident.id, "acknowledged")]
+    other = store.read_group("herald", "g", ["default"], digest="not-it")
+    assert other.same is None and other.slots[0].current.id == d.incident.id and other.slots[0].new_id == ""
+    assert store.read_group("herald", "g", ["default"], digest="").same is None  # "" never matches

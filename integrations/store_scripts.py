@@ -1,0 +1,115 @@
+"""The Lua scripts behind :class:`integrations.store.Store`: each is one round trip and
+runs atomically in Redis, so a read-decide-write needs two round trips and no WATCH.
+
+``COMMIT`` writes one incident version and everything derived from it (indexes, due
+time, the group's pointer and digest, pending-page queues, metrics, the outbox) only if
+the incident is still at the version the decision was made from — and, for a webhook,
+only if the group still points where it pointed then. Otherwise it writes nothing and
+answers ``conflict``; the caller reads again and decides again.
+
+``READ_GROUP`` is the webhook's first and, for a re-send, only round trip: every
+policy's digest (a re-send matches them all and nothing else is read), else each
+policy's current incident, a fresh incident id where one may open, and the version
+keys of calendars, handoffs and maintenance windows, so the process knows whether
+its cached copies are current without asking again.
+"""
+from __future__ import annotations
+
+# KEYS: 1 incident, 2 group pointer, 3 group digest, 4 all incidents, 5 open incidents, 6 due,
+#       7 metrics hash, 8 outbox, 9.. one pending-page queue per page (same order as the page ARGV)
+# ARGV: 1 expected version ("0": the incident must not exist yet),
+#       2 group guard ("*": not a webhook write — the group is left alone unless it names this
+#         incident; else the group pointer's expected value, "" for none, and this write takes it),
+#       3 id, 4 incident JSON, 5 created (epoch s), 6 "1" if open, 7 the digest of the payload
+#       applied ("" for a write that applied none: the group's digest keeps its alerts part),
+#       8 status, 9 due (epoch s) or "", 10 "1" to push the id onto the outbox,
+#       11 number of metric pairs, then (field, amount) metric pairs, then (member, score or ""
+#       to remove) per page.
+# The group digest reads "<payload digest>:<incident id>:<status>".
+COMMIT = """
+local raw = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+  if raw then return 'conflict' end
+else
+  if not raw then return 'conflict' end
+  local version = string.match(raw, ',"version":(%d+)}$')
+  if not version then version = tostring(cjson.decode(raw)['version']) end
+  if version ~= ARGV[1] then return 'conflict' end
+end
+local id = ARGV[3]
+local owner = redis.call('GET', KEYS[2])
+if ARGV[2] ~= '*' then
+  if (owner or '') ~= ARGV[2] then return 'conflict' end
+  owner = id
+  redis.call('SET', KEYS[2], id)
+elseif not owner then
+  owner = id
+  redis.call('SET', KEYS[2], id)
+end
+redis.call('SET', KEYS[1], ARGV[4])
+if owner == id then
+  local applied = ARGV[7]
+  if applied == '' then applied = string.match(redis.call('GET', KEYS[3]) or '', '^([^:]*):') or '-' end
+  redis.call('SET', KEYS[3], applied .. ':' .. id .. ':' .. ARGV[8])
+end
+redis.call('ZADD', KEYS[4], ARGV[5], id)
+if ARGV[6] == '1' then redis.call('ZADD', KEYS[5], ARGV[5], id) else redis.call('ZREM', KEYS[5], id) end
+if ARGV[9] == '' then redis.call('ZREM', KEYS[6], id) else redis.call('ZADD', KEYS[6], ARGV[9], id) end
+if ARGV[10] == '1' then
+  redis.call('RPUSH', KEYS[8], id)
+  redis.call('LTRIM', KEYS[8], -100000, -1)
+end
+local i = 12
+for _ = 1, tonumber(ARGV[11]) do
+  redis.call('HINCRBYFLOAT', KEYS[7], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+for k = 9, #KEYS do
+  if ARGV[i + 1] == '' then redis.call('ZREM', KEYS[k], ARGV[i])
+  else redis.call('ZADD', KEYS[k], ARGV[i + 1], ARGV[i]) end
+  i = i + 2
+end
+return 'ok'
+"""
+
+# KEYS: n digest keys, n group pointers, the incident id sequence, then the version keys
+#       of calendars, handoffs and maintenance windows.
+# ARGV: 1 alerts digest ("" never matches), 2 n, 3 "1" if any alert is firing,
+#       4 the incident key prefix.
+# Returns {"same", digest values…} when every digest matches, else
+#         {"load", calendars version, handoffs version, maintenance version,
+#          then per policy: group pointer, incident JSON, new id} ("" for none).
+READ_GROUP = """
+local n = tonumber(ARGV[2])
+local digests = {}
+local same = ARGV[1] ~= ''
+local prefix = ARGV[1] .. ':'
+for i = 1, n do
+  local d = redis.call('GET', KEYS[i]) or ''
+  digests[i] = d
+  if string.sub(d, 1, #prefix) ~= prefix then same = false end
+end
+if same then
+  local out = {'same'}
+  for i = 1, n do out[#out + 1] = digests[i] end
+  return out
+end
+local out = {'load'}
+for k = 2 * n + 2, 2 * n + 4 do out[#out + 1] = redis.call('GET', KEYS[k]) or '' end
+for i = 1, n do
+  local gid = redis.call('GET', KEYS[n + i])
+  local raw = gid and redis.call('GET', ARGV[4] .. gid)
+  local new_id = ''
+  if not raw then
+    new_id = tostring(redis.call('INCR', KEYS[2 * n + 1]))
+  elseif ARGV[3] == '1' then
+    local status = string.match(digests[i], ':([%a_]+)$')
+    if not status then status = cjson.decode(raw)['status'] end
+    if status == 'resolved' then new_id = tostring(redis.call('INCR', KEYS[2 * n + 1])) end
+  end
+  out[#out + 1] = gid or ''
+  out[#out + 1] = raw or ''
+  out[#out + 1] = new_id
+end
+return out
+"""
