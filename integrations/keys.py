@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 PREFIX = "herald:"
 
@@ -18,15 +19,20 @@ def incident(incident_id: str) -> str:
     return f"{PREFIX}incident:{incident_id}"
 
 
+@lru_cache(maxsize=8192)  # Alertmanager re-sends the same groups over and over
+def _group_hash(receiver: str, group_key: str, policy: str) -> str:
+    return hashlib.sha256(f"{receiver}\0{group_key}\0{policy}".encode()).hexdigest()[:32]
+
+
 def group(receiver: str, group_key: str, policy: str) -> str:
     """The open (or last) incident of one Alertmanager group for one policy."""
-    digest = hashlib.sha256(f"{receiver}\0{group_key}\0{policy}".encode()).hexdigest()[:32]
-    return f"{PREFIX}group:{digest}"
+    return f"{PREFIX}group:{_group_hash(receiver, group_key, policy)}"
 
 
 def digest(receiver: str, group_key: str, policy: str) -> str:
-    """"<alerts digest>:<incident id>" of a group's last write: a re-send matches it."""
-    return group(receiver, group_key, policy).replace(":group:", ":digest:", 1)
+    """"<payload digest>:<incident id>:<status>" of a group's last webhook write: a
+    re-send matches it. Always ``group()`` with ``digest`` for ``group``."""
+    return f"{PREFIX}digest:{_group_hash(receiver, group_key, policy)}"
 
 
 def ack_token(token: str) -> str:

@@ -93,11 +93,7 @@ def parse_group_read(reply: Sequence[str], policies: int) -> GroupRead:
 def group_read_call(receiver: str, group_key: str, policies: Sequence[str], digest: str,
                     firing: bool) -> tuple[list[str], list[str]]:
     """KEYS and ARGV of ``READ_GROUP`` (``digest`` "": skip the re-send check)."""
-    digests = [keys.digest(receiver, group_key, p) for p in policies]
-    pointers = [keys.group(receiver, group_key, p) for p in policies]
-    return ([*digests, *pointers, keys.INCIDENT_SEQ, keys.CALENDARS_VERSION, keys.HANDOFFS_VERSION,
-             keys.MAINTENANCE_VERSION],
-            [digest, str(len(policies)), "1" if firing else "0", keys.incident("")])
+    return [keys.digest(receiver, group_key, p) for p in policies], [digest, "1" if firing else "0"]
 
 
 def commit_call(decision: Decision, previous: Incident | None, *, guard: str = "*", digest: str = "",

@@ -15,6 +15,8 @@ its cached copies are current without asking again.
 """
 from __future__ import annotations
 
+from integrations import keys
+
 # KEYS: 1 incident, 2 group pointer, 3 group digest, 4 all incidents, 5 open incidents, 6 due,
 #       7 metrics hash, 8 outbox, 9.. one pending-page queue per page (same order as the page ARGV)
 # ARGV: 1 expected version ("0": the incident must not exist yet),
@@ -72,15 +74,15 @@ end
 return 'ok'
 """
 
-# KEYS: n digest keys, n group pointers, the incident id sequence, then the version keys
-#       of calendars, handoffs and maintenance windows.
-# ARGV: 1 alerts digest ("" never matches), 2 n, 3 "1" if any alert is firing,
-#       4 the incident key prefix.
+# KEYS: each policy's group digest key (its group pointer is the same key with
+#       ":group:" for ":digest:"; the id sequence, version keys and incident key prefix are
+#       written into the script: fewer arguments to send on the hottest call).
+# ARGV: 1 payload digest ("" never matches), 2 "1" if any alert is firing.
 # Returns {"same", digest values…} when every digest matches, else
 #         {"load", calendars version, handoffs version, maintenance version,
 #          then per policy: group pointer, incident JSON, new id} ("" for none).
 READ_GROUP = """
-local n = tonumber(ARGV[2])
+local n = #KEYS
 local digests = {}
 local same = ARGV[1] ~= ''
 local prefix = ARGV[1] .. ':'
@@ -95,21 +97,24 @@ if same then
   return out
 end
 local out = {'load'}
-for k = 2 * n + 2, 2 * n + 4 do out[#out + 1] = redis.call('GET', KEYS[k]) or '' end
+for _, key in ipairs({'%(calendars)s', '%(handoffs)s', '%(maintenance)s'}) do
+  out[#out + 1] = redis.call('GET', key) or ''
+end
 for i = 1, n do
-  local gid = redis.call('GET', KEYS[n + i])
-  local raw = gid and redis.call('GET', ARGV[4] .. gid)
+  local gid = redis.call('GET', (string.gsub(KEYS[i], ':digest:', ':group:', 1)))
+  local raw = gid and redis.call('GET', '%(incident)s' .. gid)
   local new_id = ''
   if not raw then
-    new_id = tostring(redis.call('INCR', KEYS[2 * n + 1]))
-  elseif ARGV[3] == '1' then
-    local status = string.match(digests[i], ':([%a_]+)$')
+    new_id = tostring(redis.call('INCR', '%(seq)s'))
+  elseif ARGV[2] == '1' then
+    local status = string.match(digests[i], ':([%%a_]+)$')
     if not status then status = cjson.decode(raw)['status'] end
-    if status == 'resolved' then new_id = tostring(redis.call('INCR', KEYS[2 * n + 1])) end
+    if status == 'resolved' then new_id = tostring(redis.call('INCR', '%(seq)s')) end
   end
   out[#out + 1] = gid or ''
   out[#out + 1] = raw or ''
   out[#out + 1] = new_id
 end
 return out
-"""
+""" % {"calendars": keys.CALENDARS_VERSION, "handoffs": keys.HANDOFFS_VERSION, "maintenance": keys.MAINTENANCE_VERSION,
+       "incident": keys.incident(""), "seq": keys.INCIDENT_SEQ}

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import redis
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from routing.alertmanager import WebhookPayload
+from routing.grouping import body_digest
 from service import metrics
 from service.auth import check_alertmanager
 from service.ingest import ingest
@@ -50,7 +52,9 @@ async def receive_alertmanager(request: Request) -> dict:
         except ValidationError as exc:
             raise HTTPException(400, _explain(exc)) from None
         fast = getattr(request.app.state, "ingest", None)  # the event-loop path, while the app runs
-        incidents = await fast(payload) if fast is not None else await run_in_threadpool(ingest, herald, payload)
+        digest = body_digest(body)  # a re-send is the same body again
+        incidents = await (fast(payload, digest) if fast is not None
+                           else run_in_threadpool(ingest, herald, payload, digest))
     except HTTPException as exc:
         reason = {401: "unauthorized", 413: "too_large"}.get(exc.status_code, "invalid_payload")
         metrics.WEBHOOKS_REJECTED.labels(reason=reason).inc()
@@ -58,4 +62,4 @@ async def receive_alertmanager(request: Request) -> dict:
     except redis.RedisError:
         metrics.WEBHOOKS_REJECTED.labels(reason="storage_unavailable").inc()
         raise
-    return {"status": "stored", "incidents": incidents}
+    return JSONResponse({"status": "stored", "incidents": incidents})  # ready: nothing for FastAPI to re-validate

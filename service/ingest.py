@@ -13,19 +13,22 @@ from routing.routes import policies_for
 from service.runtime import Herald
 
 
-def ingest(herald: Herald, payload: WebhookPayload) -> list[dict[str, Any]]:
+def ingest(herald: Herald, payload: WebhookPayload, digest: str | None = None) -> list[dict[str, Any]]:
     """Store the group durably (one atomic write per matching policy) and dispatch;
     answer ``{id, status, changed}`` per incident touched.
 
     A re-send of an open group changes nothing, pages nobody and costs one Redis round
-    trip; a group that fires again after it resolved opens a new incident.
+    trip; a group that fires again after it resolved opens a new incident. ``digest``:
+    of the body as received (``body_digest``), else worked out from the payload.
     """
     from service.heartbeats import take_watchdog  # heartbeats open incidents through this module
 
-    payload = take_watchdog(herald, payload)  # Watchdog alerts are pings, never incidents
+    received, payload = payload, take_watchdog(herald, payload)  # Watchdog alerts are pings, never incidents
     if payload is None:
         return []
-    policies, digest = policies_of(payload, herald.config.route), payload_digest(payload)
+    if digest is None or payload is not received:  # the Watchdog's alerts were taken out
+        digest = payload_digest(payload)
+    policies = policies_of(payload, herald.config.route)
     read = herald.store.read_group(payload.receiver, payload.group_key, policies, digest=digest,
                                    firing=is_firing(payload))
     if read.same is not None:

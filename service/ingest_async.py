@@ -75,11 +75,13 @@ class AsyncIngest:
         keys_, args = group_read_call(payload.receiver, payload.group_key, policies, digest, firing)
         return parse_group_read(await self._eval(self._read, keys_, args), len(policies))
 
-    async def __call__(self, payload: WebhookPayload) -> list[dict[str, Any]]:
+    async def __call__(self, payload: WebhookPayload, digest: str | None = None) -> list[dict[str, Any]]:
+        """``digest``: of the body as received (``routing.grouping.body_digest``)."""
         herald = self.herald
         if carries_watchdog(herald, payload):
-            return await run_in_threadpool(ingest, herald, payload)
-        policies, digest, firing = policies_of(payload, herald.config.route), payload_digest(payload), is_firing(payload)
+            return await run_in_threadpool(ingest, herald, payload, digest)
+        digest = digest or payload_digest(payload)
+        policies, firing = policies_of(payload, herald.config.route), is_firing(payload)
         read = await self._read_group(payload, policies, digest, firing)
         if read.same is not None:
             return unchanged(read)

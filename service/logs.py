@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -180,7 +180,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
-        request_id = given if valid_request_id(given) else uuid.uuid4().hex
+        request_id = given if valid_request_id(given) else os.urandom(16).hex()  # 128 random bits
         token = request_id_var.set(request_id)
 
         async def send_with_id(message: Message) -> None:

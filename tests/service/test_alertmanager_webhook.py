@@ -120,3 +120,17 @@ def test_resend_takes_the_one_round_trip_fast_path(client, herald):
     changed = fixture_payload("firing.json")
     changed["alerts"][0]["annotations"]["summary"] = "now 99% full"  # not a re-send: the slow path
     assert post(client, changed).json()["incidents"][0]["changed"] is True
+
+
+def test_the_other_instance_of_an_ha_pair_changes_nothing_either(client, herald):
+    """Its copy differs only in externalURL: not byte-for-byte the same body, so it is
+    decided in full, and that finds nothing to change."""
+    first = post(client, fixture_payload("firing.json")).json()["incidents"][0]
+    peer = fixture_payload("firing.json")
+    peer["externalURL"] = "http://alertmanager-2.example:9093"
+    herald.store.redis.config_resetstat()
+    again = post(client, peer).json()["incidents"][0]
+    assert again == {**first, "changed": False}
+    stats = herald.store.redis.info("commandstats")
+    assert "cmdstat_set" not in stats  # read in full, nothing written
+    assert herald.store.get(first["id"]).version == 1 and herald.store.redis.llen(keys.OUTBOX) == 1
