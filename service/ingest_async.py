@@ -3,22 +3,19 @@
 The same steps as :func:`service.ingest.ingest` — the same scripts, the same
 ``decide_slot``, the same commit arguments — awaited on a ``redis.asyncio`` client:
 one round trip for a re-send (``READ_GROUP``), two for a new or changed group (read,
-then ``COMMIT``). Whatever would need blocking I/O on the way goes to the thread pool
-and the synchronous path instead: a Watchdog alert (a heartbeat ping), calendars or
-maintenance windows that changed since this process cached them.
+then ``COMMIT``), and concurrent webhooks share each write to Redis
+(``integrations.script_batch``). Whatever would need blocking I/O on the way goes to
+the thread pool and the synchronous path instead: a Watchdog alert (a heartbeat ping),
+calendars or maintenance windows that changed since this process cached them.
 """
 from __future__ import annotations
 
-import asyncio
-from hashlib import sha1
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.concurrency import run_in_threadpool
 
+from integrations.script_batch import ScriptBatch
 from integrations.store import OUTBOX_EFFECTS, GroupRead, commit_call, group_read_call, parse_group_read
 from integrations.store_scripts import COMMIT, READ_GROUP
 from routing.alertmanager import WebhookPayload
@@ -34,46 +31,16 @@ class AsyncIngest:
     """``await AsyncIngest(herald, client)(payload)`` answers as ``ingest`` does."""
 
     def __init__(self, herald: Herald, client: aioredis.Redis, timeout: float = 5.0) -> None:
-        self.herald, self.client, self.timeout = herald, client, timeout
-        self._read = (READ_GROUP, sha1(READ_GROUP.encode()).hexdigest())
-        self._commit = (COMMIT, sha1(COMMIT.encode()).hexdigest())
+        self.herald, self.client = herald, client
+        self.scripts = ScriptBatch(client, timeout)  # concurrent webhooks share each write to Redis
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def _eval(self, script: tuple[str, str], keys: list[str], args: list[Any]) -> Any:
-        """EVALSHA on one pooled connection, under one deadline (``timeout``) for the send
-        and the answer: a third of redis-py's per-call overhead on this path (bench/; the
-        client itself has no socket timeout, which would cost a task per send). A dropped
-        connection is retried once on a fresh one — safe for both scripts: a repeated read
-        only reads, a repeated commit finds its own write and is refused, and the caller
-        decides again. An unknown script (Redis restarted) is loaded and run."""
-        pool = self.client.connection_pool
-        for attempt in range(3):
-            conn = await pool.get_connection()
-            try:
-                async with asyncio.timeout(self.timeout):
-                    await conn.send_command("EVALSHA", script[1], len(keys), *keys, *args)
-                    return await conn.read_response()
-            except NoScriptError:
-                async with asyncio.timeout(self.timeout):
-                    await conn.send_command("SCRIPT", "LOAD", script[0])
-                    await conn.read_response()
-            except TimeoutError:  # half a command may be on the wire: this connection is done
-                await conn.disconnect(nowait=True)
-                raise RedisTimeoutError(f"no answer from Redis within {self.timeout:g}s") from None
-            except RedisConnectionError:
-                await conn.disconnect(nowait=True)
-                if attempt:
-                    raise
-            finally:
-                await pool.release(conn)
-        raise RedisConnectionError("no answer from Redis")
-
     async def _read_group(self, payload: WebhookPayload, policies: tuple[str, ...] | list[str], digest: str,
                           firing: bool) -> GroupRead:
         keys_, args = group_read_call(payload.receiver, payload.group_key, policies, digest, firing)
-        return parse_group_read(await self._eval(self._read, keys_, args), len(policies))
+        return parse_group_read(await self.scripts.run(READ_GROUP, keys_, args), len(policies))
 
     async def __call__(self, payload: WebhookPayload, digest: str | None = None) -> list[dict[str, Any]]:
         """``digest``: of the body as received (``routing.grouping.body_digest``)."""
@@ -102,7 +69,7 @@ class AsyncIngest:
                 counts = herald.store.count(slot.current, decision.incident) if herald.store.count else []
                 keys_, args = commit_call(decision, slot.current, guard=slot.pointer, digest=digest, counts=counts,
                                           outbox=True)
-                if await self._eval(self._commit, keys_, args) == "ok":
+                if await self.scripts.run(COMMIT, keys_, args) == "ok":
                     break
                 again = await self._read_group(payload, [name], "", firing)  # another writer came first
                 [slot], versions = again.slots, again.versions

@@ -204,8 +204,9 @@ class RedisStateCollector(Collector):
                 pipe.zcard(keys.INCIDENTS_OPEN)
                 pipe.zcount(keys.DUE, "-inf", now - OVERDUE_AFTER)
                 pipe.zcount(keys.WORKER_HEARTBEAT, now - ALIVE_WITHIN, "+inf")
+                pipe.llen(keys.OUTBOX)
                 pipe.hgetall(SHARED_KEY)
-                opened, overdue, alive, shared = pipe.execute()
+                opened, overdue, alive, waiting, shared = pipe.execute()
         except redis.RedisError:
             yield GaugeMetricFamily("herald_redis_up", _UP, value=0)
             return
@@ -214,6 +215,8 @@ class RedisStateCollector(Collector):
         yield GaugeMetricFamily("herald_work_overdue", f"Incidents with pages or an escalation overdue by more "
                                 f"than {OVERDUE_AFTER:g} s.", value=overdue)
         yield GaugeMetricFamily("herald_workers_alive", f"Workers that swept within {ALIVE_WITHIN:g} s.", value=alive)
+        yield GaugeMetricFamily("herald_outbox_waiting", "Incidents stored by a webhook and not yet taken by a "
+                                "worker.", value=waiting)
         data = {(k.decode() if isinstance(k, bytes) else k): v for k, v in shared.items()}
         for metric in Shared.all:
             yield metric.family(data)
