@@ -263,12 +263,8 @@ class Stack:
         return proc, url
 
     def start_worker(self, name: str = "worker") -> Proc:
-        """``herald worker``; with ``BENCH_WORKER=simple`` in the environment, the what-if
-        variant on RQ's SimpleWorker (``bench.experiments.simple_worker``) instead."""
-        command = ["-m", "service.cli", "worker"]
-        if os.environ.get("BENCH_WORKER") == "simple":
-            command = ["-m", "bench.experiments.simple_worker"]
-        proc = Proc(name, [sys.executable, *command], self.env, self.workdir)
+        """``herald worker``."""
+        proc = Proc(name, [sys.executable, "-m", "service.cli", "worker"], self.env, self.workdir)
         self.procs.append(proc)
         wait_for(lambda: self.redis.scard("rq:workers"), 30,
                  "the RQ worker to register", proc)

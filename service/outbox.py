@@ -26,11 +26,15 @@ BATCH = 100
 
 
 def handle(herald: Herald, incident_id: str) -> int:
-    """Send what is due for the incident now; set the timers for what is due later."""
-    sent = deliver(herald, incident_id)
+    """Send what is due for the incident now; set the timers for what is due later
+    (a page held until later is left to its timer: this thread never waits for one)."""
     incident = herald.store.get(incident_id)
-    if incident is not None:
-        herald.schedule(herald.timers(incident), incident.version)
+    if incident is None:
+        return 0
+    now = herald.clock()
+    due_now = incident.status == "triggered" and any(p.at <= now for p in incident.pending_pages())
+    sent = deliver(herald, incident_id) if due_now else 0
+    herald.schedule(herald.timers(incident), incident.version)
     return sent
 
 

@@ -53,3 +53,20 @@ def test_an_unknown_or_broken_entry_does_not_stop_the_others(client, herald, mon
     herald.store.redis.lpush(keys.OUTBOX, "404")
     assert outbox.drain(herald) == 1  # "404" is skipped, the real one is paged
     assert herald.store.get(incident_id).pending_pages() == []
+
+
+def test_an_incident_held_by_maintenance_is_left_to_its_timer(client, herald, monkeypatch):
+    """A maintenance window holds the incident: the drain sends nothing and sets the
+    timer that releases it at the window's end."""
+    from datetime import timedelta
+
+    monkeypatch.setattr(jobs, "_herald", herald)
+    now = herald.clock()
+    r = client.post("/api/v1/maintenance", headers={"Authorization": "Bearer test-api-token"},
+                    json={"matchers": ["alertname=~.+"], "start": now.isoformat(),
+                          "end": (now + timedelta(seconds=90)).isoformat(), "reason": "upgrade"})
+    assert r.status_code == 201, r.text
+    incident_id = open_one(client)
+    assert outbox.drain(herald) == 0
+    assert not any(e.kind == "page" for e in herald.store.get(incident_id).timeline)
+    assert herald.queue.scheduled_job_registry.get_job_ids() == [f"herald-escalate-{incident_id}-0"]
