@@ -44,6 +44,7 @@ class ScriptBatch:
         self._queue: list[_Call] = []
         self._flushing = False
         self._shas: dict[str, str] = {}
+        self._tasks: set[asyncio.Task] = set()  # flushes in flight (the loop keeps only weak references)
         self.writes = 0  # batches written so far (what the batching saves shows in tests and bench/)
 
     async def run(self, script: str, keys: list[str], args: list[Any]) -> Any:
@@ -60,7 +61,9 @@ class ScriptBatch:
         self._flushing = False
         while self._queue:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            asyncio.ensure_future(self._flush(batch))
+            task = asyncio.ensure_future(self._flush(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _flush(self, batch: list[_Call]) -> None:
         for attempt in range(2):

@@ -64,7 +64,8 @@ def decide_slot(herald: Herald, group: AlertGroup, policy_name: str, slot: Group
     return decide(slot.current, command, policy, roster, now, hold)
 
 
-def ingest_group(herald: Herald, group: AlertGroup, drill: bool = False, read: GroupRead | None = None) -> list[Decision]:
+def ingest_group(herald: Herald, group: AlertGroup, drill: bool = False,
+                 read: GroupRead | None = None) -> list[Decision]:
     """Decide and store one alert group per matching policy, then dispatch the effects.
 
     Pages and timers travel in the outbox, written with the incident: the worker that
