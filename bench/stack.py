@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import redis
 
-from integrations.local_redis import LocalRedis, free_port, start_redis
+from integrations.local_redis import LocalRedis, free_port, start_redis, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 AM_TOKEN = "bench-am-token"
@@ -133,13 +133,7 @@ class Proc:
             return ""
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self._log.close()
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from integrations.local_redis import free_port
+from integrations.local_redis import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,13 +37,7 @@ class Proc:
         return "\n".join(self.lines)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self._reader.join(timeout=5)
         if self.process.stdout is not None:
             self.process.stdout.close()
