@@ -12,23 +12,25 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import redis
 
 from integrations import keys
 from integrations.store_scripts import COMMIT, READ_GROUP
 from routing.decide import Decision
-from routing.incident import DeliverAt, DeliverPages, EscalateAt, Incident
+from routing.incident import Incident
 
 Decider = Callable[[Incident | None], Decision]
 #: Decides for a group: (current incident or None, a fresh incident id if one may open).
 GroupDecider = Callable[[Incident | None, str], Decision]
 #: Metric increments (hash field, amount) a committed change adds, written with it.
 Counter = Callable[[Incident | None, Incident], list[tuple[str, float]]]
-#: Effects the outbox carries to a worker when a write asks for it (see ``commit``).
-OUTBOX_EFFECTS = (DeliverPages, DeliverAt, EscalateAt)
+#: One script call: (script text, KEYS, ARGV).
+ScriptCall = tuple[str, list[str], list[Any]]
+T = TypeVar("T")
 
 # Claim a send-log slot only while the incident is still triggered. KEYS: incident,
 # sendlog. ARGV: claim value, lease seconds. Returns "closed", "sent:…",
@@ -101,7 +103,7 @@ def commit_call(decision: Decision, previous: Incident | None, *, guard: str = "
     """KEYS and ARGV of ``COMMIT`` for a changed decision (sets the new version number).
     ``guard``: the group pointer a webhook read ("*" for any other write); ``digest``: of
     the payload the decision applied (a webhook's); ``outbox``: push the id for a worker
-    when the decision has something to deliver or schedule."""
+    when the decision has effects (every effect — pages now, timers — is a worker's)."""
     incident = decision.incident
     assert incident is not None
     same = previous is not None and previous.id == incident.id
@@ -109,7 +111,7 @@ def commit_call(decision: Decision, previous: Incident | None, *, guard: str = "
     incident.version = expected + 1
     created = incident.created_at.timestamp()
     due = incident.due_at()
-    wake = outbox and any(isinstance(e, OUTBOX_EFFECTS) for e in decision.effects)
+    wake = outbox and bool(decision.effects)
     keys_ = [keys.incident(incident.id), keys.group(incident.receiver, incident.group_key, incident.policy),
              keys.digest(incident.receiver, incident.group_key, incident.policy), keys.INCIDENTS_ALL,
              keys.INCIDENTS_OPEN, keys.DUE, keys.METRICS, keys.OUTBOX]
@@ -123,6 +125,38 @@ def commit_call(decision: Decision, previous: Incident | None, *, guard: str = "
         live = page.state == "pending" and incident.status == "triggered"
         args += [f"{incident.id}:{page.round}", page.at.timestamp() if live else ""]
     return keys_, args
+
+
+def versions_in(reply: Sequence[str]) -> tuple[str, str] | None:
+    """The calendar and handoff version keys in a ``READ_GROUP`` reply that loaded."""
+    return (reply[1], reply[2]) if reply[0] == "load" else None
+
+
+def group_writes(receiver: str, group_key: str, policies: Sequence[str], read: GroupRead,
+                 decide: Callable[[str, GroupSlot, tuple[str, str, str]], Decision], count: Counter | None, *,
+                 digest: str, firing: bool, outbox: bool) -> Generator[ScriptCall, Any, list[Decision]]:
+    """The read-decide-commit loop of one alert group, one policy after another, without
+    I/O: it yields each script call — ``COMMIT``, and ``READ_GROUP`` of one policy after a
+    refused commit — takes the script's raw reply back, and returns the decisions. The
+    synchronous store (``Store.run``) and the webhook's event loop
+    (``service.ingest_async``) drive this same loop. ``decide(policy, slot, versions)``."""
+    decisions = []
+    for name, slot in zip(policies, read.slots):
+        versions = read.versions
+        while True:
+            decision = decide(name, slot, versions)
+            if not decision.changed or decision.incident is None:
+                break
+            counts = count(slot.current, decision.incident) if count is not None else []
+            keys_, args = commit_call(decision, slot.current, guard=slot.pointer, digest=digest, counts=counts,
+                                      outbox=outbox)
+            if (yield (COMMIT, keys_, args)) == "ok":
+                break
+            keys_, args = group_read_call(receiver, group_key, [name], "", firing)  # someone wrote first
+            again = parse_group_read((yield (READ_GROUP, keys_, list(args))), 1)
+            [slot], versions = again.slots, again.versions
+        decisions.append(decision)
+    return decisions
 
 
 class Store:
@@ -179,16 +213,26 @@ class Store:
             if not decision.changed or decision.incident is None or self.commit(decision, current):
                 return decision
 
+    def run(self, calls: Generator[ScriptCall, Any, T]) -> T:
+        """Make the script calls ``calls`` yields (``group_writes``) and answer its result."""
+        scripts = {COMMIT: self._commit, READ_GROUP: self._read_group}
+        reply = None
+        while True:
+            try:
+                script, keys_, args = calls.send(reply)
+            except StopIteration as done:
+                return done.value
+            reply = scripts[script](keys=keys_, args=args)
+
     def apply_to_group(self, receiver: str, group_key: str, policy: str, decide: GroupDecider, *,
                        firing: bool = True, digest: str = "-", outbox: bool = False) -> Decision:
         """The same for one policy's incident of an Alertmanager group (``digest``: of the
         payload ``decide`` applies)."""
-        while True:
-            [slot] = self.read_group(receiver, group_key, [policy], firing=firing).slots
-            decision = decide(slot.current, slot.new_id)
-            if not decision.changed or decision.incident is None or self.commit(
-                    decision, slot.current, guard=slot.pointer, digest=digest, outbox=outbox):
-                return decision
+        read = self.read_group(receiver, group_key, [policy], firing=firing)
+        [decision] = self.run(group_writes(receiver, group_key, [policy], read,
+                                           lambda _policy, slot, _versions: decide(slot.current, slot.new_id),
+                                           self.count, digest=digest, firing=firing, outbox=outbox))
+        return decision
 
     # -- the outbox -----------------------------------------------------------------------
     def take_outbox(self, limit: int = 100, wait: float = 0.0) -> list[str]:

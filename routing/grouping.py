@@ -27,7 +27,7 @@ class AlertGroup:
     severity: str
     title: str
     alerts: tuple[AlertState, ...]
-    digest: str = NO_DIGEST  # of the payload's alerts (``payload_digest``)
+    digest: str = NO_DIGEST  # of the payload (``body_digest`` / ``payload_digest``)
 
 
 def title_of(payload: WebhookPayload) -> str:
@@ -68,8 +68,9 @@ def body_digest(body: bytes) -> str:
 
 
 def group_of(payload: WebhookPayload, route: Route, severity: SeverityMapping,
-             policies: tuple[str, ...] | None = None, digest: str | None = None) -> AlertGroup:
-    """The group (``policies``/``digest``: already worked out by the caller)."""
+             policies: tuple[str, ...] | None = None, digest: str = NO_DIGEST) -> AlertGroup:
+    """The group (``policies``: already routed by the caller; ``digest``: of the payload,
+    for a group that is to be stored)."""
     alerts = tuple(_SNAPSHOTS.validate_python([  # one call into pydantic-core for the whole list
         {"fingerprint": alert_fingerprint(a), "status": a.status, "labels": a.labels, "annotations": a.annotations,
          "starts_at": a.starts_at, "ends_at": a.ends_at if a.status == "resolved" else None,
@@ -83,5 +84,5 @@ def group_of(payload: WebhookPayload, route: Route, severity: SeverityMapping,
         severity=most_severe(severity.of(a.labels) for a in firing),
         title=title_of(payload),
         alerts=alerts,
-        digest=payload_digest(payload) if digest is None else digest,
+        digest=digest,
     )

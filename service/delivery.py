@@ -19,7 +19,7 @@ from datetime import timedelta
 from integrations import keys
 from integrations.pages import SendResult
 from integrations.paging_store import SentMessage
-from routing.incident import PageOutcome
+from routing.incident import Incident, PageOutcome
 from service import metrics
 from service.leases import LeaseKeeper
 from service.messages import bundle_page, single_page
@@ -31,9 +31,10 @@ MAX_EARLY_WAIT = 2.0
 BUNDLE_LIMIT = 500
 
 
-def deliver(herald: Herald, incident_id: str) -> int:
-    """Send the incident's due pages (with anything else due for the same people)."""
-    incident = herald.store.get(incident_id)
+def deliver(herald: Herald, incident_id: str, incident: Incident | None = None) -> int:
+    """Send the incident's due pages (with anything else due for the same people);
+    ``incident``: as the caller read it just now, to save reading it again."""
+    incident = incident if incident is not None else herald.store.get(incident_id)
     if incident is None or incident.status != "triggered":
         return 0
     pending = incident.pending_pages()

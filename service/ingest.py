@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from integrations.store import OUTBOX_EFFECTS, GroupRead, GroupSlot
+from integrations.store import GroupRead, GroupSlot, group_writes
 from routing.alertmanager import WebhookPayload
 from routing.decide import Decision, decide
 from routing.grouping import AlertGroup, group_of, payload_digest, policies_of
@@ -66,29 +66,19 @@ def decide_slot(herald: Herald, group: AlertGroup, policy_name: str, slot: Group
 
 def ingest_group(herald: Herald, group: AlertGroup, drill: bool = False,
                  read: GroupRead | None = None) -> list[Decision]:
-    """Decide and store one alert group per matching policy, then dispatch the effects.
-
-    Pages and timers travel in the outbox, written with the incident: the worker that
-    takes it sends what is due and sets the RQ timers (see ``service.outbox``)."""
+    """Decide and store one alert group per matching policy (``read``: the group as the
+    caller already read it). Pages and timers travel in the outbox, written with the
+    incident: the worker that takes it sends what is due and sets the RQ timers (see
+    ``service.outbox``); nothing is enqueued here."""
     now = herald.clock()
     firing = is_firing(group)
     if read is None:
         read = herald.store.read_group(group.receiver, group.group_key, group.policies, firing=firing)
     hold = herald.hold(group.alerts, now, read.versions[2])
-    decisions = []
-    for name, slot in zip(group.policies, read.slots):
-        versions = read.versions
-        while True:
-            decision = decide_slot(herald, group, name, slot, now, hold, versions, drill)
-            if not decision.changed or decision.incident is None or herald.store.commit(
-                    decision, slot.current, guard=slot.pointer, digest=group.digest, outbox=True):
-                break
-            again = herald.store.read_group(group.receiver, group.group_key, [name], firing=firing)
-            [slot], versions = again.slots, again.versions  # another writer came first: decide again
-        decisions.append(decision)
-    for decision in decisions:
-        herald.dispatch(decision, skip=OUTBOX_EFFECTS)
-    return decisions
+    return herald.store.run(group_writes(
+        group.receiver, group.group_key, group.policies, read,
+        lambda name, slot, versions: decide_slot(herald, group, name, slot, now, hold, versions, drill),
+        herald.store.count, digest=group.digest, firing=firing, outbox=True))
 
 
 SYNTHETIC_RECEIVER = "herald"

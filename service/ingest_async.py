@@ -16,10 +16,9 @@ import redis.asyncio as aioredis
 from starlette.concurrency import run_in_threadpool
 
 from integrations.script_batch import ScriptBatch
-from integrations.store import OUTBOX_EFFECTS, GroupRead, commit_call, group_read_call, parse_group_read
-from integrations.store_scripts import COMMIT, READ_GROUP
+from integrations.store import GroupRead, group_read_call, group_writes, parse_group_read, versions_in
+from integrations.store_scripts import READ_GROUP
 from routing.alertmanager import WebhookPayload
-from routing.decide import Decision
 from routing.grouping import group_of, payload_digest, policies_of
 from routing.maintenance import hold_for
 from service.heartbeats import carries_watchdog
@@ -59,24 +58,16 @@ class AsyncIngest:
             decisions = await run_in_threadpool(ingest_group, herald, group, False, read)
             return [ref(d) for d in decisions if d.incident is not None]
         hold = hold_for(list(group.alerts), windows, now)
-        decisions: list[Decision] = []
-        for name, slot in zip(group.policies, read.slots):
-            versions = read.versions
-            while True:
-                decision = decide_slot(herald, group, name, slot, now, hold, versions)
-                if not decision.changed or decision.incident is None:
-                    break
-                counts = herald.store.count(slot.current, decision.incident) if herald.store.count else []
-                keys_, args = commit_call(decision, slot.current, guard=slot.pointer, digest=digest, counts=counts,
-                                          outbox=True)
-                if await self.scripts.run(COMMIT, keys_, args) == "ok":
-                    break
-                again = await self._read_group(payload, [name], "", firing)  # another writer came first
-                [slot], versions = again.slots, again.versions
-                if not herald.calendars.is_current(versions[:2], now):
-                    await run_in_threadpool(herald.calendars.refresh, now)
-            decisions.append(decision)
-        rest = [d for d in decisions if d.changed and any(not isinstance(e, OUTBOX_EFFECTS) for e in d.effects)]
-        for decision in rest:  # every effect today travels in the outbox; anything else is enqueued here
-            await run_in_threadpool(herald.dispatch, decision, OUTBOX_EFFECTS)
-        return [ref(d) for d in decisions if d.incident is not None]
+        calls = group_writes(payload.receiver, payload.group_key, policies, read,
+                             lambda name, slot, versions: decide_slot(herald, group, name, slot, now, hold, versions),
+                             herald.store.count, digest=digest, firing=firing, outbox=True)
+        reply = None
+        while True:  # the store's own loop (integrations.store.group_writes), driven from here
+            try:
+                script, keys_, args = calls.send(reply)
+            except StopIteration as done:
+                return [ref(d) for d in done.value if d.incident is not None]
+            reply = await self.scripts.run(script, keys_, args)
+            versions = versions_in(reply) if script == READ_GROUP else None
+            if versions is not None and not herald.calendars.is_current(versions, now):
+                await run_in_threadpool(herald.calendars.refresh, now)  # so deciding again needs no I/O

@@ -165,11 +165,6 @@ def transition_counts(previous: Any, current: Any) -> list[tuple[str, float]]:
     return out
 
 
-def record_transition(previous: Any, current: Any) -> None:
-    """Count what one committed incident change did (when not counted in the commit)."""
-    _record(transition_counts(previous, current))
-
-
 def observe_escalation_lateness(due: datetime, ran: datetime) -> None:
     ESCALATION_LATENESS.observe(max(0.0, (ran - due).total_seconds()))
 

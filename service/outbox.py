@@ -33,7 +33,7 @@ def handle(herald: Herald, incident_id: str) -> int:
         return 0
     now = herald.clock()
     due_now = incident.status == "triggered" and any(p.at <= now for p in incident.pending_pages())
-    sent = deliver(herald, incident_id) if due_now else 0
+    sent = deliver(herald, incident_id, incident) if due_now else 0
     herald.schedule(herald.timers(incident), incident.version)
     return sent
 

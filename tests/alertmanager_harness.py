@@ -42,6 +42,8 @@ from typing import Any, Iterable, Mapping
 
 import httpx
 
+from integrations.local_redis import stop_process
+
 __all__ = [
     "AlertmanagerError",
     "AlertmanagerProcess",
@@ -276,15 +278,7 @@ class AlertmanagerProcess:
         with self._lock:
             proc, self._proc = self._proc, None
             if proc is not None:
-                if proc.poll() is None:
-                    proc.terminate()
-                    try:
-                        proc.wait(timeout=timeout)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
-                else:
-                    proc.wait()
+                stop_process(proc, grace=timeout)
             if self._client is not None:
                 self._client.close()
                 self._client = None

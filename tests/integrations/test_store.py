@@ -175,3 +175,31 @@ def test_read_group_answers_a_resend_from_the_digest_alone(store):
     other = store.read_group("herald", "g", ["default"], digest="not-it")
     assert other.same is None and other.slots[0].current.id == d.incident.id and other.slots[0].new_id == ""
     assert store.read_group("herald", "g", ["default"], digest="").same is None  # "" never matches
+
+
+def test_the_group_loop_decides_again_after_a_refused_commit(store):
+    """group_writes, the one loop both the store and the webhook's event loop drive: a
+    writer that commits between its read and its commit makes it read and decide again."""
+    from integrations.store import group_writes
+    from integrations.store_scripts import COMMIT, READ_GROUP
+
+    read = store.read_group("herald", "g", ["default"])
+    decided = []
+
+    def decide_it(_policy, slot, _versions):
+        decided.append(slot.current)
+        return decide(slot.current, firing(slot.new_id or slot.current.id), POLICY, ROSTER, T0)
+
+    calls = group_writes("herald", "g", ["default"], read, decide_it, None, digest="d", firing=True, outbox=True)
+    script, keys_, args = next(calls)
+    assert script == COMMIT
+    winner = open_incident(store)  # another webhook commits first
+    reply = store._commit(keys=keys_, args=args)
+    assert reply == "conflict"
+    script, keys_, args = calls.send(reply)
+    assert script == READ_GROUP
+    with pytest.raises(StopIteration) as done:
+        calls.send(store._read_group(keys=keys_, args=args))
+    [decision] = done.value.value
+    assert decided == [None, winner.incident] and decision.incident.id == winner.incident.id
+    assert not decision.changed and store.redis.zcard(keys.INCIDENTS_ALL) == 1

@@ -60,18 +60,24 @@ def _incident(**changes) -> Incident:
     return base.model_copy(update=changes)
 
 
-def test_record_transition_counts_each_change_once_in_redis(redis_url):
+def test_transition_counts_count_each_change_once_in_redis(redis_url):
     metrics.observe(redis_url=redis_url)
+    client = redis.Redis.from_url(redis_url)
+
+    def record(previous, current):  # what COMMIT does with them, in the same write as the incident
+        for name, amount in metrics.transition_counts(previous, current):
+            client.hincrbyfloat(keys.METRICS, name, amount)
+
     page = {"person": "alice", "channel": "sms", "at": T0}
     first = _incident(round=1, pages=[PageIntent(round=1, tier="L1", **page)])
-    metrics.record_transition(None, first)
+    record(None, first)
     second = first.model_copy(update={"round": 2, "pages": [*first.pages, PageIntent(round=2, tier="L2", **page)]})
-    metrics.record_transition(first, second)
-    metrics.record_transition(second, second)  # a re-send: nothing new
+    record(first, second)
+    record(second, second)  # a re-send: nothing new
     acked = second.model_copy(update={"status": "acknowledged", "acknowledged_at": T0 + timedelta(seconds=400)})
-    metrics.record_transition(second, acked)
-    metrics.record_transition(acked, acked.model_copy(update={"status": "resolved"}))
-    metrics.record_transition(first, None)  # nothing committed: nothing counted
+    record(second, acked)
+    record(acked, acked.model_copy(update={"status": "resolved"}))
+    record(first, None)  # nothing committed: nothing counted
     for kind in ("opened", "acknowledged", "resolved"):
         assert value(f"herald_incidents_{kind}_total", severity="P1") == 1
         assert value(f"herald_incidents_{kind}_total", severity="P0") == 0
@@ -81,6 +87,7 @@ def test_record_transition_counts_each_change_once_in_redis(redis_url):
     assert bucket == {"300.0": 0, "600.0": 1, "+Inf": 1}
     assert value("herald_time_to_acknowledge_seconds_sum", severity="P1") == 400
     assert value("herald_time_to_acknowledge_seconds_count", severity="P1") == 1
+    client.close()
 
 
 def test_shared_events_from_another_process_are_counted(redis_url):
