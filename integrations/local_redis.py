@@ -6,6 +6,7 @@ servers behind). Always a real Redis, never a fake.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -48,6 +49,18 @@ class LocalRedis:
         stop_process(self.process)
 
 
+# libfaketime (``make test-future``) moves the clock of every process it is preloaded into;
+# redis-server hangs under it, so Redis always runs on the machine's real clock. Herald
+# takes every time from Python, never from Redis, so the two need not agree.
+_FAKETIME_VARS = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC", "FAKETIME_NO_CACHE",
+                  "DONT_FAKE_MONOTONIC", "FAKETIME_DONT_RESET")
+
+
+def real_clock_env() -> dict[str, str]:
+    """The environment for a child that must run on the real clock (redis-server)."""
+    return {k: v for k, v in os.environ.items() if k not in _FAKETIME_VARS}
+
+
 def stop_process(process: subprocess.Popen, grace: float = 10.0) -> None:
     """SIGTERM, then SIGKILL after ``grace`` seconds; returns once the process is gone."""
     if process.poll() is None:
@@ -71,7 +84,7 @@ def start_redis(directory: Path, port: int | None = None, *, appendonly: bool = 
     args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(directory),
             "--save", "", "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec",
             "--protected-mode", "yes", "--daemonize", "no", "--logfile", str(directory / "redis.log")]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=real_clock_env())
     server = LocalRedis(process, port, directory)
     client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
     deadline = time.monotonic() + timeout

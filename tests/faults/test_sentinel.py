@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from integrations.local_redis import LocalRedis, free_port, redis_binary, start_redis
+from integrations.local_redis import LocalRedis, free_port, real_clock_env, redis_binary, start_redis
 from service.redis_clients import sentinel_addresses
 from service.runtime import Herald
 from service.settings import Settings
@@ -29,7 +29,7 @@ def _start_sentinel(directory: Path, master_port: int) -> LocalRedis:
     binary = redis_binary()
     assert binary is not None
     process = subprocess.Popen([binary, str(conf), "--sentinel"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                               stderr=subprocess.DEVNULL, env=real_clock_env())
     server = LocalRedis(process, port, directory)
     client = redis.Redis(host="127.0.0.1", port=port, decode_responses=True)
     try:
