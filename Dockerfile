@@ -4,16 +4,22 @@
 #   docker build -t herald:0.1.0 .
 #   docker run --rm herald:0.1.0 check-config /etc/herald/herald.yaml
 
-# -- build: Herald and every dependency as wheels -----------------------------------------
+# -- build: Herald and every dependency as wheels, at the versions in requirements/ --------
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+COPY requirements/runtime.lock requirements/dev.lock ./requirements/
+RUN python -m pip wheel --wheel-dir /wheels -r requirements/runtime.lock \
+ && cp requirements/runtime.lock /wheels/
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY routing ./routing
 COPY schedules ./schedules
 COPY integrations ./integrations
-RUN python -m pip wheel --wheel-dir /wheels .
+# The build backend at its locked version too; Herald's own wheel takes no dependency.
+RUN grep -E '^(setuptools|wheel)==' requirements/dev.lock > /tmp/build.txt \
+ && python -m pip install -r /tmp/build.txt \
+ && python -m pip wheel --no-deps --no-build-isolation --wheel-dir /wheels .
 
 # -- runtime: no compiler, no source tree, not root ---------------------------------------
 FROM python:3.11-slim
@@ -26,7 +32,7 @@ RUN groupadd --system --gid 10001 herald \
  && useradd --system --uid 10001 --gid herald --home-dir /nonexistent --no-create-home \
       --shell /usr/sbin/nologin herald
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    python -m pip install --no-index --find-links=/wheels herald
+    python -m pip install --no-index --find-links=/wheels -r /wheels/runtime.lock herald
 # The example configuration, so the image starts as it is; mount your own over /etc/herald.
 COPY deploy/examples/herald.yaml /etc/herald/herald.yaml
 COPY deploy/examples/calendars /etc/herald/calendars

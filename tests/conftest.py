@@ -1,7 +1,12 @@
 """Shared fixtures: a real redis-server on a free loopback port for the whole session,
-flushed before every test."""
+flushed before every test.
+
+A test skips, with the reason, when a tool it drives is missing (Alertmanager, promtool,
+docker-compose, Chromium). In CI (``HERALD_FAIL_ON_SKIP=1``, set by ``.ci/run``, which
+installs every such tool) a skip is a failure instead: a green run has run everything."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +20,19 @@ from service.runtime import Herald
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+FAIL_ON_SKIP = os.environ.get("HERALD_FAIL_ON_SKIP", "").lower() not in ("", "0", "false", "no")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if FAIL_ON_SKIP and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped, and HERALD_FAIL_ON_SKIP is set (CI installs every tool): {reason}"
 
 
 @pytest.fixture(scope="session")
