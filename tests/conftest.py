@@ -35,6 +35,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         report.longrepr = f"skipped, and HERALD_FAIL_ON_SKIP is set (CI installs every tool): {reason}"
 
 
+#: The longest modules (real processes, the benchmark smoke run, schema fuzzing) start
+#: first, so that parallel workers do not finish the quick tests and then wait on one of
+#: these alone. Order only: every test runs wherever it is listed.
+SLOW_FIRST = (
+    "tests/bench/", "tests/security/test_openapi_fuzz.py", "tests/faults/", "tests/test_channels_end_to_end.py",
+    "tests/security/test_secrets.py", "tests/test_heartbeat_end_to_end.py", "tests/web/test_browser.py",
+    "tests/test_simulate_matches_real_run.py", "tests/test_end_to_end.py", "tests/test_with_real_alertmanager.py",
+    "tests/test_alertmanager_harness.py", "tests/test_handoff_end_to_end.py", "tests/test_maintenance_end_to_end.py",
+    "tests/service/test_api_drills_end_to_end.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = Path(str(item.path)).resolve().relative_to(ROOT).as_posix()
+        return next((i for i, prefix in enumerate(SLOW_FIRST) if path.startswith(prefix)), len(SLOW_FIRST))
+
+    items.sort(key=rank)  # stable: within a module the order stays as written
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedis]:
     server = start_redis(tmp_path_factory.mktemp("redis"), appendonly=False)
