@@ -22,6 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if "faketime" in os.environ.get("LD_PRELOAD", "") and os.environ.get("FAKETIME_DONT_FAKE_MONOTONIC") != "1":
+        raise pytest.UsageError("under faketime, set FAKETIME_DONT_FAKE_MONOTONIC=1 (make test-future does): with "
+                                "the monotonic clock moved too, every timed wait hangs for the whole offset")
+
+
 FAIL_ON_SKIP = os.environ.get("HERALD_FAIL_ON_SKIP", "").lower() not in ("", "0", "false", "no")
 
 
