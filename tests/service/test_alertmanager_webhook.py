@@ -1,7 +1,14 @@
 import base64
 import json
+import socket
+
+import redis
 
 from integrations import keys
+from integrations.store import Store
+from service import metrics
+from service.ingest_async import AsyncIngest
+from service.redis_clients import connect, connect_async
 from tests.herald_env import AM_TOKEN, fixture_payload
 
 AUTH = {"Authorization": f"Bearer {AM_TOKEN}"}
@@ -9,6 +16,28 @@ AUTH = {"Authorization": f"Bearer {AM_TOKEN}"}
 
 def post(client, payload, headers=AUTH):
     return client.post("/api/v1/alertmanager", content=json.dumps(payload), headers=headers)
+
+
+def assert_stored_and_queued_for_paging(herald, response) -> None:
+    """The effect of a new firing group: the incident stored with the fixture's alert,
+    alice's L1 page pending, and the outbox entry a worker pages from."""
+    assert response.status_code == 200, response.text
+    refs = response.json()["incidents"]
+    assert len(refs) == 1, f"answered 200 for {len(refs)} incidents: {response.text}"
+    [ref] = refs
+    assert ref["changed"] is True and ref["status"] == "triggered", ref
+    sent = fixture_payload("firing.json")
+    incident = herald.store.get(ref["id"])
+    assert incident is not None, "answered 200 but stored nothing"
+    assert (incident.receiver, incident.group_key, incident.policy) == (sent["receiver"], sent["groupKey"], "default")
+    [(fingerprint, alert)] = incident.alerts.items()
+    expected = sent["alerts"][0]
+    assert fingerprint == expected["fingerprint"] and alert.status == "firing"
+    assert alert.labels == expected["labels"] and alert.annotations == expected["annotations"]
+    assert alert.generator_url == expected["generatorURL"]
+    assert [(p.round, p.tier, p.person, p.channel, p.state) for p in incident.pages] == [
+        (1, "L1", "alice", "sms", "pending")]
+    assert herald.store.redis.lrange(keys.OUTBOX, 0, -1) == [ref["id"]]
 
 
 def test_firing_webhook_opens_an_incident_and_queues_the_page(client, herald):
@@ -49,17 +78,18 @@ def test_resolved_webhook_resolves(client, herald):
     assert all(p.state == "cancelled" for p in incident.pages)
 
 
-def test_unknown_fields_are_tolerated(client):
+def test_unknown_fields_are_tolerated(client, herald):
     payload = fixture_payload("firing.json")
     payload["notification_reason"] = "new"
     payload["routeLabels"] = {"team": "db"}
     payload["alerts"][0]["somethingNew"] = {"x": 1}
-    assert post(client, payload).status_code == 200
+    assert_stored_and_queued_for_paging(herald, post(client, payload))  # the unknown fields left out
 
 
-def test_basic_auth_is_accepted(client):
+def test_basic_auth_is_accepted(client, herald):
     basic = base64.b64encode(f"alertmanager:{AM_TOKEN}".encode()).decode()
-    assert post(client, fixture_payload("firing.json"), {"Authorization": f"Basic {basic}"}).status_code == 200
+    r = post(client, fixture_payload("firing.json"), {"Authorization": f"Basic {basic}"})
+    assert_stored_and_queued_for_paging(herald, r)
 
 
 def test_missing_or_wrong_credentials_are_401_and_write_nothing(client, herald):
@@ -98,16 +128,41 @@ def test_body_over_one_mebibyte_is_413(client, herald):
     assert herald.store.redis.dbsize() == 0
 
 
-def test_redis_unavailable_is_503_so_alertmanager_retries(client, herald, redis_server):
-    import redis
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
-    herald.store.redis = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, decode_responses=True)
-    from integrations.store import Store
 
-    herald.store = Store(herald.store.redis)
+def test_redis_unavailable_is_503_so_alertmanager_retries(client, herald, redis_url):
+    """Redis goes away under a running API: both of its clients (the event loop's, for
+    the webhook, and the store's) now meet a closed port. They are built as Herald
+    builds them (``connect``/``connect_async``: from the URL, so without redis-py's
+    default retries — a client made with ``redis.Redis(host=…)`` would back off about
+    3.6 s per call against the closed port)."""
+    gone = herald.settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{closed_port()}/0"})
+    live_store, live_ingest = herald.store, client.app.state.ingest
+    dead_store = Store(connect(gone, decode_responses=True, socket_timeout=5, health_check_interval=30),
+                       count=live_store.count)
+    dead_ingest = AsyncIngest(herald, connect_async(gone, socket_timeout=None), timeout=5)
+    herald.store, client.app.state.ingest = dead_store, dead_ingest
+    rejected = metrics.REGISTRY.get_sample_value("herald_webhooks_rejected_total", {"reason": "storage_unavailable"})
+
     r = post(client, fixture_payload("firing.json"))
-    assert r.status_code == 503 and r.headers["retry-after"]
-    assert client.get("/readyz").status_code == 503
+    assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text
+    assert metrics.REGISTRY.get_sample_value("herald_webhooks_rejected_total",
+                                             {"reason": "storage_unavailable"}) == rejected + 1
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["redis"] == "unreachable: ConnectionError"
+    assert client.get("/healthz").status_code == 200
+    with redis.Redis.from_url(redis_url) as direct:
+        assert direct.dbsize() == 0  # nothing reached Redis by some other client either
+
+    herald.store, client.app.state.ingest = live_store, live_ingest  # Redis is back
+    client.portal.call(dead_ingest.aclose)
+    dead_store.redis.close()
+    assert_stored_and_queued_for_paging(herald, post(client, fixture_payload("firing.json")))  # the retry
+    assert client.get("/readyz").status_code == 200
 
 
 def test_resend_takes_the_one_round_trip_fast_path(client, herald):

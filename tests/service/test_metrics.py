@@ -1,12 +1,14 @@
 """service.metrics: own registry, transition counting, scrape-time collectors, worker server."""
 from __future__ import annotations
 
+import logging
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -27,6 +29,32 @@ T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 def value(name: str, **labels: str) -> float:
     return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def connects(monkeypatch) -> Callable[[int], list]:
+    """``connects(port)``: the TCP connection attempts this process makes to ``port``
+    from now on (each one is really made: the socket's own connect runs)."""
+
+    def watch(port: int) -> list:
+        attempts: list = []
+        connect = socket.socket.connect
+
+        def counted(sock: socket.socket, address):
+            if isinstance(address, tuple) and address[1] == port:
+                attempts.append(address)
+            return connect(sock, address)
+
+        monkeypatch.setattr(socket.socket, "connect", counted)
+        return attempts
+
+    return watch
 
 
 @pytest.fixture(autouse=True)
@@ -100,14 +128,21 @@ def test_shared_events_from_another_process_are_counted(redis_url):
     assert value("herald_pages_total", channel="sms", outcome="sent") == 2
 
 
-def test_shared_events_without_redis_are_dropped_quietly():
-    metrics.observe()
+def test_shared_events_without_redis_are_dropped_quietly(redis_url, caplog, connects):
+    caplog.set_level(logging.DEBUG, logger="herald.metrics")
+    metrics.observe(redis_url=redis_url)
+    metrics.observe()  # no Redis now: the one observed before is no longer written to
     metrics.PAGES.labels(channel="sms", outcome="failed").inc()  # nowhere to record: no error
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = closed_port()
+    attempts = connects(port)
     metrics.observe(redis_url=f"redis://127.0.0.1:{port}/0")
     metrics.ESCALATION_LATENESS.observe(1.0)  # Redis down: dropped, not raised
+    assert len(attempts) == 1  # one attempt, no retries: a job never waits on its metrics
+    assert [r.getMessage() for r in caplog.records if r.name == "herald.metrics"] == [
+        "metric not recorded: ConnectionError"]
+    metrics.observe(redis_url=redis_url)
+    assert value("herald_pages_total", channel="sms", outcome="failed") == 0
+    assert value("herald_escalation_lateness_seconds_count") == 0
 
 
 def test_lateness_and_coverage_gap_helpers(redis_url):
@@ -139,16 +174,18 @@ def test_redis_state_collector(redis_url):
     client.close()
 
 
-def test_redis_down_is_a_gauge_not_a_failed_scrape():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def test_redis_down_is_a_gauge_not_a_failed_scrape(connects):
+    port = closed_port()
     metrics.observe(redis_url=f"redis://127.0.0.1:{port}/0", queue_name="herald")
-    started = time.monotonic()
-    assert value("herald_redis_up") == 0
-    assert time.monotonic() - started < 3  # no retry loop inside a scrape
-    assert metrics.REGISTRY.get_sample_value("herald_incidents_open") is None
-    assert metrics.REGISTRY.get_sample_value("herald_rq_jobs", {"queue": "herald", "state": "queued"}) is None
+    attempts = connects(port)
+    scrape = prometheus_client.generate_latest(metrics.REGISTRY).decode()
+    # No retry loop inside a scrape: one connection attempt by each collector that reads
+    # Redis (Herald's state, then RQ's queue), and then the scrape is answered.
+    assert len(attempts) == 2
+    samples = {line.split("{")[0].split(" ")[0]: line for line in scrape.splitlines() if line and line[0] != "#"}
+    assert samples["herald_redis_up"] == "herald_redis_up 0.0"
+    assert "herald_incidents_open" not in samples and "herald_rq_jobs" not in samples
+    assert "herald_webhooks_received_total" in samples  # the rest of the scrape is there
 
 
 def _noop() -> None:
@@ -193,17 +230,21 @@ def _get(url: str) -> tuple[int, str]:
 
 
 def test_worker_metrics_server_serves_metrics_and_sweep_health():
-    server = metrics.start_worker_metrics_server(0, "127.0.0.1", max_sweep_age=0.5)
+    """Two servers, so that no check depends on how fast this machine answers: a
+    patient one (a sweep an hour old is still fine) and a strict one (0.2 s)."""
+    patient = metrics.start_worker_metrics_server(0, "127.0.0.1", max_sweep_age=3600)
+    strict = metrics.start_worker_metrics_server(0, "127.0.0.1", max_sweep_age=0.2)
     try:
-        base = f"http://127.0.0.1:{server.server_port}"
         before = value("herald_sweeps_total", outcome="ok")
         metrics.sweep_finished(ok=True)
-        status, body = _get(base + "/metrics")
+        status, body = _get(f"http://127.0.0.1:{patient.server_port}/metrics")
         assert status == 200 and f'herald_sweeps_total{{outcome="ok"}} {before + 1}' in body
-        assert _get(base + "/healthz")[0] == 200
-        time.sleep(0.7)  # no sweep since: the worker is not turning
-        status, body = _get(base + "/healthz")
-        assert status == 503 and "sweep stalled" in body
+        assert _get(f"http://127.0.0.1:{patient.server_port}/healthz")[0] == 200
+        time.sleep(0.3)  # at least: longer than the strict server allows without a sweep
+        status, body = _get(f"http://127.0.0.1:{strict.server_port}/healthz")
+        assert status == 503 and "sweep stalled" in body  # the worker is not turning
+        assert _get(f"http://127.0.0.1:{patient.server_port}/healthz")[0] == 200
     finally:
-        server.shutdown()
-        server.server_close()
+        for server in (patient, strict):
+            server.shutdown()
+            server.server_close()

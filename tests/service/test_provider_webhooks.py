@@ -1,20 +1,26 @@
-"""Twilio and SendGrid webhooks through our real HTTP layer, signed with the providers'
-own helpers: valid, tampered and missing signatures."""
+"""Twilio and SendGrid webhooks through our real HTTP layer: valid, tampered and missing
+signatures. Twilio requests are signed with Twilio's documented algorithm written out
+(checked against Twilio's published examples in
+tests/integrations/test_signatures_known_answers.py), not with the SDK Herald verifies
+with; SendGrid's own published example is posted as SendGrid sent it."""
 import base64
 import json
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
-from twilio.request_validator import RequestValidator
 
 from integrations.paging_store import SentMessage
 from service.app import create_app
 from service.runtime import Herald
 from service.settings import Settings
 from tests.herald_env import AM_TOKEN, fixture_payload
+from tests.integrations.test_signatures_known_answers import (SENDGRID_KEY, SENDGRID_PAYLOAD, SENDGRID_SIGNATURE,
+                                                              SENDGRID_TIMESTAMP, documented_twilio_signature,
+                                                              one_byte_changed)
 
 TWILIO_TOKEN = "twilio-secret-token-123"
 PUBLIC = "https://herald.test"
@@ -24,15 +30,20 @@ PUBLIC_KEY = base64.b64encode(KEY.public_key().public_bytes(
     serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
 
 
-@pytest.fixture
-def client(settings, monkeypatch):
+def app_client(monkeypatch, sendgrid_key: str) -> TestClient:
     monkeypatch.setenv("HERALD_TWILIO_ACCOUNT_SID", "AC" + "1" * 32)
     monkeypatch.setenv("HERALD_TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
     monkeypatch.setenv("HERALD_TWILIO_FROM", "+15550009999")
     monkeypatch.setenv("HERALD_TWILIO_API_BASE", "http://127.0.0.1:9")  # nothing is sent in these tests
-    monkeypatch.setenv("HERALD_SENDGRID_WEBHOOK_PUBLIC_KEY", PUBLIC_KEY)
+    monkeypatch.setenv("HERALD_SENDGRID_WEBHOOK_PUBLIC_KEY", sendgrid_key)
     full = Settings()
-    with TestClient(create_app(full, Herald.from_settings(full))) as c:
+    assert full.public_url == PUBLIC and full.sendgrid_webhook_public_key == sendgrid_key
+    return TestClient(create_app(full, Herald.from_settings(full)))
+
+
+@pytest.fixture
+def client(settings, monkeypatch):
+    with app_client(monkeypatch, PUBLIC_KEY) as c:
         yield c
 
 
@@ -40,7 +51,7 @@ def signed_post(client, path, params, token=TWILIO_TOKEN, tamper=False, signatur
     url = PUBLIC + path
     headers = {}
     if signature:
-        headers["X-Twilio-Signature"] = RequestValidator(token).compute_signature(url, params)
+        headers["X-Twilio-Signature"] = documented_twilio_signature(token, url, params)
     body = dict(params, Body=params.get("Body", "") + " ") if tamper else params
     return client.post(path, data=body, headers=headers)
 
@@ -48,7 +59,10 @@ def signed_post(client, path, params, token=TWILIO_TOKEN, tamper=False, signatur
 def open_incident(client) -> str:
     r = client.post("/api/v1/alertmanager", content=json.dumps(fixture_payload("firing.json")),
                     headers={"Authorization": f"Bearer {AM_TOKEN}"})
-    return r.json()["incidents"][0]["id"]
+    assert r.status_code == 200, r.text
+    [ref] = r.json()["incidents"]
+    assert ref["status"] == "triggered", ref
+    return ref["id"]
 
 
 def herald_of(client) -> Herald:
@@ -67,10 +81,14 @@ def test_sms_reply_4_acks_everything_in_the_latest_message(client):
     first, herald = open_incident(client), herald_of(client)
     payload = fixture_payload("firing.json")
     payload["groupKey"] = "other"
-    second = client.post("/api/v1/alertmanager", content=json.dumps(payload),
-                         headers={"Authorization": f"Bearer {AM_TOKEN}"}).json()["incidents"][0]["id"]
+    r = client.post("/api/v1/alertmanager", content=json.dumps(payload),
+                    headers={"Authorization": f"Bearer {AM_TOKEN}"})
+    assert r.status_code == 200, r.text
+    second = r.json()["incidents"][0]["id"]
+    assert second != first
     herald.paging.record_message(SentMessage("SM1", "alice", "sms", ((first, 1), (second, 1))), ALICE)
-    signed_post(client, "/webhooks/twilio/sms", {"From": ALICE, "Body": "4"})
+    r = signed_post(client, "/webhooks/twilio/sms", {"From": ALICE, "Body": "4"})
+    assert r.status_code == 200 and f"#{first} acknowledged" in r.text and f"#{second} acknowledged" in r.text
     assert {herald.store.get(i).status for i in (first, second)} == {"acknowledged"}
 
 
@@ -95,10 +113,14 @@ def test_unknown_sender_and_gibberish_get_help_and_change_nothing(client):
 
 
 def test_stop_and_start_are_respected(client):
+    """The flag only; that a STOPped number gets no SMS page (a call instead) and gets
+    them again after START: tests/service/test_sms_opt_out.py."""
     herald = herald_of(client)
-    signed_post(client, "/webhooks/twilio/sms", {"From": ALICE, "Body": "STOP"})
+    r = signed_post(client, "/webhooks/twilio/sms", {"From": ALICE, "Body": "STOP"})
+    assert r.status_code == 200 and "SMS pages stopped" in r.text
     assert herald.paging.is_opted_out(ALICE)
-    signed_post(client, "/webhooks/twilio/sms", {"From": ALICE, "Body": "start"})
+    r = signed_post(client, "/webhooks/twilio/sms", {"From": ALICE, "Body": "start"})
+    assert r.status_code == 200 and "SMS pages resumed" in r.text
     assert not herald.paging.is_opted_out(ALICE)
 
 
@@ -182,3 +204,29 @@ def test_bare_escalate_reply_is_not_read_as_a_code(client):
     herald.paging.record_message(SentMessage("SM5", "alice", "sms", ((incident_id, 1),)), ALICE)
     r = signed_post(client, "/webhooks/twilio/sms", {"From": ALICE, "Body": "escalate"})
     assert f"#{incident_id} escalated" in r.text
+
+
+def test_sendgrids_published_example_is_accepted_and_acted_on_and_a_one_byte_change_is_not(settings, monkeypatch):
+    """sendgrid-python's signed example (a ``dropped`` event), posted byte for byte as
+    SendGrid sent it, to Herald configured with SendGrid's published key."""
+    headers = {"X-Twilio-Email-Event-Webhook-Signature": SENDGRID_SIGNATURE,
+               "X-Twilio-Email-Event-Webhook-Timestamp": SENDGRID_TIMESTAMP, "Content-Type": "application/json"}
+    with app_client(monkeypatch, SENDGRID_KEY) as client:
+        incident_id, herald = open_incident(client), herald_of(client)
+        herald.paging.record_message(SentMessage("LRzXl_NHStOGhQ4kofSm_A", "alice", "sms", ((incident_id, 1),)), "")
+        r = client.post("/webhooks/sendgrid/events", content=SENDGRID_PAYLOAD, headers=headers)
+        assert r.status_code == 403 and "replay" in r.json()["detail"]  # signed in 2020: too old for today
+        signed_at = datetime.fromtimestamp(int(SENDGRID_TIMESTAMP), timezone.utc)
+        monkeypatch.setattr(herald, "clock", lambda: signed_at + timedelta(seconds=30))  # as if it came then
+        for at in (0, len(SENDGRID_PAYLOAD) // 2, len(SENDGRID_PAYLOAD) - 1):
+            r = client.post("/webhooks/sendgrid/events", content=one_byte_changed(SENDGRID_PAYLOAD, at),
+                            headers=headers)
+            assert r.status_code == 403 and "signature" in r.json()["detail"], at
+        assert [(p.channel, p.state) for p in herald.store.get(incident_id).pages] == [("sms", "pending")]
+
+        r = client.post("/webhooks/sendgrid/events", content=SENDGRID_PAYLOAD, headers=headers)
+        assert r.status_code == 200 and r.json() == {"events": 1, "pages_moved_on": 1}
+        incident = herald.store.get(incident_id)
+        assert [(p.channel, p.state) for p in incident.pages] == [("sms", "failed"), ("voice", "pending")]
+        [failed] = [e.details for e in incident.timeline if e.kind == "delivery_failed"]
+        assert failed["detail"] == "email dropped: Bounced Address"

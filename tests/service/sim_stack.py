@@ -1,0 +1,119 @@
+"""Herald in this process, served over HTTP on 127.0.0.1, with its real Twilio and
+SendGrid notifiers (the official SDKs) pointed at the provider simulator, which
+also plays the engineer: SMS replies reach Herald signed as Twilio signs them.
+
+Nothing runs a worker: a test delivers with ``service.outbox.drain`` /
+``service.delivery.deliver`` itself, so it decides when each page may go out.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from integrations.simulator import create_simulator_app
+from integrations.simulator_server import ServerThread
+from integrations.simulator_state import SimMessage, SimulatorState
+from routing.incident import Incident
+from service.app import create_app
+from service.devrun import simulator_env
+from service.runtime import Herald
+from service.settings import Settings
+from tests.herald_env import AM_TOKEN, fixture_payload
+
+ALICE = "+15550100001"
+
+
+class _Later:
+    """An ASGI app whose real app is set once its server has bound a port: Herald's
+    public URL (which Twilio's signatures cover) and the simulator's address are each
+    part of the other's configuration."""
+
+    app: Any = None
+
+    @property
+    def state(self) -> Any:  # ServerThread.stop interrupts the simulator's hangs through it
+        return getattr(self.app, "state", None)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class SimStack:
+    herald: Herald
+    url: str
+    sim: SimulatorState
+    sim_url: str
+
+    def fire(self, group: str) -> str:
+        """Alertmanager posts a new group; answers the incident id (stored, 200)."""
+        payload = fixture_payload("firing.json")
+        payload["groupKey"] = group
+        r = httpx.post(f"{self.url}/api/v1/alertmanager", content=json.dumps(payload),
+                       headers={"Authorization": f"Bearer {AM_TOKEN}"}, timeout=10)
+        assert r.status_code == 200, r.text
+        [ref] = r.json()["incidents"]
+        assert ref["changed"] is True and ref["status"] == "triggered", ref
+        return ref["id"]
+
+    def pages_to(self, number: str, channel: str = "sms") -> list[SimMessage]:
+        """What Herald's notifier created through the provider API for ``number`` (the
+        simulator also records the TwiML answers to replies: those have no callback)."""
+        return [m for m in self.sim.messages_for(to=number, channel=channel)
+                if m.direction == "outbound" and m.status_callback]
+
+    def reply(self, number: str, body: str) -> list[str]:
+        """``number`` texts ``body`` to Herald through the simulator (signed like Twilio);
+        answers the texts of Herald's TwiML answer."""
+        r = httpx.post(f"{self.sim_url}/_sim/reply", json={"from": number, "body": body, "to": "+15550009999"},
+                       timeout=10)
+        assert r.status_code == 200, r.text
+        entry = r.json()
+        assert entry["status_code"] == 200 and entry["url"] == f"{self.url}/webhooks/twilio/sms", entry
+        return entry["replies"]
+
+    def incident(self, incident_id: str) -> Incident:
+        incident = self.herald.store.get(incident_id)
+        assert incident is not None, incident_id
+        return incident
+
+
+@pytest.fixture
+def sim_stack_factory(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``start(**env)`` -> a ``SimStack``; ``env``: extra HERALD_* settings."""
+    started: list[ServerThread] = []
+    heralds: list[Herald] = []
+
+    def start(**env: str) -> SimStack:
+        api_app, sim_app = _Later(), _Later()
+        api, sim = ServerThread(api_app), ServerThread(sim_app)  # each binds its port now
+        started.extend([api, sim])
+        key_file = tmp_path / f"sendgrid-signing-key-{len(heralds)}.pem"
+        provider_env = simulator_env(sim.url, key_file)  # the SDKs pointed at the simulator; writes its key
+        state = SimulatorState()
+        sim_app.app = create_simulator_app(state, herald_url=api.url,
+                                           twilio_auth_token=provider_env["HERALD_TWILIO_AUTH_TOKEN"],
+                                           sendgrid_private_key_pem=key_file.read_text())
+        sim.start()
+        for key, value in {**provider_env, "HERALD_PUBLIC_URL": api.url, **env}.items():
+            monkeypatch.setenv(key, value)
+        full = Settings()
+        assert full.twilio_configured() and full.sendgrid_configured() and full.public_url == api.url
+        herald = Herald.from_settings(full)
+        heralds.append(herald)
+        api_app.app = create_app(full, herald)
+        api.start()
+        assert httpx.get(f"{api.url}/healthz", timeout=10).status_code == 200
+        return SimStack(herald, api.url, state, sim.url)
+
+    yield start
+    for server in reversed(started):
+        server.stop()
+    for herald in heralds:
+        herald.calendars.close()  # its refresher thread would outlive the test's Redis
