@@ -23,9 +23,13 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if "faketime" in os.environ.get("LD_PRELOAD", "") and os.environ.get("FAKETIME_DONT_FAKE_MONOTONIC") != "1":
-        raise pytest.UsageError("under faketime, set FAKETIME_DONT_FAKE_MONOTONIC=1 (make test-future does): with "
-                                "the monotonic clock moved too, every timed wait hangs for the whole offset")
+    import time
+
+    under_faketime = "faketime" in os.environ.get("LD_PRELOAD", "")
+    if under_faketime and (os.environ.get("FAKETIME_DONT_FAKE_MONOTONIC") != "1"
+                           or not getattr(time.sleep, "faketime_shim", False)):
+        raise pytest.UsageError("under faketime, run the suite as make test-future does: FAKETIME_DONT_FAKE_MONOTONIC=1 "
+                                "and PYTHONPATH=tests/faketime (see tests/faketime/sitecustomize.py)")
 
 
 FAIL_ON_SKIP = os.environ.get("HERALD_FAIL_ON_SKIP", "").lower() not in ("", "0", "false", "no")
