@@ -20,6 +20,14 @@ thread -- by the kernel if the test process itself dies (PR_SET_PDEATHSIG).
 
 The binary is looked up as ``$HERALD_ALERTMANAGER_BIN``, then
 ``prometheus-alertmanager`` (Debian's name), then ``alertmanager`` on PATH.
+
+Two clocks: Alertmanager is a static Go binary, so libfaketime (``make
+test-future``) does not move its clock while it moves this process's and
+Herald's. The harness measures Alertmanager's clock against ours from the
+HTTP ``Date`` header of its first API answer (``clock_offset``; under 2 s it
+is taken as 0, so a normal run sends exactly the times it is given) and sends
+every ``datetime`` on Alertmanager's clock: ``startsAt=now`` and a resolve's
+``endsAt`` mean "now" to Alertmanager too. ``am.now()`` is Alertmanager's now.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import datetime as _dt
+import email.utils
 import json
 import os
 import shutil
@@ -50,6 +59,7 @@ __all__ = [
     "alertmanager_binary",
     "alertmanager_version",
     "free_port",
+    "measure_clock_offset",
     "start_alertmanager",
 ]
 
@@ -98,6 +108,63 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+#: A smaller difference between Alertmanager's clock and ours is taken as none: the
+#: ``Date`` header has whole seconds, and a normal run must send exactly what it is given.
+CLOCK_TOLERANCE = _dt.timedelta(seconds=2)
+
+
+def _utc_now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def _server_date(response: httpx.Response) -> _dt.datetime:
+    value = response.headers.get("Date")
+    if not value:
+        raise AlertmanagerError(f"{response.request.url} answered without a Date header")
+    return email.utils.parsedate_to_datetime(value)
+
+
+def measure_clock_offset(client: httpx.Client, path: str = "/-/ready",
+                         settle: float = 3.0) -> _dt.timedelta:
+    """The server's clock minus ours, from the ``Date`` header of its answers to
+    ``GET path``; ``timedelta(0)`` when they differ by less than CLOCK_TOLERANCE.
+
+    One answer gives it to within a second (the header has whole seconds). When
+    the clocks do differ, the header is read again until its second ticks over:
+    that moment is the server's ``Date`` exactly, which pins the offset down to
+    the time between two requests (milliseconds on loopback)."""
+    def sample() -> tuple[_dt.datetime, _dt.datetime]:
+        before = _utc_now()
+        response = client.get(path, timeout=2.0)
+        after = _utc_now()
+        return _server_date(response), before + (after - before) / 2
+
+    date, at = sample()
+    coarse = date + _dt.timedelta(milliseconds=500) - at
+    if abs(coarse) < CLOCK_TOLERANCE:
+        return _dt.timedelta(0)
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline:
+        later, later_at = sample()
+        if later != date:  # the server's clock read `later` exactly between the two samples
+            return later - (at + (later_at - at) / 2)
+        at = later_at
+    return coarse  # no tick seen (a stalled machine): the one-second estimate
+
+
+def _on_clock(value: Any, offset: _dt.timedelta) -> Any:
+    """``value`` with every datetime (ours; naive means UTC) moved onto the other clock."""
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.timezone.utc)
+        return value + offset
+    if isinstance(value, Mapping):
+        return {k: _on_clock(v, offset) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_on_clock(v, offset) for v in value]
+    return value
 
 
 def _json_default(value: Any) -> Any:
@@ -201,6 +268,8 @@ class AlertmanagerProcess:
         self._log = None
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
+        #: Alertmanager's clock minus ours (0 unless libfaketime moved ours).
+        self.clock_offset = _dt.timedelta(0)
         try:
             self._spawn()
             self._wait_ready(ready_timeout)
@@ -256,6 +325,7 @@ class AlertmanagerProcess:
             try:
                 r = self._client.get("/-/ready", timeout=2.0)
                 if r.status_code == 200:
+                    self.clock_offset = measure_clock_offset(self._client)
                     return
                 last = f"HTTP {r.status_code}"
             except httpx.HTTPError as exc:
@@ -305,11 +375,17 @@ class AlertmanagerProcess:
             raise AlertmanagerError("alertmanager is stopped")
         return self._client
 
+    def now(self) -> _dt.datetime:
+        """Alertmanager's current time (ours plus ``clock_offset``)."""
+        return _utc_now() + self.clock_offset
+
     def post_alerts(self, alerts: list[Mapping[str, Any]]) -> None:
         """POST /api/v2/alerts. Each alert: labels, annotations, startsAt,
         endsAt (an endsAt in the past resolves it), generatorURL.
-        datetime values are sent as RFC 3339 (naive ones taken as UTC)."""
-        body = json.dumps(list(alerts), default=_json_default)
+        datetime values are times on this process's clock (naive ones UTC):
+        they are sent as RFC 3339 on Alertmanager's clock. Strings are sent as
+        they are."""
+        body = json.dumps(_on_clock(list(alerts), self.clock_offset), default=_json_default)
         r = self._http().post(
             "/api/v2/alerts",
             content=body,
@@ -321,8 +397,8 @@ class AlertmanagerProcess:
             )
 
     def resolve_alerts(self, alerts: list[Mapping[str, Any]]) -> None:
-        """Re-post the alerts with endsAt one second in the past."""
-        ended = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(seconds=1)
+        """Re-post the alerts with endsAt one second in the past (for Alertmanager)."""
+        ended = _utc_now() - _dt.timedelta(seconds=1)  # ours; post_alerts moves it onto its clock
         self.post_alerts([{**a, "endsAt": ended} for a in alerts])
 
     def get_alerts(self) -> list[dict[str, Any]]:

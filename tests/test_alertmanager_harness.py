@@ -4,6 +4,7 @@ webhook to a capture server in this test."""
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import json
 import os
 import queue
@@ -11,6 +12,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 try:  # tests/ is a package (tests/__init__.py)
@@ -18,6 +20,7 @@ try:  # tests/ is a package (tests/__init__.py)
         AlertmanagerError,
         alertmanager_binary,
         build_config,
+        measure_clock_offset,
         start_alertmanager,
     )
 except ModuleNotFoundError:  # rootdir-style layout without tests/__init__.py
@@ -25,6 +28,7 @@ except ModuleNotFoundError:  # rootdir-style layout without tests/__init__.py
         AlertmanagerError,
         alertmanager_binary,
         build_config,
+        measure_clock_offset,
         start_alertmanager,
     )
 
@@ -239,3 +243,78 @@ def test_captured_fixtures_are_webhook_v4(name):
         assert a["status"] in ("firing", "resolved")
         if a["status"] == "firing":
             assert a["endsAt"] == "0001-01-01T00:00:00Z"
+
+
+class SkewedClock:
+    """127.0.0.1 HTTP server whose ``Date`` header runs ``skew`` ahead of our clock."""
+
+    def __init__(self, skew: dt.timedelta) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def date_time_string(self, timestamp=None) -> str:  # noqa: ARG002
+                return email.utils.format_datetime(dt.datetime.now(dt.timezone.utc) + skew, usegmt=True)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.mark.parametrize("days", [-400, -45, 45])
+def test_clock_offset_is_measured_to_a_fraction_of_a_second(days):
+    skew = dt.timedelta(days=days, milliseconds=300)
+    server = SkewedClock(skew)
+    try:
+        with httpx.Client(base_url=server.url, trust_env=False) as client:
+            offset = measure_clock_offset(client, path="/")
+    finally:
+        server.close()
+    assert abs(offset - skew) < dt.timedelta(milliseconds=200), offset
+
+
+@pytest.mark.parametrize("seconds", [0, 1.2, -1.2])
+def test_a_clock_difference_under_two_seconds_counts_as_none(seconds):
+    server = SkewedClock(dt.timedelta(seconds=seconds))
+    try:
+        with httpx.Client(base_url=server.url, trust_env=False) as client:
+            assert measure_clock_offset(client, path="/") == dt.timedelta(0)
+    finally:
+        server.close()
+
+
+@pytest.mark.slow
+@needs_alertmanager
+def test_times_are_sent_on_alertmanagers_clock(tmp_path, capture):
+    """Under ``make test-future`` our clock is 45 or 400 days ahead of Alertmanager's
+    (it ignores libfaketime): startsAt=now must still be now to Alertmanager, and a
+    resolve must be in its past. On a normal run the offset is exactly 0."""
+    with start_alertmanager(tmp_path, capture.url) as am:
+        answer = httpx.get(f"{am.url}/-/ready", trust_env=False)
+        their_now = email.utils.parsedate_to_datetime(answer.headers["Date"])
+        assert abs(am.now() - their_now) < dt.timedelta(seconds=2)
+        if os.environ.get("FAKETIME") is None:
+            assert am.clock_offset == dt.timedelta(0)
+        alert = _alert()
+        am.post_alerts([alert])
+        [held] = am.get_alerts()
+        starts = dt.datetime.fromisoformat(held["startsAt"].replace("Z", "+00:00"))
+        assert abs(starts - am.now()) < dt.timedelta(seconds=30)
+        assert capture.next()["json"]["status"] == "firing"
+        am.resolve_alerts([alert])
+        resolved = capture.next()["json"]
+        assert resolved["status"] == "resolved"
+        ends = dt.datetime.fromisoformat(resolved["alerts"][0]["endsAt"].replace("Z", "+00:00"))
+        assert starts < ends <= am.now()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -32,14 +33,33 @@ SECRETS = {
 }
 
 
+def _expect(response: httpx.Response, status: int, what: str) -> str:
+    """A setup step's answer, checked: a failure says which step went wrong and how."""
+    assert response.status_code == status, f"{what}: expected {status}, got {response.status_code}: {response.text}"
+    return response.text
+
+
+def _timeline_kinds(url: str, incident_id: str, headers: dict[str, str]) -> list[str]:
+    answer = httpx.get(f"{url}/api/v1/incidents/{incident_id}", headers=headers)
+    _expect(answer, 200, f"GET incident {incident_id}")
+    return [entry["kind"] for entry in answer.json()["timeline"]]
+
+
 @pytest.fixture(scope="module")
 def leaked(tmp_path_factory) -> str:
-    """Everything a real run printed or answered, as one string."""
+    """Everything a real run printed or answered, as one string.
+
+    The tiers have an hour to acknowledge, so nothing escalates on a timer during the
+    run: the two injected SMS failures meet Alice's one page, in order, however long the
+    worker takes to start. (With 2 s, a worker slower than that to start sent Alice's
+    and Bob's SMS at once, the failures were dealt out between them, and Bob's timed-out
+    SMS was cancelled by the reassignment before its retry was noted: no page_retry.)
+    Escalation is asked for through the API instead."""
     tmp = tmp_path_factory.mktemp("secrets")
     server = start_redis(tmp / "redis", appendonly=False)
     sim_port, api_port = free_port(), free_port()
     url = f"http://127.0.0.1:{api_port}"
-    env = {**env_for(write_config(tmp / "conf", delay="2s"), server.url, url),
+    env = {**env_for(write_config(tmp / "conf", delay="1h"), server.url, url),
            **simulator_env(f"http://127.0.0.1:{sim_port}", tmp / "sg-key.pem"),
            "HERALD_API_TOKEN": SECRETS["api token"], "HERALD_API_TOKENS": f"bot:write:{SECRETS['scoped api token']}",
            "HERALD_ALERTMANAGER_TOKEN": SECRETS["alertmanager token"],
@@ -57,24 +77,38 @@ def leaked(tmp_path_factory) -> str:
     try:
         admin = {"Authorization": f"Bearer {SECRETS['api token']}"}
         am = {"Authorization": f"Bearer {SECRETS['alertmanager token']}", "Content-Type": "application/json"}
-        state.inject("sms", "timeout", 1, seconds=2)  # retried 5 s later ...
+        state.inject("sms", "timeout", 1, seconds=2)  # Alice's SMS hangs: retried 5 s later ...
         state.inject("sms", "4xx", 1)  # ... and refused: falls back to a call
         r = httpx.post(f"{url}/api/v1/alertmanager", content=json.dumps(fixture_payload("firing.json")), headers=am)
+        answers.append(_expect(r, 200, "the webhook"))
+        assert r.json()["status"] == "stored" and len(r.json()["incidents"]) == 1, r.text
         incident_id = r.json()["incidents"][0]["id"]
-        answers.append(r.text)
         for headers in ({"Authorization": "Bearer wrong"}, {"Authorization": "Basic !!!"}, {}):
-            answers.append(httpx.post(f"{url}/api/v1/alertmanager", content=b"{}", headers=headers).text)
-            answers.append(httpx.get(f"{url}/api/v1/incidents", headers=headers).text)
-        answers.append(httpx.post(f"{url}/webhooks/twilio/sms", data={"Body": "4"},
-                                  headers={"X-Twilio-Signature": "forged"}).text)
+            answers.append(_expect(httpx.post(f"{url}/api/v1/alertmanager", content=b"{}", headers=headers), 401,
+                                   f"a webhook with {headers or 'no credentials'}"))
+            answers.append(_expect(httpx.get(f"{url}/api/v1/incidents", headers=headers), 401,
+                                   f"the incident list with {headers or 'no credentials'}"))
+        answers.append(_expect(httpx.post(f"{url}/webhooks/twilio/sms", data={"Body": "4"},
+                                          headers={"X-Twilio-Signature": "forged"}), 403, "a forged Twilio reply"))
         wait_for(lambda: state.messages_for(channel="voice"), 30, "the fallback call", worker)
+        kinds = _timeline_kinds(url, incident_id, admin)
+        assert "page_retry" in kinds and "channel_fallback" in kinds, f"Alice's SMS did not retry, then fail over: {kinds}"
         state.inject("email", "5xx", 2)
-        httpx.post(f"{url}/api/v1/incidents/{incident_id}/reassign", json={"person": "erin"}, headers=admin)
+        answers.append(_expect(httpx.post(f"{url}/api/v1/incidents/{incident_id}/escalate", headers=admin), 200,
+                               "escalating the incident"))
+        answers.append(_expect(httpx.post(f"{url}/api/v1/incidents/{incident_id}/reassign", json={"person": "erin"},
+                                          headers=admin), 200, "reassigning the incident to Erin"))
+        for person, phone in (("Bob", "+15550100002"), ("Erin", "+15550100004")):
+            wait_for(lambda to=phone: state.messages_for(to=to, channel="sms"), 30, f"the SMS to {person}", worker)
+        now = datetime.now(timezone.utc)
+        window = f"from={now - timedelta(days=1):%Y-%m-%dT%H:%M:%SZ}&to={now + timedelta(days=1):%Y-%m-%dT%H:%M:%SZ}"
         for path in ("/api/v1/incidents", f"/api/v1/incidents/{incident_id}", "/readyz", "/openapi.json", "/docs",
-                     "/api/v1/schedules", "/api/v1/oncall", "/api/v1/heartbeats", "/api/v1/reports/sla"):
-            answers.append(httpx.get(f"{url}{path}", headers=admin).text)
-        answers.append(httpx.get(f"{url}/api/v1/incidents/{incident_id}",
-                                 headers={"Authorization": f"Bearer {SECRETS['scoped api token']}"}).text)
+                     "/api/v1/schedules", "/api/v1/oncall", "/api/v1/heartbeats",
+                     f"/api/v1/reports/sla?{window}"):
+            answers.append(_expect(httpx.get(f"{url}{path}", headers=admin), 200, f"GET {path}"))
+        answers.append(_expect(httpx.get(f"{url}/api/v1/incidents/{incident_id}",
+                                         headers={"Authorization": f"Bearer {SECRETS['scoped api token']}"}),
+                               200, "the incident, read with the scoped token"))
     finally:
         worker.stop()
         api.stop()

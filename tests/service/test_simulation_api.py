@@ -1,12 +1,24 @@
 import json
+from datetime import datetime, timedelta, timezone
 
 from tests.herald_env import API_TOKEN, fixture_payload
 
 API = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
+def _iso(moment: datetime) -> str:
+    """Whole seconds, ``Z``: the form the API answers in."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _at() -> datetime:
+    """An hour from now, in whole seconds: inside the calendars' window on any day."""
+    return datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=1)
+
+
 def test_simulate_answers_the_plan_and_stores_nothing(client, herald):
-    r = client.post("/api/v1/simulate?at=2026-11-28T03:00:00Z", content=json.dumps(fixture_payload("firing.json")),
+    at = _at()
+    r = client.post("/api/v1/simulate", params={"at": _iso(at)}, content=json.dumps(fixture_payload("firing.json")),
                     headers=API)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -14,22 +26,27 @@ def test_simulate_answers_the_plan_and_stores_nothing(client, herald):
     steps = body["plans"][0]["steps"]
     assert [(s["tier"], s["people"]) for s in steps[:4]] == [
         ("L1", ["alice"]), ("L2", ["bob"]), ("engineering", ["erin"]), ("executive", ["dave"])]
-    assert steps[0]["at"] == "2026-11-28T03:00:00Z"
+    assert steps[0]["at"] == _iso(at)
     assert herald.store.redis.keys("herald:incident*") == [] and herald.queue.count == 0
 
 
 def test_simulate_shows_a_maintenance_hold(client):
-    client.post("/api/v1/maintenance", json={"matchers": ['service="db"'], "start": "2026-11-28T02:00:00Z",
-                                             "end": "2026-11-28T04:00:00Z", "reason": "db upgrade"}, headers=API)
-    r = client.post("/api/v1/simulate?at=2026-11-28T03:00:00Z", content=json.dumps(fixture_payload("firing.json")),
+    at = _at()
+    window = {"matchers": ['service="db"'], "start": _iso(at - timedelta(hours=1)),
+              "end": _iso(at + timedelta(hours=1)), "reason": "db upgrade"}
+    created = client.post("/api/v1/maintenance", json=window, headers=API)
+    assert created.status_code == 201, created.text
+    r = client.post("/api/v1/simulate", params={"at": _iso(at)}, content=json.dumps(fixture_payload("firing.json")),
                     headers=API)
+    assert r.status_code == 200, r.text
     plan = r.json()["plans"][0]
-    assert plan["events"][0]["kind"] == "held" and plan["steps"][0]["at"] == "2026-11-28T04:00:00Z"
+    assert plan["events"][0]["kind"] == "held", plan
+    assert plan["steps"][0]["at"] == _iso(at + timedelta(hours=1)), plan
 
 
 def test_simulate_rejects_bad_input(client):
     assert client.post("/api/v1/simulate", content=b"{}", headers=API).status_code == 400
-    naive = client.post("/api/v1/simulate?at=2026-11-28T03:00:00", headers=API,
+    naive = client.post("/api/v1/simulate", params={"at": _iso(_at()).removesuffix("Z")}, headers=API,
                         content=json.dumps(fixture_payload("firing.json")))
     assert naive.status_code == 400 and "time zone" in naive.json()["detail"]
     assert client.post("/api/v1/simulate", content=json.dumps(fixture_payload("firing.json"))).status_code == 401
