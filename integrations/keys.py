@@ -108,3 +108,9 @@ def failed_attempts(kind: str, who: str, window: int) -> str:
 def notice(ref: str, person: str) -> str:
     """Set once a notice (a handoff message) went to a person: a retried job sends it once."""
     return f"{PREFIX}notice:{ref}:{person}"
+
+
+#: Keys a Redis that Herald has used holds (a worker's first sweep writes the first): with
+#: none of them, a CLI command has reached some other Redis and says so.
+MARKERS = (WORKER_HEARTBEAT, INCIDENT_SEQ, INCIDENTS_ALL, CALENDARS_VERSION, HANDOFFS_VERSION,
+           MAINTENANCE_VERSION, HEARTBEATS, METRICS)

@@ -13,6 +13,7 @@ from service import ack_pages, api_alertmanager, api_incidents, api_maintenance,
 from service import api_feeds, api_handoffs, api_oncall, api_schedules
 from service import api_drills, api_heartbeats, api_reports
 from service import web  # the web console: /ui and /static
+from service.api_docs import create_docs_app
 from service.auth import configured_tokens
 from service import json_guard, logs, metrics
 from service.http_guards import BodyLimit, SecurityHeaders
@@ -40,8 +41,9 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
             ingest, app.state.ingest = app.state.ingest, None
             await ingest.aclose()
 
-    app = FastAPI(title="Herald", version="0.1.0", lifespan=lifespan,
-                  description="Alert routing and paging for Prometheus Alertmanager.")
+    # /docs and /redoc from this server, not a CDN; the OpenAPI document's security schemes
+    app = create_docs_app(title="Herald", version="0.1.0", lifespan=lifespan,
+                          description="Alert routing and paging for Prometheus Alertmanager.")
     app.state.herald = herald
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # declared or streamed (chunked) bodies
     app.add_middleware(SecurityHeaders)

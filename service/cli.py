@@ -1,4 +1,4 @@
-"""The ``herald`` command: serve, worker, check-config, dev."""
+"""The ``herald`` command: serve, worker, check-config, dev, simulate, sim, oncall, schedules, fire."""
 from __future__ import annotations
 
 import argparse
@@ -80,9 +80,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     import json
     from datetime import datetime, timezone
 
+    import redis
     from pydantic import ValidationError
 
     from routing.alertmanager import WebhookPayload
+    from service.cli_common import check_herald_data
     from service.runtime import Herald
     from service.simulation import render, simulate
 
@@ -101,15 +103,27 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"herald: configuration error: {exc}", file=sys.stderr)
         return 1
+    try:
+        check_herald_data(herald.store.redis, settings.redis_url)
+    except redis.RedisError:
+        pass  # the plan's notes say that Redis was unreachable
     result = simulate(herald, payload, at.astimezone(timezone.utc))
     print(json.dumps(result, default=str, indent=2) if args.json else render(result))
     return 0
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from service.devrun import run_dev
 
-    return run_dev(port=args.port)
+    return run_dev(port=args.port, state_dir=Path(args.state_dir))
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (1-65535)")
+    return int(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--routes", action="store_true", help="print the route tree")
     check.set_defaults(func=cmd_check_config)
     dev = sub.add_parser("dev", help="run Redis, the API and a worker for local use (make run)")
-    dev.add_argument("--port", type=int, default=8080)
+    dev.add_argument("--port", type=_port, default=8080, help="the API's port on 127.0.0.1 (default 8080)")
+    dev.add_argument("--state-dir", default=".herald", help="where Redis keeps its data (default .herald)")
     dev.set_defaults(func=cmd_dev)
     sim = sub.add_parser("simulate", help="dry run: the paging plan for an Alertmanager payload, nothing sent")
     sim.add_argument("payload", help="a JSON file as Alertmanager posts it")
@@ -135,9 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", action="store_true", help="print JSON instead of text")
     sim.set_defaults(func=cmd_simulate)
     sub.add_parser("sim", help="run the Twilio/SendGrid provider simulator (herald sim --help)")
+    from service.cli_fire import add_command as add_fire_command
     from service.cli_schedules import add_commands as add_schedule_commands  # oncall, schedules lint
 
     add_schedule_commands(sub)
+    add_fire_command(sub)
     return parser
 
 

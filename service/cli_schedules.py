@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from service.cli_common import calendar_log_muted, check_herald_data, shown_url, warn
 from service.config import ConfigError, HeraldConfig, load_config
 from service.settings import Settings
 
@@ -43,23 +44,38 @@ def _config(args: argparse.Namespace) -> HeraldConfig:
 
 
 def _book(config: HeraldConfig, offline: bool, now: datetime) -> CalendarBook:
+    """The calendars as the service sees them; without Redis (or ``offline``), the files
+    and URLs only. Says on stderr when Redis is unreachable or holds no Herald data."""
     import redis
 
     from integrations.calendars import CalendarBook
 
     client: redis.Redis | None = None
     if not offline:
-        client = redis.Redis.from_url(Settings().redis_url, decode_responses=True, socket_timeout=3,
-                                      socket_connect_timeout=2)
+        url = Settings().redis_url
+        client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=3, socket_connect_timeout=2)
         try:
             client.ping()
+            check_herald_data(client, url)
         except redis.RedisError as exc:
-            print(f"herald: Redis unreachable ({type(exc).__name__}): reading calendar files and URLs only; "
-                  "uploads and handoffs are not included", file=sys.stderr)
+            warn(f"Redis unreachable at {shown_url(url)} ({type(exc).__name__}): reading calendar files and URLs "
+                 "only; uploads and handoffs are not included")
             client = None
     book = CalendarBook(config, client, readonly=True, background=False)
     book.refresh(now, force=True)
     return book
+
+
+def _calendar_warnings(book: CalendarBook, names: list[str], reported: Any = (), errors: bool = True) -> None:
+    """Each schedule's load error (``errors``) and calendar problems, once each, on
+    stderr; the problems in ``reported`` were printed already."""
+    for name in names:
+        status = book.status[name]
+        if status.error and errors:
+            warn(f"{name}: {status.error}")
+        for problem in status.problems:
+            if problem.kind in ("unknown_person", "parse_warning") and problem not in reported:
+                warn(f"{name}: {problem.kind.replace('_', ' ')}: {problem.message}")
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -81,7 +97,8 @@ def cmd_oncall(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return 2
-    book = _book(config, args.offline, now)
+    with calendar_log_muted():
+        book = _book(config, args.offline, now)
     names = args.schedule or list(config.schedules)
     rows = [["SCHEDULE", "TIER", "PERSON", "NAME", "FROM", "UNTIL", "SOURCE"]]
     for name in names:
@@ -96,9 +113,7 @@ def cmd_oncall(args: argparse.Namespace) -> int:
                 rows.append([name, tier, "-", "(nobody on call)", "-", "-", "-"])
     print(f"on call at {at.strftime('%Y-%m-%d %H:%M UTC')}")
     print(_table(rows))
-    failed = [s for n, s in book.status.items() if n in names and s.error]
-    for status in failed:
-        print(f"warning: {status.schedule}: {status.error}", file=sys.stderr)
+    _calendar_warnings(book, names)
     return 0
 
 
@@ -110,9 +125,12 @@ def cmd_lint(args: argparse.Namespace) -> int:
         return 2
     now = datetime.now(timezone.utc)
     end = now + timedelta(days=args.days)
-    book = _book(config, args.offline, now)
+    with calendar_log_muted():
+        book = _book(config, args.offline, now)
     found = 0
-    for name in args.schedule or list(config.schedules):
+    names = args.schedule or list(config.schedules)
+    reported = []
+    for name in names:
         status = book.status[name]
         lines = []
         if status.error:
@@ -120,11 +138,16 @@ def cmd_lint(args: argparse.Namespace) -> int:
         if book.parsed(name) is None:  # coverage of a calendar that is not there says nothing more
             lines = lines or [f"error: no calendar loaded ({status.note or 'nothing to read'})"]
         else:
-            lines += [f"{p.kind}{' ' + p.tier if p.tier else ''}: {p.message}" for p in book.lint(name, now, end)]
+            problems = book.lint(name, now, end)
+            reported += problems
+            lines += [f"{p.kind}{' ' + p.tier if p.tier else ''}: {p.message}" for p in problems]
         found += len(lines)
         state = f"{len(lines)} problem{'s' if len(lines) != 1 else ''}" if lines else "OK"
         print(f"{name} ({status.source}, {status.shifts} shifts, next {args.days} days): {state}")
         print("".join(f"  {line}\n" for line in lines), end="")
+    # Calendar problems outside the days checked (an unknown person first seen in an
+    # earlier shift): not counted, but said once.
+    _calendar_warnings(book, names, reported, errors=False)
     return 1 if found else 0
 
 
