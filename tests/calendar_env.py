@@ -3,6 +3,7 @@ file, an upload and (optionally) a URL schedule, and a tiny calendar HTTP server
 127.0.0.1 that a test can make slow, broken or huge."""
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,7 +91,8 @@ def write_schedule_config(directory: Path, url: str | None = None, poll: str = "
 @dataclass
 class CalendarServer:
     """What the server answers; change it from the test. ``requests`` logs the
-    If-None-Match header of each GET."""
+    If-None-Match header of each GET; ``hang_over`` is set when a hanging GET ends
+    (released, or after 10 s)."""
 
     body: bytes = b""
     etag: str | None = '"v1"'
@@ -98,6 +100,7 @@ class CalendarServer:
     url: str = ""
     requests: list[str | None] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
+    hang_over: threading.Event = field(default_factory=threading.Event)
 
 
 @contextmanager
@@ -109,6 +112,7 @@ def calendar_server(body: bytes) -> Iterator[CalendarServer]:
             state.requests.append(self.headers.get("If-None-Match"))
             if state.mode == "hang":
                 state.release.wait(10)
+                state.hang_over.set()
                 return
             if state.mode == "error":
                 self.send_response(500)
@@ -134,7 +138,8 @@ def calendar_server(body: bytes) -> Iterator[CalendarServer]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever's next look at its flag: 0.05 s, not the default 0.5 s
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}/secret-token/oncall.ics"
     try:
@@ -144,6 +149,20 @@ def calendar_server(body: bytes) -> Iterator[CalendarServer]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def record_children(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen]:
+    """Every child process started from here on (the calendar sandbox's parsers), to
+    check afterwards how each one ended."""
+    children: list[subprocess.Popen] = []
+
+    class Recorded(subprocess.Popen):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            children.append(self)
+
+    monkeypatch.setattr(subprocess, "Popen", Recorded)
+    return children
 
 
 def now_utc() -> datetime:

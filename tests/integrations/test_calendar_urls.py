@@ -98,7 +98,7 @@ def test_a_restart_with_the_url_down_uses_the_copy_in_redis(client, server, book
     now = now_utc()
     books(client).refresh(now, force=True)
     server.mode = "error"
-    client.delete(keys.calendar_poll("feed"))  # the old process's poll lease ran out
+    assert client.delete(keys.calendar_poll("feed")) == 1  # the old process's poll lease ran out
     restarted = books(client)
     restarted.refresh(now + timedelta(minutes=1), force=True)
     assert who(restarted, now) == ["alice"] and restarted.loaded() is True
@@ -113,13 +113,13 @@ def test_one_process_polls_per_interval_and_the_others_adopt_its_copy(client, se
     second.refresh(now, force=True)  # a copy is in Redis and the poll lease is taken: no fetch
     assert len(server.requests) == 1 and who(second, now) == ["alice"]
 
-    client.delete(keys.calendar_poll("feed"))  # the interval passed
+    assert client.delete(keys.calendar_poll("feed")) == 1  # the interval passed
     server.body, server.etag = CAROL, '"v2"'
     first.poll("feed", now + timedelta(hours=1, seconds=1))
     second.refresh(now + timedelta(hours=1, seconds=2))  # one MGET: a new version, adopted from Redis
     assert who(second, now) == ["carol"] and len(server.requests) == 2
 
-    client.delete(keys.calendar_poll("feed"))
+    assert client.delete(keys.calendar_poll("feed")) == 1
     server.mode = "error"
     first.poll("feed", now + timedelta(hours=2, seconds=1))
     second.poll("feed", now + timedelta(hours=2, seconds=2))  # lease held: reads the shared outcome

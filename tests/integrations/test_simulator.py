@@ -18,12 +18,22 @@ from tests.integrations.sim_fixture import (ACCOUNT_SID, AUTH_TOKEN, CALLS, EMAI
                                             sim, sim_env, twilio_post)
 
 def send_page(sim, channel="sms", public_url=None):
+    """A page through the real SDK client; the simulator must accept it."""
     public = public_url or sim.herald_url
     if channel == "email":
-        return SendGridNotifier(SENDGRID_KEY, "herald@example.com", sim.url).send(
+        result = SendGridNotifier(SENDGRID_KEY, "herald@example.com", sim.url).send(
             make_page(channel="email", address=EMAIL))
-    with TwilioNotifier(ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, sim.url, public, channel) as n:
-        return n.send(make_page(channel=channel))
+    else:
+        with TwilioNotifier(ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, sim.url, public, channel) as n:
+            result = n.send(make_page(channel=channel))
+    assert result.outcome == "sent" and result.provider_id, result
+    return result
+
+
+def ok(response, status: int = 200):
+    """``response``, once it has the status a setup step needs."""
+    assert response.status_code == status, response.text
+    return response
 
 
 def assert_twilio_signed(req):
@@ -49,14 +59,14 @@ def test_twilio_api_records_and_answers_like_twilio(sim):
     body = r.json()
     assert body["sid"].startswith("SM") and body["status"] == "queued" and body["num_segments"] == "1"
     assert body["uri"] == f"{MESSAGES[:-5]}/{body['sid']}.json" and body["to"] == PHONE
-    twilio_post(sim, To="+15550002222")
+    ok(twilio_post(sim, To="+15550002222"), 201)
     listed = httpx.get(f"{sim.url}/_sim/messages", params={"to": PHONE}).json()
     assert [m["provider_id"] for m in listed] == [body["sid"]]
     assert listed[0]["from"] == FROM_NUMBER and listed[0]["body"] == "hello"
 
 
 def test_inbox_page_escapes_content(sim):
-    twilio_post(sim, Body="<script>alert(1)</script>")
+    ok(twilio_post(sim, Body="<script>alert(1)</script>"), 201)
     send_page(sim, "voice")
     page = httpx.get(f"{sim.url}/_sim/inbox").text
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -105,7 +115,7 @@ def test_fail_http_modes(sim, channel, mode, status):
 
 
 def test_fail_timeout_hangs_past_client_timeout(sim):
-    control(sim, "fail", channel="email", mode="timeout", count=1, seconds=5)
+    ok(control(sim, "fail", channel="email", mode="timeout", count=1, seconds=5))
     started = time.monotonic()
     with pytest.raises(httpx.ReadTimeout):
         mail_post(sim, timeout=0.3)
@@ -121,7 +131,7 @@ def test_fail_rejects_bad_requests(sim):
 
 
 def test_undelivered_sms_posts_signed_status_callback(sim):
-    control(sim, "fail", channel="sms", mode="undelivered", count=1)
+    ok(control(sim, "fail", channel="sms", mode="undelivered", count=1))
     result = send_page(sim)
     assert result.outcome == "sent"
     [req] = sim.receiver.wait(1)
@@ -133,7 +143,7 @@ def test_undelivered_sms_posts_signed_status_callback(sim):
 
 
 def test_undelivered_voice_is_no_answer(sim):
-    control(sim, "fail", channel="voice", mode="undelivered", count=1)
+    ok(control(sim, "fail", channel="voice", mode="undelivered", count=1))
     result = send_page(sim, "voice")
     [req] = sim.receiver.wait(1)
     assert_twilio_signed(req)
@@ -141,7 +151,7 @@ def test_undelivered_voice_is_no_answer(sim):
 
 
 def test_undelivered_email_posts_signed_bounce(sim):
-    control(sim, "fail", channel="email", mode="undelivered", count=1)
+    ok(control(sim, "fail", channel="email", mode="undelivered", count=1))
     result = send_page(sim, "email")
     [req] = sim.receiver.wait(1)
     assert req.path == "/webhooks/sendgrid/events"
@@ -151,7 +161,7 @@ def test_undelivered_email_posts_signed_bounce(sim):
 
 
 def test_callbacks_never_leave_loopback(sim):
-    control(sim, "fail", channel="sms", mode="undelivered", count=1)
+    ok(control(sim, "fail", channel="sms", mode="undelivered", count=1))
     send_page(sim, public_url="https://herald.example.com")
     assert sim.state.wait_for(lambda s: len(s.callbacks) == 1)
     assert "not loopback" in sim.state.callbacks[0]["error"] and sim.state.callbacks[0]["status_code"] is None
@@ -163,7 +173,7 @@ def test_callbacks_never_leave_loopback(sim):
 def test_reply_posts_signed_inbound_sms_and_records_answer(sim):
     send_page(sim)
     sim.receiver.responses["/webhooks/twilio/sms"] = (200, message_twiml("Acknowledged #12"), "text/xml")
-    out = control(sim, "reply", **{"from": PHONE, "body": "4 12"}).json()
+    out = ok(control(sim, "reply", **{"from": PHONE, "body": "4 12"})).json()
     assert out["status_code"] == 200 and out["replies"] == ["Acknowledged #12"]
     [req] = sim.receiver.requests
     assert req.path == "/webhooks/twilio/sms"
@@ -177,7 +187,7 @@ def test_reply_posts_signed_inbound_sms_and_records_answer(sim):
 
 def test_reply_needs_a_to_number_when_nothing_was_sent(sim):
     assert control(sim, "reply", **{"from": PHONE, "body": "4"}).status_code == 400
-    out = control(sim, "reply", **{"from": PHONE, "body": "4", "to": FROM_NUMBER}).json()
+    out = ok(control(sim, "reply", **{"from": PHONE, "body": "4", "to": FROM_NUMBER})).json()
     assert out["status_code"] == 200 and sim.receiver.requests[0].form["To"] == FROM_NUMBER
 
 
@@ -188,7 +198,7 @@ def test_reply_when_herald_is_down_or_unset(sim):
         assert r.status_code == 409
     down = create_simulator_app(herald_url=other.url)  # port now closed
     with ServerThread(down) as sim2:
-        out = httpx.post(f"{sim2.url}/_sim/reply", json={"from": PHONE, "body": "4", "to": FROM_NUMBER}).json()
+        out = ok(httpx.post(f"{sim2.url}/_sim/reply", json={"from": PHONE, "body": "4", "to": FROM_NUMBER})).json()
     assert out["status_code"] is None and out["error"] == "ConnectError"
 
 
@@ -196,7 +206,7 @@ def test_press_posts_signed_gather_to_the_action_url(sim):
     call_sid = send_page(sim, "voice").provider_id
     sim.receiver.responses["/webhooks/twilio/voice/gather"] = (
         200, "<Response><Say>Acknowledged.</Say><Hangup/></Response>", "text/xml")
-    out = control(sim, "press", call_sid=call_sid, digits="4").json()
+    out = ok(control(sim, "press", call_sid=call_sid, digits="4")).json()
     assert out["status_code"] == 200 and out["says"] == ["Acknowledged."]
     [req] = sim.receiver.requests
     assert req.url.endswith("/webhooks/twilio/voice/gather?incident=inc-1&person=p-ann&code=12&step=1")
@@ -210,8 +220,8 @@ def test_press_follows_a_new_gather(sim):
     again = f"{sim.herald_url}/again?n=2"
     sim.receiver.responses["/webhooks/twilio/voice/gather"] = (
         200, f'<Response><Gather numDigits="1" action="{again.replace("&", "&amp;")}"/></Response>', "text/xml")
-    control(sim, "press", call_sid=call_sid, digits="*")
-    control(sim, "press", call_sid=call_sid, digits="6")
+    ok(control(sim, "press", call_sid=call_sid, digits="*"))
+    ok(control(sim, "press", call_sid=call_sid, digits="6"))
     assert [r.path for r in sim.receiver.requests] == ["/webhooks/twilio/voice/gather", "/again"]
     assert_twilio_signed(sim.receiver.requests[1])
 
@@ -225,8 +235,8 @@ def test_press_unknown_call(sim):
 def test_status_callbacks_for_messages_and_calls(sim):
     sms_sid = send_page(sim).provider_id
     call_sid = send_page(sim, "voice").provider_id
-    control(sim, "status", provider_id=sms_sid, status="delivered")
-    control(sim, "status", provider_id=call_sid, status="completed", answered_by="machine_start")
+    ok(control(sim, "status", provider_id=sms_sid, status="delivered"))
+    ok(control(sim, "status", provider_id=call_sid, status="completed", answered_by="machine_start"))
     first, second = sim.receiver.wait(2)
     for req in (first, second):
         assert_twilio_signed(req)
@@ -239,7 +249,7 @@ def test_status_rejects_unknown_ids_and_statuses(sim):
     sms_sid = send_page(sim).provider_id
     assert control(sim, "status", provider_id=sms_sid, status="no-answer").status_code == 400
     assert control(sim, "status", provider_id="SM" + "0" * 32, status="delivered").status_code == 404
-    twilio_post(sim)  # created without a StatusCallback
+    ok(twilio_post(sim), 201)  # created without a StatusCallback
     bare = sim.state.messages_for()[-1].provider_id
     assert control(sim, "status", provider_id=bare, status="delivered").status_code == 409
 
@@ -247,7 +257,7 @@ def test_status_rejects_unknown_ids_and_statuses(sim):
 @pytest.mark.parametrize("event,failed", [("bounce", True), ("dropped", True), ("delivered", False)])
 def test_email_event_posts_signed_batch(sim, event, failed):
     msg_id = send_page(sim, "email").provider_id
-    out = control(sim, "email-event", email=EMAIL, event=event, sg_message_id=msg_id).json()
+    out = ok(control(sim, "email-event", email=EMAIL, event=event, sg_message_id=msg_id)).json()
     assert out["status_code"] == 200
     [parsed] = assert_sendgrid_signed(sim, sim.receiver.requests[0])
     assert (parsed.provider_id, parsed.event, parsed.failed) == (msg_id, event, failed)
@@ -256,7 +266,7 @@ def test_email_event_posts_signed_batch(sim, event, failed):
 def test_email_event_defaults_to_latest_and_rejects_unknown(sim):
     assert control(sim, "email-event", email=EMAIL, event="bounce").status_code == 404
     msg_id = send_page(sim, "email").provider_id
-    control(sim, "email-event", email=EMAIL, event="dropped")
+    ok(control(sim, "email-event", email=EMAIL, event="dropped"))
     assert parse_sendgrid_events(sim.receiver.requests[0].body)[0].provider_id == msg_id
     assert control(sim, "email-event", email=EMAIL, event="exploded").status_code == 422
 
@@ -264,8 +274,8 @@ def test_email_event_defaults_to_latest_and_rejects_unknown(sim):
 # --- misc --------------------------------------------------------------------------------
 
 def test_reset_forgets_everything(sim):
-    twilio_post(sim)
-    control(sim, "fail", channel="sms", mode="5xx", count=3)
+    ok(twilio_post(sim), 201)
+    ok(control(sim, "fail", channel="sms", mode="5xx", count=3))
     assert control(sim, "reset").json() == {"ok": True}
     assert httpx.get(f"{sim.url}/_sim/messages").json() == [] and twilio_post(sim).status_code == 201
 

@@ -4,6 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from integrations import keys
 from integrations.store import Store
@@ -50,19 +52,23 @@ def test_resend_writes_nothing(store):
 
 def test_concurrent_writers_never_lose_an_update(store):
     incident_id = open_incident(store).incident.id
-    slow_started = threading.Event()
+    slow_started, other_committed = threading.Event(), threading.Event()
+    reads: list[int] = []
 
     def slow(cur):
+        reads.append(cur.version)
         slow_started.set()
-        time.sleep(0.2)  # another writer commits meanwhile: the commit is refused and we re-run
+        other_committed.wait()  # another writer commits meanwhile: the commit is refused and we re-run
         return decide(cur, Acknowledge(by="bob", via="api"), POLICY, ROSTER, T0)
 
     t = threading.Thread(target=store.apply, args=(incident_id, slow))
     t.start()
     slow_started.wait()
     store.apply(incident_id, lambda cur: decide(cur, Acknowledge(by="alice", via="link"), POLICY, ROSTER, T0))
+    other_committed.set()
     t.join()
     final = store.get(incident_id)
+    assert reads == [1, 2]  # decided on version 1, refused, decided again on alice's version 2
     assert final.acknowledged_by == "alice" and final.version == 2  # bob's retry saw the ack: no-op
     assert [e.kind for e in final.timeline].count("acknowledged") == 1
 
@@ -83,18 +89,23 @@ def test_claim_for_unknown_incident_is_closed(store):
 
 
 def test_ack_tokens_are_long_bound_and_expire(store):
-    token = store.create_ack_token("7", "alice", ttl_seconds=1)
+    token = store.create_ack_token("7", "alice", ttl_seconds=60)
     assert len(token) >= 16  # >= 96 bits of randomness, url-safe
     grant = store.read_ack_token(token)
     assert (grant.incident_id, grant.person) == ("7", "alice")
     assert store.read_ack_token(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
     assert store.read_ack_token("x" * 500) is None
-    time.sleep(1.1)
+    assert 55_000 < store.redis.pttl(keys.ack_token(token)) <= 60_000  # Redis drops it after ttl_seconds
+    store.redis.pexpire(keys.ack_token(token), 1)  # as if the minute had passed
+    deadline = time.monotonic() + 5
+    while store.redis.exists(keys.ack_token(token)) and time.monotonic() < deadline:
+        time.sleep(0.005)
     assert store.read_ack_token(token) is None
 
 
 def test_redis_down_raises_and_writes_nothing(store, redis_url):
-    dead = Store(redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, decode_responses=True))
+    dead = Store(redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, decode_responses=True,
+                             retry=Retry(NoBackoff(), 0)))  # no retries: the first refusal is the answer
     with pytest.raises(redis.ConnectionError):
         open_incident(dead)
     assert store.redis.dbsize() == 0

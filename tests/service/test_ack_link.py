@@ -6,6 +6,7 @@ from tests.herald_env import AM_TOKEN, fixture_payload
 def open_with_token(client, herald, payload=None):
     r = client.post("/api/v1/alertmanager", content=json.dumps(payload or fixture_payload("firing.json")),
                     headers={"Authorization": f"Bearer {AM_TOKEN}"})
+    assert r.status_code == 200, r.text
     incident_id = r.json()["incidents"][0]["id"]
     return incident_id, herald.store.create_ack_token(incident_id, "alice", 3600)
 
@@ -34,7 +35,8 @@ def test_post_acknowledges_as_the_links_person(client, herald):
 
 def test_post_resolves(client, herald):
     incident_id, token = open_with_token(client, herald)
-    client.post(f"/ack/{token}", data={"action": "resolve"})
+    page = client.post(f"/ack/{token}", data={"action": "resolve"})
+    assert page.status_code == 200, page.text
     assert herald.store.get(incident_id).status == "resolved"
 
 

@@ -56,6 +56,25 @@ def start(client, **body):
     return client.post("/api/v1/drills", json=body, headers=API)
 
 
+def started(client, **body) -> dict:
+    """A drill that must start: its one result."""
+    r = start(client, **body)
+    assert r.status_code == 201, r.text
+    [result] = r.json()["drills"]
+    return result
+
+
+def get(client, path: str):
+    r = client.get(path, headers=API)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def act(client, incident_id: str, action: str) -> None:
+    r = client.post(f"/api/v1/incidents/{incident_id}/{action}", headers=API)
+    assert r.status_code == 200, r.text
+
+
 def test_drill_on_a_policy_pages_for_real_and_says_drill(client, herald, clock):
     herald.notifiers["sms"] = recorder = Recorder()
     r = start(client, policy="default", severity="P1")
@@ -68,34 +87,33 @@ def test_drill_on_a_policy_pages_for_real_and_says_drill(client, herald, clock):
     assert deliver(herald, incident.id) == 1
     [page] = recorder.sent
     assert page.drill and page.person_id == "alice" and sms_text(page).startswith("DRILL P1 ")
-    result = client.get(f"/api/v1/drills/{incident.id}", headers=API).json()
+    result = get(client, f"/api/v1/drills/{incident.id}")
     assert result["time_to_first_page_seconds"] == 3 and result["sla"]["met"] is None
 
     clock["at"] += timedelta(seconds=120)
-    client.post(f"/api/v1/incidents/{incident.id}/ack", headers=API)
+    act(client, incident.id, "ack")
     clock["at"] += timedelta(seconds=600)
-    client.post(f"/api/v1/incidents/{incident.id}/resolve", headers=API)
-    result = client.get(f"/api/v1/drills/{incident.id}", headers=API).json()
+    act(client, incident.id, "resolve")
+    result = get(client, f"/api/v1/drills/{incident.id}")
     assert (result["time_to_acknowledge_seconds"], result["time_to_resolve_seconds"]) == (123, 723)
     assert result["acknowledged_tier"] == "L1" and result["sla"] == {"acknowledge_within_seconds": 3600.0, "met": True}
-    assert client.get("/api/v1/drills", headers=API).json()["drills"] == [result]
+    assert get(client, "/api/v1/drills")["drills"] == [result]
 
 
 def test_drill_by_labels_goes_through_the_route_tree(client, herald, clock):
-    r = start(client, labels={"team": "db", "alertname": "DbDown"}, severity="P0", title="db failover drill")
-    [result] = r.json()["drills"]
+    result = started(client, labels={"team": "db", "alertname": "DbDown"}, severity="P0", title="db failover drill")
     incident = herald.store.get(result["incident_id"])
     assert incident.policy == "db" and incident.title == "db failover drill" and incident.severity == "P0"
     assert {(p.tier, p.person) for p in incident.pages} == {("dba", "erin"), ("boss", "dave")}  # P0: two tiers at once
     assert next(iter(incident.alerts.values())).labels == {"team": "db", "alertname": "DbDown", "priority": "P0"}
-    other = start(client, labels={"team": "web"}, severity="P3").json()["drills"][0]
+    other = started(client, labels={"team": "web"}, severity="P3")
     assert herald.store.get(other["incident_id"]).policy == "default"
 
 
 def test_each_drill_is_its_own_incident(client, herald, clock):
-    ids = {start(client, policy="default", severity="P2").json()["drills"][0]["incident_id"] for _ in range(3)}
+    ids = {started(client, policy="default", severity="P2")["incident_id"] for _ in range(3)}
     assert len(ids) == 3
-    listed = client.get("/api/v1/drills?limit=2", headers=API).json()["drills"]
+    listed = get(client, "/api/v1/drills?limit=2")["drills"]
     assert [d["incident_id"] for d in listed] == sorted(ids, key=int, reverse=True)[:2]
 
 
@@ -118,4 +136,4 @@ def test_drill_routes_need_the_token_and_real_incidents_are_not_drills(client, h
 
     real = open_one(client)
     assert client.get(f"/api/v1/drills/{real}", headers=API).status_code == 404
-    assert client.get("/api/v1/drills", headers=API).json()["drills"] == []
+    assert get(client, "/api/v1/drills")["drills"] == []

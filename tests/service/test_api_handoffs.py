@@ -3,7 +3,9 @@ every process pages the incoming person from its next lookup."""
 from __future__ import annotations
 
 import json
+import signal
 from datetime import timedelta
+from typing import NamedTuple
 
 import pytest
 from rq import SimpleWorker
@@ -23,6 +25,29 @@ from tests.herald_env import AM_TOKEN, fixture_payload
 
 def post(api, **body):
     return api.post("/api/v1/handoffs", json=body, headers=API)
+
+
+def created(api, **body) -> dict:
+    r = post(api, **body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+class BurstWorker(SimpleWorker):
+    """A real RQ worker for one burst inside the test process. It skips RQ's pubsub
+    command channel (whose listener thread holds each teardown for a second) and leaves
+    the test process's SIGINT/SIGTERM handlers as they were."""
+
+    def subscribe(self) -> None:
+        pass
+
+    def work_burst(self) -> bool:
+        saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return self.work(burst=True)
+        finally:
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
 
 
 def open_incident(api) -> str:
@@ -49,9 +74,10 @@ def test_a_handoff_defaults_to_now_until_the_end_of_the_current_shift(api, sched
     assert "Erin Engel is on call for backup L2 instead of you" in outgoing["text"]
     capsys.readouterr()
     monkeypatch.setattr(jobs, "_herald", schedule_herald)  # a real RQ worker runs the notices, twice: sent once
-    for _ in range(2):
-        SimpleWorker([schedule_herald.queue], connection=schedule_herald.queue.connection).work(burst=True)
-        schedule_herald.queue.enqueue(jobs.notice, "handoff-h1-incoming", "erin", "t", "again")
+    # the same notice again, queued behind the one the API queued: the worker runs both in order
+    schedule_herald.queue.enqueue(jobs.notice, "handoff-h1-incoming", "erin", "t", "again")
+    assert BurstWorker([schedule_herald.queue], connection=schedule_herald.queue.connection).work_burst()
+    assert schedule_herald.queue.count == 0
     printed = capsys.readouterr().out
     assert printed.count("NOTICE [sms] -> Erin Engel: Handoff from Bob Brown") == 1
     assert "NOTICE [sms] -> Bob Brown: Handoff confirmed" in printed and "again" not in printed
@@ -59,7 +85,9 @@ def test_a_handoff_defaults_to_now_until_the_end_of_the_current_shift(api, sched
     policy = schedule_herald.config.policies["default"]
     assert schedule_herald.calendars.roster(policy, now_utc())["L2"] == ("erin",)
     with replica(schedule_settings) as other:  # another process: the version key tells it
-        answer = other.get("/api/v1/oncall/backup", headers=API).json()["oncall"]
+        r = other.get("/api/v1/oncall/backup", headers=API)
+        assert r.status_code == 200, r.text
+        answer = r.json()["oncall"]
         assert [(e["person"], e["source"], e["handoff"], e["note"]) for e in answer] == \
             [("erin", "handoff", "h1", "disk on db-2 is filling; see #12")]
 
@@ -80,8 +108,8 @@ def test_a_handoff_from_one_person_over_an_explicit_window(api, schedule_herald)
 
 def test_list_filter_get_and_cancel(api, schedule_herald):
     now = now_utc()
-    first = post(api, schedule="backup", tier="L2", to="erin").json()
-    post(api, schedule="primary", tier="L1", to="dave", end=(now + timedelta(hours=1)).isoformat())
+    first = created(api, schedule="backup", tier="L2", to="erin")
+    created(api, schedule="primary", tier="L1", to="dave", end=(now + timedelta(hours=1)).isoformat())
     listed = api.get("/api/v1/handoffs", headers=API).json()["handoffs"]
     assert [h["id"] for h in listed] == ["h1", "h2"]
     assert [h["id"] for h in api.get("/api/v1/handoffs?schedule=backup", headers=API).json()["handoffs"]] == ["h1"]
@@ -98,6 +126,12 @@ def test_list_filter_get_and_cancel(api, schedule_herald):
     assert api.delete("/api/v1/handoffs/h2").status_code == 401
 
 
+class Days(NamedTuple):
+    """A time this many days from now, filled in when the test runs."""
+
+    days: float
+
+
 @pytest.mark.parametrize("body, status, detail", [
     ({"schedule": "nope", "tier": "L1", "to": "erin"}, 400, "schedule: no schedule named 'nope'"),
     ({"schedule": "backup", "tier": "L9", "to": "erin"}, 400, "tier: schedule 'backup' has no tier 'L9'"),
@@ -106,15 +140,17 @@ def test_list_filter_get_and_cancel(api, schedule_herald):
     ({"schedule": "backup", "tier": "L2", "to": "bob", "from": "bob"}, 400, "from: the handoff must go to someone"),
     ({"schedule": "backup", "tier": "L2", "to": "erin", "from": "alice"}, 400, "from: alice is not on call for L2"),
     ({"schedule": "team", "tier": "L1", "to": "erin"}, 400, "end: nobody is on call for L1"),
-    ({"schedule": "backup", "tier": "L2", "to": "erin", "start": "2099-01-02T00:00:00Z",
-      "end": "2099-01-01T00:00:00Z"}, 400, "end: must be after start"),
-    ({"schedule": "backup", "tier": "L2", "to": "erin", "start": "2020-01-01T00:00:00Z",
-      "end": "2020-01-02T00:00:00Z"}, 400, "end: is in the past"),
-    ({"schedule": "backup", "tier": "L2", "to": "erin", "end": "2099-01-01T00:00:00Z"}, 400,
+    ({"schedule": "backup", "tier": "L2", "to": "erin", "start": Days(2), "end": Days(1)}, 400,
+     "end: must be after start"),
+    ({"schedule": "backup", "tier": "L2", "to": "erin", "start": Days(-3), "end": Days(-2)}, 400,
+     "end: is in the past"),
+    ({"schedule": "backup", "tier": "L2", "to": "erin", "end": Days(400)}, 400,
      "end: a handoff lasts at most 366 days"),
     ({"schedule": "backup", "tier": "L2", "to": "erin", "surprise": 1}, 422, None),
 ])
 def test_invalid_handoffs_are_refused_naming_the_field(api, body, status, detail):
+    now = now_utc()
+    body = {k: (now + timedelta(days=v.days)).isoformat() if isinstance(v, Days) else v for k, v in body.items()}
     r = api.post("/api/v1/handoffs", json=body, headers=API)
     assert r.status_code == status, r.text
     if detail:

@@ -34,6 +34,18 @@ def incidents(herald: Herald) -> list:
     return herald.store.list(limit=1000)
 
 
+def ping(client, name: str, **body) -> dict:
+    r = client.post(f"/api/v1/heartbeats/{name}", json=body or None, headers=API)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def listed(client) -> list[dict]:
+    r = client.get("/api/v1/heartbeats", headers=API)
+    assert r.status_code == 200, r.text
+    return r.json()["heartbeats"]
+
+
 def test_first_ping_creates_with_the_default_timeout_and_goes_late(client, clock):
     r = client.post("/api/v1/heartbeats/nightly-backup", headers=API)
     assert r.status_code == 200, r.text
@@ -41,21 +53,22 @@ def test_first_ping_creates_with_the_default_timeout_and_goes_late(client, clock
     assert (body["name"], body["kind"], body["timeout_seconds"], body["state"]) == ("nightly-backup", "heartbeat", 300, "ok")
     assert body["last_ping"] == T0.isoformat() and body["deadline"] == (T0 + timedelta(minutes=5)).isoformat()
     clock.advance(299)
-    assert client.get("/api/v1/heartbeats", headers=API).json()["heartbeats"][0]["state"] == "ok"
+    assert listed(client)[0]["state"] == "ok"
     clock.advance(1)
-    [listed] = client.get("/api/v1/heartbeats", headers=API).json()["heartbeats"]
-    assert listed["state"] == "late" and listed["name"] == "nightly-backup"
+    [beat] = listed(client)
+    assert beat["state"] == "late" and beat["name"] == "nightly-backup"
 
 
 def test_timeout_and_severity_are_kept_until_changed(client, clock):
-    assert client.post("/api/v1/heartbeats/etl.v2", json={"timeout": "10m", "severity": "P2"},
-                       headers=API).json()["timeout_seconds"] == 600
+    assert ping(client, "etl.v2", timeout="10m", severity="P2")["timeout_seconds"] == 600
     clock.advance(60)
-    again = client.post("/api/v1/heartbeats/etl.v2", headers=API).json()
+    again = ping(client, "etl.v2")
     assert (again["timeout_seconds"], again["severity"]) == (600, "P2")
     assert again["deadline"] == (T0 + timedelta(minutes=11)).isoformat()
-    assert client.post("/api/v1/heartbeats/etl.v2", json={"timeout": 45}, headers=API).json()["timeout_seconds"] == 45
-    assert client.get("/api/v1/heartbeats/etl.v2", headers=API).json()["created_at"] == T0.isoformat()
+    assert ping(client, "etl.v2", timeout=45)["timeout_seconds"] == 45
+    one = client.get("/api/v1/heartbeats/etl.v2", headers=API)
+    assert one.status_code == 200, one.text
+    assert one.json()["created_at"] == T0.isoformat()
 
 
 @pytest.mark.parametrize("name,body,status", [
@@ -67,11 +80,11 @@ def test_timeout_and_severity_are_kept_until_changed(client, clock):
 def test_bad_pings_are_refused(client, name, body, status):
     r = client.post(f"/api/v1/heartbeats/{name}", json=body, headers=API)
     assert r.status_code == status, r.text
-    assert client.get("/api/v1/heartbeats", headers=API).json()["heartbeats"] == []
+    assert listed(client) == []
 
 
 def test_every_route_needs_the_api_token(client):
-    client.post("/api/v1/heartbeats/job", headers=API)
+    ping(client, "job")
     for method, path in [("POST", "/api/v1/heartbeats/job"), ("GET", "/api/v1/heartbeats"),
                          ("GET", "/api/v1/heartbeats/job"), ("DELETE", "/api/v1/heartbeats/job")]:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {AM_TOKEN}"}):
@@ -80,7 +93,7 @@ def test_every_route_needs_the_api_token(client):
 
 
 def test_silence_opens_one_incident_that_pages_and_the_next_ping_resolves_it(client, herald, clock):
-    client.post("/api/v1/heartbeats/backup", json={"timeout": "10s"}, headers=API)
+    ping(client, "backup", timeout="10s")
     clock.advance(9)
     jobs.sweep(herald)
     assert incidents(herald) == []
@@ -93,14 +106,16 @@ def test_silence_opens_one_incident_that_pages_and_the_next_ping_resolves_it(cli
     assert alert.labels["alertname"] == "HeraldHeartbeatMissing" and alert.labels["heartbeat"] == "backup"
     assert alert.starts_at == T0 + timedelta(seconds=10)  # the silence began at the deadline
     assert [(p.tier, p.person, p.state) for p in incident.pages] == [("L1", "alice", "pending")]
-    assert client.get("/api/v1/heartbeats/backup", headers=API).json()["paged_since"] == alert.starts_at.isoformat()
+    one = client.get("/api/v1/heartbeats/backup", headers=API)
+    assert one.status_code == 200, one.text
+    assert one.json()["paged_since"] == alert.starts_at.isoformat()
 
     clock.advance(30)
     jobs.sweep(herald)  # still silent: nothing new (the sweep sends the overdue page)
     assert [e.kind for e in herald.store.get(incident.id).timeline] == ["triggered", "paging", "page"]
     assert len(incidents(herald)) == 1
 
-    back = client.post("/api/v1/heartbeats/backup", headers=API).json()
+    back = ping(client, "backup")
     assert back["state"] == "ok" and back["paged_since"] is None
     resolved = herald.store.get(incident.id)
     assert resolved.status == "resolved" and resolved.timeline[-1].kind == "resolved"
@@ -113,7 +128,7 @@ def test_silence_opens_one_incident_that_pages_and_the_next_ping_resolves_it(cli
 
 def test_the_sweep_resolves_if_the_ping_came_back_without_resolving(client, herald, clock):
     """A ping whose own resolve was lost (process died) is caught by the next sweep."""
-    client.post("/api/v1/heartbeats/job", json={"timeout": "10s"}, headers=API)
+    ping(client, "job", timeout="10s")
     clock.advance(11)
     jobs.sweep(herald)
     [incident] = incidents(herald)
@@ -129,7 +144,7 @@ def test_two_sweeps_at_once_open_one_incident_and_one_page(client, settings, her
     moment: the group-key dedup of the store makes that one incident, paged once."""
     names = [f"job-{n}" for n in range(5)]
     for name in names:
-        client.post(f"/api/v1/heartbeats/{name}", json={"timeout": "5s"}, headers=API)
+        ping(client, name, timeout="5s")
     clock.advance(6)
     other = Herald.from_settings(settings)  # a second worker: its own connections
     other.clock = clock
@@ -157,11 +172,12 @@ def test_two_sweeps_at_once_open_one_incident_and_one_page(client, settings, her
 
 def test_delete_stops_watching_and_resolves_an_open_silence(client, herald, clock):
     assert client.delete("/api/v1/heartbeats/nope", headers=API).status_code == 404
-    client.post("/api/v1/heartbeats/job", json={"timeout": "1m"}, headers=API)
+    ping(client, "job", timeout="1m")
     clock.advance(61)
     jobs.sweep(herald)
     [incident] = incidents(herald)
     r = client.delete("/api/v1/heartbeats/job", headers=API)
+    assert r.status_code == 200, r.text
     assert r.json() == {"deleted": "job", "resolved_silence": True}
     assert herald.store.get(incident.id).status == "resolved"
     assert client.get("/api/v1/heartbeats/job", headers=API).status_code == 404

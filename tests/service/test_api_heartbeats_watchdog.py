@@ -51,6 +51,12 @@ def post(client, payload):
     return client.post("/api/v1/alertmanager", content=json.dumps(payload), headers=AM)
 
 
+def stored(client, payload) -> dict:
+    r = post(client, payload)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
 def test_watchdog_is_a_ping_never_an_incident(client, herald, clock):
     r = post(client, webhook([watchdog_alert()]))
     assert r.status_code == 200 and r.json() == {"status": "stored", "incidents": []}
@@ -61,7 +67,7 @@ def test_watchdog_is_a_ping_never_an_incident(client, herald, clock):
 
 
 def test_watchdog_silent_opens_monitoring_pipeline_silent_and_comes_back(client, herald, clock):
-    post(client, webhook([watchdog_alert()]))
+    stored(client, webhook([watchdog_alert()]))
     clock["at"] += timedelta(seconds=119)
     jobs.sweep(herald)
     assert herald.store.list() == []
@@ -73,8 +79,7 @@ def test_watchdog_silent_opens_monitoring_pipeline_silent_and_comes_back(client,
     assert {p.tier for p in incident.pages} == {"L1", "L2"}  # P0 pages L1 and L2 at once
     jobs.sweep(herald)
     assert len(herald.store.list()) == 1
-    r = post(client, webhook([watchdog_alert()]))
-    assert r.json()["incidents"] == []
+    assert stored(client, webhook([watchdog_alert()]))["incidents"] == []
     assert herald.store.get(incident.id).status == "resolved"
 
 
@@ -88,14 +93,12 @@ def test_a_resolved_watchdog_is_not_a_ping(client, herald, clock):
 def test_watchdog_in_a_mixed_group_is_taken_out_and_the_rest_routed(client, herald, clock):
     disk = fixture_payload("firing.json")["alerts"][0]
     payload = webhook([watchdog_alert(), disk], group_key="mixed", commonAnnotations={})
-    r = post(client, payload)
-    [ref] = r.json()["incidents"]
+    [ref] = stored(client, payload)["incidents"]
     incident = herald.store.get(ref["id"])
     assert [a.labels["alertname"] for a in incident.alerts.values()] == [disk["labels"]["alertname"]]
     assert client.get("/api/v1/heartbeats/watchdog", headers=API).json()["state"] == "ok"
 
 
 def test_only_the_configured_matchers_make_a_watchdog(client, herald, clock):
-    r = post(client, webhook([watchdog_alert(prometheus="other")], group_key="not-ours"))
-    assert len(r.json()["incidents"]) == 1
+    assert len(stored(client, webhook([watchdog_alert(prometheus="other")], group_key="not-ours"))["incidents"]) == 1
     assert client.get("/api/v1/heartbeats/watchdog", headers=API).status_code == 404

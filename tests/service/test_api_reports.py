@@ -25,7 +25,13 @@ def fire(client, group: str) -> str:
     payload = fixture_payload("firing.json")
     payload["groupKey"] = group
     r = client.post("/api/v1/alertmanager", content=json.dumps(payload), headers={"Authorization": f"Bearer {AM_TOKEN}"})
+    assert r.status_code == 200, r.text
     return r.json()["incidents"][0]["id"]
+
+
+def act(client, incident_id: str, action: str) -> None:
+    r = client.post(f"/api/v1/incidents/{incident_id}/{action}", headers=API)
+    assert r.status_code == 200, r.text
 
 
 @pytest.fixture
@@ -35,17 +41,18 @@ def history(client, herald, clock):
     fire(client, "february")
     clock["at"] = T0
     acked_fast, acked_late, never = fire(client, "a"), fire(client, "b"), fire(client, "c")
-    drill = client.post("/api/v1/drills", json={"policy": "default", "severity": "P1"}, headers=API).json()
+    drill = client.post("/api/v1/drills", json={"policy": "default", "severity": "P1"}, headers=API)
+    assert drill.status_code == 201, drill.text
     clock["at"] += timedelta(minutes=2)
-    client.post(f"/api/v1/incidents/{acked_fast}/ack", headers=API)
-    client.post(f"/api/v1/incidents/{drill['drills'][0]['incident_id']}/ack", headers=API)
+    act(client, acked_fast, "ack")
+    act(client, drill.json()["drills"][0]["incident_id"], "ack")
     clock["at"] += timedelta(minutes=58)  # the test config gives every tier 1 h: the timers escalate
     for incident_id in (acked_late, never):
-        herald.act(incident_id, Escalate(round=1))
+        assert herald.act(incident_id, Escalate(round=1)).changed
     clock["at"] += timedelta(minutes=30)
-    client.post(f"/api/v1/incidents/{acked_late}/ack", headers=API)
+    act(client, acked_late, "ack")
     clock["at"] += timedelta(minutes=30)
-    client.post(f"/api/v1/incidents/{acked_fast}/resolve", headers=API)
+    act(client, acked_fast, "resolve")
     return acked_fast, acked_late, never
 
 
@@ -74,9 +81,13 @@ def test_csv_report(client, history):
 
 
 def test_an_empty_range(client, history):
-    report = client.get("/api/v1/reports/sla?from=2025-01-01&to=2025-02-01", headers=API).json()
+    r = client.get("/api/v1/reports/sla?from=2025-01-01&to=2025-02-01", headers=API)
+    assert r.status_code == 200, r.text
+    report = r.json()
     assert report["incidents"]["total"]["incidents"] == 0 and report["incidents"]["total"]["mtta_seconds"] is None
-    rows = client.get("/api/v1/reports/sla?from=2025-01-01&to=2025-02-01&format=csv", headers=API).text
+    r = client.get("/api/v1/reports/sla?from=2025-01-01&to=2025-02-01&format=csv", headers=API)
+    assert r.status_code == 200, r.text
+    rows = r.text
     assert rows.strip().count("\n") == 0  # the header alone
 
 

@@ -48,8 +48,9 @@ def test_an_upload_is_in_force_here_and_on_another_replica(api, schedule_setting
     assert r.status_code == 200, r.text
     assert (r.json()["loaded"], r.json()["version"], r.json()["shifts"]) == (True, 1, 3)
     with replica(schedule_settings) as other:
-        answer = other.get("/api/v1/oncall/team", headers=API).json()
-        assert {(e["tier"], e["person"]) for e in answer["oncall"]} == {("L1", "dave"), ("L2", "carol")}
+        answer = other.get("/api/v1/oncall/team", headers=API)
+        assert answer.status_code == 200, answer.text
+        assert {(e["tier"], e["person"]) for e in answer.json()["oncall"]} == {("L1", "dave"), ("L2", "carol")}
         assert api.put("/api/v1/schedules/team", content=team_calendar(now, "erin"), headers=ICS).status_code == 200
         answer = other.get("/api/v1/oncall/team?tier=L1", headers=API).json()
         assert [e["person"] for e in answer["oncall"]] == ["erin"]
@@ -87,7 +88,7 @@ def test_uploads_are_refused_for_unknown_schedules_wrong_types_sources_and_sizes
 
 def test_shifts_list_effective_shifts_in_a_range_with_contacts_for_the_admin(api):
     now = now_utc()
-    api.put("/api/v1/schedules/team", content=team_calendar(now), headers=ICS)
+    assert api.put("/api/v1/schedules/team", content=team_calendar(now), headers=ICS).status_code == 200
     r = api.get("/api/v1/schedules/team/shifts", params={"from": now.isoformat(),
                                                           "to": (now + timedelta(days=10)).isoformat()}, headers=API)
     assert r.status_code == 200, r.text

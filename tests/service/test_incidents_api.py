@@ -8,6 +8,7 @@ API = {"Authorization": f"Bearer {API_TOKEN}"}
 def open_one(client) -> str:
     r = client.post("/api/v1/alertmanager", content=json.dumps(fixture_payload("firing.json")),
                     headers={"Authorization": f"Bearer {AM_TOKEN}"})
+    assert r.status_code == 200, r.text
     return r.json()["incidents"][0]["id"]
 
 
@@ -23,7 +24,8 @@ def test_list_and_read_with_timeline(client):
 
 def test_open_filter(client):
     incident_id = open_one(client)
-    client.post(f"/api/v1/incidents/{incident_id}/resolve", headers=API)
+    r = client.post(f"/api/v1/incidents/{incident_id}/resolve", headers=API)
+    assert r.status_code == 200, r.text
     assert client.get("/api/v1/incidents?status=open", headers=API).json()["incidents"] == []
     assert len(client.get("/api/v1/incidents?status=all", headers=API).json()["incidents"]) == 1
     assert client.get("/api/v1/incidents?status=bogus", headers=API).status_code == 422
@@ -31,7 +33,9 @@ def test_open_filter(client):
 
 def test_ack_then_resolve(client, herald):
     incident_id = open_one(client)
-    acked = client.post(f"/api/v1/incidents/{incident_id}/ack", headers=API).json()
+    acked = client.post(f"/api/v1/incidents/{incident_id}/ack", headers=API)
+    assert acked.status_code == 200, acked.text
+    acked = acked.json()
     assert acked["status"] == "acknowledged" and acked["acknowledged_by"] == "api"
     again = client.post(f"/api/v1/incidents/{incident_id}/ack", headers=API)
     assert again.status_code == 200 and again.json()["version"] == acked["version"]

@@ -1,4 +1,5 @@
 import json
+from datetime import datetime, timedelta, timezone
 
 from tests.herald_env import AM_TOKEN, API_TOKEN, fixture_payload
 
@@ -8,20 +9,33 @@ API = {"Authorization": f"Bearer {API_TOKEN}"}
 def open_one(client) -> str:
     r = client.post("/api/v1/alertmanager", content=json.dumps(fixture_payload("firing.json")),
                     headers={"Authorization": f"Bearer {AM_TOKEN}"})
+    assert r.status_code == 200, r.text
     return r.json()["incidents"][0]["id"]
+
+
+def act(client, incident_id: str, action: str, **body) -> dict:
+    r = client.post(f"/api/v1/incidents/{incident_id}/{action}", json=body or None, headers=API)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def days_from_now(days: float, zone: bool = True) -> str:
+    """An ISO 8601 time this many days from now (``zone=False``: without its offset)."""
+    moment = datetime.now(timezone.utc) + timedelta(days=days)
+    return moment.isoformat() if zone else moment.replace(tzinfo=None).isoformat()
 
 
 def test_escalate_reassign_snooze_and_note(client):
     incident_id = open_one(client)
-    body = client.post(f"/api/v1/incidents/{incident_id}/escalate", headers=API).json()
+    body = act(client, incident_id, "escalate")
     assert {p["tier"] for p in body["pages"] if p["round"] == body["round"]} == {"L2"}
-    body = client.post(f"/api/v1/incidents/{incident_id}/reassign", json={"person": "erin"}, headers=API).json()
+    body = act(client, incident_id, "reassign", person="erin")
     assert {p["person"] for p in body["pages"] if p["round"] == body["round"]} == {"erin"}
-    body = client.post(f"/api/v1/incidents/{incident_id}/reassign", json={"tier": "executive"}, headers=API).json()
+    body = act(client, incident_id, "reassign", tier="executive")
     assert {p["person"] for p in body["pages"] if p["round"] == body["round"]} == {"dave"}
-    body = client.post(f"/api/v1/incidents/{incident_id}/snooze", json={"minutes": 15}, headers=API).json()
+    body = act(client, incident_id, "snooze", minutes=15)
     assert body["status"] == "acknowledged" and body["next_escalation_at"]
-    body = client.post(f"/api/v1/incidents/{incident_id}/notes", json={"text": "on it"}, headers=API).json()
+    body = act(client, incident_id, "notes", text="on it")
     assert body["timeline"][-1]["kind"] == "note" and body["timeline"][-1]["details"]["by"] == "api"
 
 
@@ -42,24 +56,27 @@ def test_manual_actions_reject_bad_input_and_change_nothing(client, herald):
 
 def test_maintenance_window_holds_new_incidents_and_ending_it_pages(client, herald):
     r = client.post("/api/v1/maintenance", headers=API,
-                    json={"matchers": ['service="db"'], "end": "2099-01-01T00:00:00Z", "reason": "db upgrade"})
-    assert r.status_code == 201 and r.json()["active"] is True
+                    json={"matchers": ['service="db"'], "end": days_from_now(1), "reason": "db upgrade"})
+    assert r.status_code == 201, r.text
+    assert r.json()["active"] is True
     window_id = r.json()["id"]
     incident_id = open_one(client)
     held = herald.store.get(incident_id)
     assert held.pages == [] and held.hold_reason == "maintenance: db upgrade"
     assert [w["id"] for w in client.get("/api/v1/maintenance", headers=API).json()["windows"]] == [window_id]
-    ended = client.delete(f"/api/v1/maintenance/{window_id}", headers=API).json()
+    ended = client.delete(f"/api/v1/maintenance/{window_id}", headers=API)
+    assert ended.status_code == 200, ended.text
+    ended = ended.json()
     assert ended["released_incidents"] == [incident_id] and ended["active"] is False
     assert [p.person for p in herald.store.get(incident_id).pages] == ["alice"]
 
 
 def test_maintenance_window_validation(client):
-    bad = [({"matchers": [], "end": "2099-01-01T00:00:00Z", "reason": "x"}, 422),
-           ({"matchers": ["nonsense"], "end": "2099-01-01T00:00:00Z", "reason": "x"}, 400),
-           ({"matchers": ['a="b"'], "end": "2000-01-01T00:00:00Z", "reason": "x"}, 400),
-           ({"matchers": ['a="b"'], "start": "2099-02-01T00:00:00Z", "end": "2099-01-01T00:00:00Z", "reason": "x"}, 400),
-           ({"matchers": ['a="b"'], "end": "2099-01-01T00:00:00", "reason": "x"}, 400)]
+    bad = [({"matchers": [], "end": days_from_now(1), "reason": "x"}, 422),
+           ({"matchers": ["nonsense"], "end": days_from_now(1), "reason": "x"}, 400),
+           ({"matchers": ['a="b"'], "end": days_from_now(-1), "reason": "x"}, 400),  # already over
+           ({"matchers": ['a="b"'], "start": days_from_now(2), "end": days_from_now(1), "reason": "x"}, 400),
+           ({"matchers": ['a="b"'], "end": days_from_now(1, zone=False), "reason": "x"}, 400)]  # no offset
     for payload, status in bad:
         r = client.post("/api/v1/maintenance", json=payload, headers=API)
         assert r.status_code == status, (payload, r.text)

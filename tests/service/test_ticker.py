@@ -9,6 +9,7 @@ from tests.herald_env import AM_TOKEN, fixture_payload
 def open_one(client) -> str:
     r = client.post("/api/v1/alertmanager", content=json.dumps(fixture_payload("firing.json")),
                     headers={"Authorization": f"Bearer {AM_TOKEN}"})
+    assert r.status_code == 200, r.text
     return r.json()["incidents"][0]["id"]
 
 

@@ -1,6 +1,10 @@
 """Real processes for the console's browser tests: ``herald serve`` + ``herald worker``
 with Twilio and SendGrid pointed at the provider simulator (in-process), and Debian's
-Chromium driven by Playwright. Skips cleanly when either is missing."""
+Chromium driven by Playwright. Skips cleanly when either is missing.
+
+The processes and the browser start once per module (``stack_processes``, ``browser``);
+``stack`` hands each test a clean one: no open incident, no handoff, an empty simulator.
+Each test opens its own browser context (its own cookies)."""
 from __future__ import annotations
 
 import json
@@ -12,8 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
-from integrations.local_redis import free_port
+from integrations.local_redis import free_port, real_clock_env
 from integrations.simulator import create_simulator_app
 from integrations.simulator_server import ServerThread
 from integrations.simulator_state import SimulatorState
@@ -56,22 +61,48 @@ class Stack:
         assert r.status_code == 200, r.text
         return r.json()["incidents"][0]["id"]
 
+    def get(self, path: str) -> dict:
+        r = httpx.get(f"{self.url}{path}", headers=API)
+        assert r.status_code == 200, r.text
+        return r.json()
+
     def incident(self, incident_id: str) -> dict:
-        return httpx.get(f"{self.url}/api/v1/incidents/{incident_id}", headers=API).json()
+        return self.get(f"/api/v1/incidents/{incident_id}")
 
     def oncall(self) -> dict:
-        return httpx.get(f"{self.url}/api/v1/oncall", headers=API).json()
+        return self.get("/api/v1/oncall")
 
-    def texts(self, to: str) -> list:
-        return [m for m in self.sim.messages_for(to=to, channel="sms") if m.direction == "outbound"]
+    def texts(self, to: str, incident_id: str | None = None) -> list:
+        """Outbound SMS to ``to`` (about ``incident_id`` only, when given)."""
+        return [m for m in self.sim.messages_for(to=to, channel="sms") if m.direction == "outbound"
+                and (incident_id is None or f"#{incident_id} " in m.body)]
+
+    def reset(self) -> None:
+        """Back to a clean stack: open incidents resolved, handoffs cancelled, the
+        simulator's messages and failure modes forgotten."""
+        for incident in self.get("/api/v1/incidents?status=open")["incidents"]:
+            r = httpx.post(f"{self.url}/api/v1/incidents/{incident['id']}/resolve", headers=API)
+            assert r.status_code == 200, r.text
+        for handoff in self.get("/api/v1/handoffs?active=true")["handoffs"]:
+            r = httpx.delete(f"{self.url}/api/v1/handoffs/{handoff['id']}", headers=API)
+            assert r.status_code == 200, r.text
+        assert self.get("/api/v1/incidents?status=open")["incidents"] == []
+        self.sim.reset()
 
 
-@pytest.fixture
-def stack(tmp_path, redis_url) -> Iterator[Stack]:
+@pytest.fixture(scope="module")
+def stack_processes(tmp_path_factory, redis_server) -> Iterator[Stack]:
+    """``herald serve`` + ``herald worker`` + the simulator, once for the module, on the
+    session's Redis (emptied first, as ``redis_url`` does for each test)."""
+    tmp_path = tmp_path_factory.mktemp("browser-stack")
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
     sim_port, api_port = free_port(), free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
-    env = {**env_for(write_config(tmp_path / "conf"), redis_url), **simulator_env(sim_url, tmp_path / "sg-key.pem"),
-           "HERALD_SWEEP_INTERVAL": "2", "HERALD_RATE_LIMIT_SMS": "0"}
+    env = {**env_for(write_config(tmp_path / "conf"), redis_server.url),
+           **simulator_env(sim_url, tmp_path / "sg-key.pem"), "HERALD_SWEEP_INTERVAL": "2",
+           "HERALD_RATE_LIMIT_SMS": "0"}
     state = SimulatorState()
     app = create_simulator_app(state, herald_url=f"http://127.0.0.1:{api_port}",
                                twilio_auth_token=env["HERALD_TWILIO_AUTH_TOKEN"],
@@ -89,10 +120,19 @@ def stack(tmp_path, redis_url) -> Iterator[Stack]:
 
 
 @pytest.fixture
+def stack(stack_processes: Stack) -> Stack:
+    """The module's stack, reset for this test."""
+    stack_processes.reset()
+    return stack_processes
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
     sync_playwright = playwright_or_skip()
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # The browser is only a client: it runs on the machine's real clock, like redis-server
+        # (Chromium does not survive libfaketime under ``make test-future``).
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=real_clock_env())
         try:
             yield chromium
         finally:

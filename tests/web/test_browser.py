@@ -6,9 +6,10 @@ import pytest
 
 from tests.herald_env import API_TOKEN
 from tests.processes import wait_for
-from tests.web.browser_stack import ACK_URL, ALICE, browser, shot, stack, watch_console  # noqa: F401
+from tests.web.browser_stack import ACK_URL, ALICE, browser, shot, stack, stack_processes, watch_console  # noqa: F401
 
-pytestmark = pytest.mark.slow
+# One worker runs the three (pytest-xdist --dist loadgroup), so they share one stack and browser.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser-stack")]
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 
@@ -22,8 +23,8 @@ def _fits(page, selector: str) -> None:
 
 
 def test_ack_link_from_a_real_sms_on_a_phone(stack, browser):
-    incident_id = stack.fire()
-    [sms] = wait_for(lambda: stack.texts(ALICE), 15, "the SMS to alice", stack.worker)
+    incident_id = stack.fire("ack-link")
+    [sms] = wait_for(lambda: stack.texts(ALICE, incident_id), 15, "the SMS to alice", stack.worker)
     url = ACK_URL.search(sms.body).group(1)
     context = browser.new_context(**PHONE)
     try:
@@ -88,8 +89,8 @@ def test_log_in_see_who_is_on_call_and_hand_over(stack, browser):
 
 
 def test_incident_page_dev_inbox_reply_and_reports(stack, browser):
-    incident_id = stack.fire()
-    wait_for(lambda: stack.texts(ALICE), 15, "the SMS to alice", stack.worker)
+    incident_id = stack.fire("inbox-reply")
+    wait_for(lambda: stack.texts(ALICE, incident_id), 15, "the SMS to alice", stack.worker)
     context = browser.new_context(**PHONE)
     try:
         page = context.new_page()

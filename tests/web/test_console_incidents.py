@@ -20,7 +20,8 @@ def test_list_puts_open_first_and_filters(admin):
     web = copy.deepcopy(fixture_payload("firing.json")["alerts"])
     web[0]["labels"].update(service="web", severity="warning", alertname="Slow")
     third = fire(admin, groupKey="g3", alerts=web, commonLabels=web[0]["labels"])
-    admin.post(f"/ui/incidents/{second}/resolve", data={"csrf": csrf_of(admin.get("/ui/").text)})
+    r = admin.post(f"/ui/incidents/{second}/resolve", data={"csrf": csrf_of(admin.get("/ui/").text)})
+    assert r.status_code == 200 and "Resolved." in r.text, r.text
     everything = admin.get("/ui/incidents?status=all").text
     order = [everything.index(f'data-id="{i}"') for i in (third, first, second)]
     assert order == sorted(order), "open incidents first, newest first; resolved last"
@@ -99,7 +100,8 @@ def test_post_without_csrf_changes_nothing(admin, herald):
 
 def test_second_ack_says_nothing_changed(admin, herald):
     incident_id = fire(admin)
-    _post(admin, incident_id, "ack")
+    r = _post(admin, incident_id, "ack")
+    assert r.status_code == 200 and "Acknowledged." in r.text, r.text
     csrf = csrf_of(admin.get("/ui/").text)
     r = admin.post(f"/ui/incidents/{incident_id}/ack", data={"csrf": csrf})
     assert "Nothing changed" in r.text

@@ -15,7 +15,7 @@ from tests.web.conftest import csrf_of, fire, login
 
 def test_report_table_and_chart(admin, herald):
     incident_id = fire(admin)
-    herald.act(incident_id, Acknowledge(by="alice", via="sms"))
+    assert herald.act(incident_id, Acknowledge(by="alice", via="sms")).changed
     fire(admin, groupKey="other")
     page = admin.get("/ui/reports")
     assert page.status_code == 200
