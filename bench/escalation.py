@@ -26,7 +26,7 @@ from bench.stack import (AM_HEADERS, Proc, Stack, free_port, incident_ids, incid
 
 NAME = "escalation"
 FULL = {"incidents": 70, "spread": 60.0, "delay": 5}
-QUICK = {"incidents": 4, "spread": 1.5, "delay": 1}
+QUICK = {"incidents": 2, "spread": 0.5, "delay": 1}
 STEPS = 3  # L1 -> L2 -> engineering -> executive
 GOAL_P99_S = 1.0
 
@@ -66,8 +66,7 @@ def run(quick: bool, workdir: Path, profile: bool | None = None) -> dict[str, An
     with Stack(workdir / NAME, delay=f"{delay}s", repeat=0, env=env) as stack:
         port = free_port()
         stack.start_simulator(f"http://127.0.0.1:{port}")
-        api, url = stack.start_api(port=port)
-        stack.start_worker()
+        api, url, _worker = stack.start_api_and_worker(port=port)
         timers = size["incidents"] * STEPS
         t0 = time.time() + delay + 1
         probe, key = _rq_baseline(stack, timers, t0, size["spread"] + delay * (STEPS - 1))

@@ -29,7 +29,7 @@ from bench.stack import AM_HEADERS, Stack, cpu_seconds, loadgen, payload, stats_
 NAME = "ingest"
 FULL = {"duration": 8.0, "max_requests": 200_000, "concurrency": 8, "warmup": 1.5, "groups": 200,
         "profile_seconds": 8.0}
-QUICK = {"duration": 0.4, "max_requests": 120, "concurrency": 4, "warmup": 0.2, "groups": 8,
+QUICK = {"duration": 0.15, "max_requests": 40, "concurrency": 4, "warmup": 0.1, "groups": 4,
          "profile_seconds": 0.0}
 GOAL_RESEND, GOAL_NEW = 0.60, 0.35
 
@@ -96,8 +96,7 @@ def run(quick: bool, workdir: Path, profile: bool | None = None) -> dict[str, An
                                       "uvicorn": "uvicorn.run(app, log_level='warning', proxy_headers=False)"}}
     rows = []
     with Stack(workdir / NAME) as stack:
-        bare, bare_url = stack.start_bare()
-        api, api_url = stack.start_api()
+        (bare, bare_url), (api, api_url) = stack.start_bare_and_api()
         warm = {**size, "duration": size["warmup"], "max_requests": size["max_requests"]}
         loadgen(_spec(bare_url, unique_body(1), warm, seq_start=90_000_000))
         loadgen(_spec(api_url, unique_body(1), warm, seq_start=90_000_000))

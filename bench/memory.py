@@ -20,8 +20,8 @@ from bench.report import row
 from bench.stack import API_HEADERS, AM_HEADERS, Stack, free_port, loadgen, rss_kb, unique_body, url_port
 
 NAME = "memory"
-FULL = {"incidents": 10_000, "duration": 240.0, "settle": 20.0}
-QUICK = {"incidents": 200, "duration": 20.0, "settle": 1.0}
+FULL = {"incidents": 10_000, "duration": 240.0, "settle": 20.0, "idle_wait": 3.0, "warm_wait": 1.0}
+QUICK = {"incidents": 40, "duration": 20.0, "settle": 0.6, "idle_wait": 0.2, "warm_wait": 0.2}
 
 
 def run(quick: bool, workdir: Path, profile: bool | None = None) -> dict[str, Any]:
@@ -30,13 +30,12 @@ def run(quick: bool, workdir: Path, profile: bool | None = None) -> dict[str, An
     with Stack(workdir / NAME, env={"HERALD_SWEEP_INTERVAL": "5"}) as stack:
         port = free_port()
         stack.start_simulator(f"http://127.0.0.1:{port}")
-        api, url = stack.start_api(port=port)
-        worker = stack.start_worker()
-        time.sleep(1.0 if quick else 3.0)
+        api, url, worker = stack.start_api_and_worker(port=port)
+        time.sleep(size["idle_wait"])
         with httpx.Client(base_url=url, headers=API_HEADERS, timeout=30) as client:
             client.get("/api/v1/incidents")  # import and warm what a request needs
             client.get("/api/v1/oncall")
-        time.sleep(1.0)
+        time.sleep(size["warm_wait"])
         idle = {"api_kb": rss_kb(api.pid), "worker_kb": rss_kb(worker.pid),
                 "worker_with_children_kb": rss_kb(worker.pid, children=True),
                 "redis_used_memory": int(stack.redis.info("memory")["used_memory"])}

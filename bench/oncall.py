@@ -25,7 +25,7 @@ from bench.stack import API_HEADERS, Stack, loadgen, url_port
 
 NAME = "oncall"
 FULL = {"queries": 50_000, "naive_queries": 40, "http_requests": 3000, "http_handoffs": 200}
-QUICK = {"queries": 500, "naive_queries": 3, "http_requests": 50, "http_handoffs": 3}
+QUICK = {"queries": 500, "naive_queries": 2, "http_requests": 20, "http_handoffs": 2}
 PEOPLE = [(f"p{i}", f"Person {i}", f"p{i}@example.com", f"+1555020{i:04d}") for i in range(8)]
 YEARS = 3
 HANDOFFS = 500

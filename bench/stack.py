@@ -132,6 +132,11 @@ class Proc:
         except OSError:
             return ""
 
+    def terminate(self) -> None:
+        """Ask it to stop (SIGTERM) without waiting; ``stop`` waits."""
+        if self.process.poll() is None:
+            self.process.terminate()
+
     def stop(self) -> None:
         stop_process(self.process)
         self._log.close()
@@ -220,6 +225,8 @@ class Stack:
         self.close()
 
     def close(self) -> None:
+        for proc in reversed(self.procs):  # all asked to stop at once, then each waited for
+            proc.terminate()
         for proc in reversed(self.procs):
             proc.stop()
         for thread in reversed(self.threads):
@@ -263,6 +270,34 @@ class Stack:
         wait_for(lambda: self.redis.scard("rq:workers"), 30,
                  "the RQ worker to register", proc)
         return proc
+
+    def start_api_and_worker(self, port: int | None = None) -> tuple[Proc, str, Proc]:
+        """``herald serve`` and ``herald worker`` starting up side by side (the same two
+        processes as ``start_api`` then ``start_worker``); returns once both are up."""
+        port = port or free_port()
+        url = f"http://127.0.0.1:{port}"
+        self.env["HERALD_PUBLIC_URL"] = url
+        api = Proc("api", [sys.executable, "-m", "service.cli", "serve", "--port", str(port)], self.env, self.workdir)
+        self.procs.append(api)
+        worker = Proc("worker", [sys.executable, "-m", "service.cli", "worker"], self.env, self.workdir)
+        self.procs.append(worker)
+        wait_for(lambda: answers(url), 30, f"herald serve on {url}", api)
+        wait_for(lambda: self.redis.scard("rq:workers"), 30, "the RQ worker to register", worker)
+        return api, url, worker
+
+    def start_bare_and_api(self) -> tuple[tuple[Proc, str], tuple[Proc, str]]:
+        """``start_bare`` and ``start_api`` with the two processes starting up side by side."""
+        bare_url, api_url = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+        bare = Proc("bare", [sys.executable, "-m", "bench.bare_app", "--port", str(url_port(bare_url))], self.env,
+                    self.workdir)
+        self.procs.append(bare)
+        self.env["HERALD_PUBLIC_URL"] = api_url
+        api = Proc("api", [sys.executable, "-m", "service.cli", "serve", "--port", str(url_port(api_url))], self.env,
+                   self.workdir)
+        self.procs.append(api)
+        wait_for(lambda: answers(bare_url), 30, f"the bare endpoint on {bare_url}", bare)
+        wait_for(lambda: answers(api_url), 30, f"herald serve on {api_url}", api)
+        return (bare, bare_url), (api, api_url)
 
     def start_bare(self, port: int | None = None) -> tuple[Proc, str]:
         port = port or free_port()

@@ -24,8 +24,10 @@ from bench.report import row
 from bench.stack import API_HEADERS, AM_HEADERS, Stack, free_port, incident_ids, incidents, loadgen, payload, url_port
 
 NAME = "storm"
-FULL = {"services": 50, "names": 20, "alerts_per_group": 10, "seconds": 60.0, "drain": 150.0, "rate_limit": 60.0}
-QUICK = {"services": 10, "names": 5, "alerts_per_group": 10, "seconds": 2.0, "drain": 10.0, "rate_limit": 2.0}
+FULL = {"services": 50, "names": 20, "alerts_per_group": 10, "seconds": 60.0, "drain": 150.0, "rate_limit": 60.0,
+        "warmup_probe": 1.0, "idle_probe": 10.0, "poll": 1.0}
+QUICK = {"services": 4, "names": 3, "alerts_per_group": 10, "seconds": 1.0, "drain": 10.0, "rate_limit": 1.0,
+         "warmup_probe": 0.2, "idle_probe": 0.5, "poll": 0.2}
 PROBE_RATE = 5.0
 
 
@@ -52,13 +54,12 @@ def run(quick: bool, workdir: Path, profile: bool | None = None) -> dict[str, An
     with Stack(workdir / NAME, env=env) as stack:
         port = free_port()
         stack.start_simulator(f"http://127.0.0.1:{port}")
-        api, url = stack.start_api(port=port)
-        stack.start_worker()
+        api, url, _worker = stack.start_api_and_worker(port=port)
         probe = {"port": url_port(url), "method": "GET", "path": "/api/v1/oncall", "headers": API_HEADERS,
                  "mode": "rate", "rate": PROBE_RATE, "concurrency": 4}
-        loadgen({**probe, "duration": 1.0, "max_requests": 5})
-        idle = loadgen({**probe, "duration": max(2.0, size["seconds"] / 6),
-                        "max_requests": int(PROBE_RATE * max(2.0, size["seconds"] / 6))})
+        loadgen({**probe, "duration": size["warmup_probe"],
+                 "max_requests": max(1, int(PROBE_RATE * size["warmup_probe"]))})
+        idle = loadgen({**probe, "duration": size["idle_probe"], "max_requests": int(PROBE_RATE * size["idle_probe"])})
         during: dict[str, Any] = {}
         prober = threading.Thread(target=lambda: during.update(loadgen(
             {**probe, "duration": size["seconds"], "max_requests": int(PROBE_RATE * size["seconds"])})), daemon=True)
@@ -78,7 +79,7 @@ def run(quick: bool, workdir: Path, profile: bool | None = None) -> dict[str, An
             found = incidents(stack.redis, ids)
             if len(found) == len(ids) and all(any(e.kind == "page" for e in i.timeline) for i in found.values()):
                 break
-            time.sleep(1.0)
+            time.sleep(size["poll"])
         all_paged_after = time.time() - started
         found = incidents(stack.redis, ids)
         assert stack.sim is not None

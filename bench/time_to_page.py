@@ -22,13 +22,13 @@ from bench.stack import (AM_HEADERS, Stack, free_port, incident_ids, incidents, 
                          unique_body, url_port)
 
 NAME = "time_to_page"
-FULL = {"rate": 50.0, "duration": 30.0, "drain": 60.0, "profile_seconds": 10.0}
-QUICK = {"rate": 20.0, "duration": 1.0, "drain": 20.0, "profile_seconds": 0.0}
+FULL = {"rate": 50.0, "duration": 30.0, "drain": 60.0, "profile_seconds": 10.0, "poll": 0.5}
+QUICK = {"rate": 20.0, "duration": 0.5, "drain": 20.0, "profile_seconds": 0.0, "poll": 0.1}
 GOAL_P99_MS = 250.0
 
 
 def measure(stack: Stack, api_url: str, rate: float, duration: float, drain: float, seq_start: int,
-            alertname: str) -> dict[str, Any]:
+            alertname: str, poll: float = 0.5) -> dict[str, Any]:
     spec = {"port": url_port(api_url), "path": "/api/v1/alertmanager", "headers": AM_HEADERS,
             "bodies": [unique_body(1, alertname=alertname)], "mode": "rate", "rate": rate, "duration": duration,
             "max_requests": int(rate * duration) + 1, "concurrency": 16, "record": True, "seq_start": seq_start}
@@ -43,7 +43,7 @@ def measure(stack: Stack, api_url: str, rate: float, duration: float, drain: flo
         found = incidents(stack.redis, ids)
         if all(page_entries(i) for i in found.values()) and len(found) == len(ids):
             break
-        time.sleep(0.5)
+        time.sleep(poll)
     received = {m.provider_id: m.time for m in list(stack.sim.messages) if m.direction == "outbound"}
     delays, missing = [], 0
     for seq, incident_id in by_seq.items():
@@ -73,11 +73,10 @@ def run(quick: bool, workdir: Path, profile: bool | None = None) -> dict[str, An
     with Stack(workdir / NAME, env=env) as stack:
         port = free_port()
         stack.start_simulator(f"http://127.0.0.1:{port}")
-        api, url = stack.start_api(port=port)
-        worker = stack.start_worker()
+        api, url, worker = stack.start_api_and_worker(port=port)
         if not quick:
             measure(stack, url, size["rate"], 1.0, 15.0, 80_000_000, "Warmup")  # imports, connections
-        result = measure(stack, url, size["rate"], size["duration"], size["drain"], 0, "Paged")
+        result = measure(stack, url, size["rate"], size["duration"], size["drain"], 0, "Paged", size["poll"])
         out.update(result)
         if profile and size["profile_seconds"]:
             spec_rate = size["rate"]

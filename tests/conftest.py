@@ -63,6 +63,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return next((i for i, prefix in enumerate(SLOW_FIRST) if path.startswith(prefix)), len(SLOW_FIRST))
 
     items.sort(key=rank)  # stable: within a module the order stays as written
+    for item in items:
+        # A module whose tests share a module-scoped fixture (a running stack) stays on one
+        # xdist worker, so that stack starts once, not once per worker.
+        fixtures = getattr(item, "_fixtureinfo", None)
+        shared = fixtures is not None and any(
+            d.scope == "module" for defs in fixtures.name2fixturedefs.values() for d in defs)
+        if shared and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(Path(str(item.path)).resolve().relative_to(ROOT).as_posix()))
 
 
 @pytest.fixture(scope="session")

@@ -1,26 +1,63 @@
 """A handoff mid-incident redirects the next escalation: real ``herald serve`` and
 ``herald worker`` processes on a real Redis. The API stores the handoff; the worker,
-which already holds the calendars, pages the incoming person when L2's turn comes."""
+which already holds the calendars, pages the incoming person when L2's turn comes.
+One stack serves the module; every test starts without incidents or handoffs."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import httpx
 import pytest
 
+from integrations.local_redis import start_redis
 from tests.herald_env import AM_TOKEN, API_TOKEN, fixture_payload
-from tests.processes import api_and_worker, page_entries, wait_for
+from tests.processes import Proc, api_and_worker, page_entries, reset_state, wait_for
 
 pytestmark = pytest.mark.slow
 API = {"Authorization": f"Bearer {API_TOKEN}"}
 AM = {"Authorization": f"Bearer {AM_TOKEN}", "Content-Type": "application/json"}
-DELAY = 5  # seconds L1 has to acknowledge
+DELAY = 3  # seconds L1 has to acknowledge: the handoff lands in L1's window
+
+
+@dataclass
+class Stack:
+    url: str
+    redis_url: str
+    worker: Proc
+    since: int = 0  # the worker's first output line of the current test
+
+    def fire(self) -> str:
+        r = httpx.post(f"{self.url}/api/v1/alertmanager", content=json.dumps(fixture_payload("firing.json")),
+                       headers=AM, timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()["incidents"][0]["id"]
+
+    def round(self, incident_id: str) -> int:
+        r = httpx.get(f"{self.url}/api/v1/incidents/{incident_id}", headers=API, timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()["round"]
+
+    def lines(self) -> list[str]:
+        return self.worker.lines[self.since:]
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("handoff")
+    server = start_redis(tmp / "redis", appendonly=False)
+    try:
+        with api_and_worker(tmp, server.url, delay=f"{DELAY}s", HERALD_SWEEP_INTERVAL="1") as (url, _api, worker):
+            yield Stack(url, server.url, worker)
+    finally:
+        server.stop()
 
 
 @pytest.fixture
-def stack(tmp_path, redis_url):
-    with api_and_worker(tmp_path, redis_url, delay=f"{DELAY}s") as running:
-        yield running
+def stack(running: Stack) -> Stack:
+    reset_state(running.redis_url)
+    running.since = running.worker.mark()
+    return running
 
 
 def pages(url: str, incident_id: str) -> list[dict]:
@@ -28,40 +65,44 @@ def pages(url: str, incident_id: str) -> list[dict]:
 
 
 def test_a_handoff_posted_mid_incident_redirects_the_l2_escalation(stack):
-    url, api, worker = stack
-    r = httpx.post(f"{url}/api/v1/alertmanager", content=json.dumps(fixture_payload("firing.json")), headers=AM)
-    assert r.status_code == 200, r.text
-    incident_id = r.json()["incidents"][0]["id"]
+    url, worker = stack.url, stack.worker
+    incident_id = stack.fire()
 
     # Bob is L2 by the calendar; while L1 has the page, he hands over to Erin.
     handoff = {"schedule": "backup", "tier": "L2", "to": "erin", "from": "bob", "note": "I am on a plane"}
-    r = httpx.post(f"{url}/api/v1/handoffs", json=handoff, headers=API)
+    r = httpx.post(f"{url}/api/v1/handoffs", json=handoff, headers=API, timeout=10)
     assert r.status_code == 201, r.text
-    assert httpx.get(f"{url}/api/v1/oncall/backup", headers=API).json()["oncall"][0]["person"] == "erin"
+    assert stack.round(incident_id) == 1, "the handoff must land while L1 still has the page"
+    oncall = httpx.get(f"{url}/api/v1/oncall/backup", headers=API, timeout=10)
+    assert oncall.status_code == 200, oncall.text
+    assert oncall.json()["oncall"][0]["person"] == "erin"
     first = wait_for(lambda: pages(url, incident_id), 10, "the L1 page", worker)
-    assert [(p["person"], p["tier"]) for p in first] == [("alice", "L1")]
+    assert [(p["person"], p["tier"]) for p in first][:1] == [("alice", "L1")]
 
-    second = wait_for(lambda: len(pages(url, incident_id)) >= 2 and pages(url, incident_id), DELAY + 10,
+    second = wait_for(lambda: len(pages(url, incident_id)) >= 2 and pages(url, incident_id), DELAY + 20,
                       "the L2 escalation", worker)
     assert (second[1]["person"], second[1]["tier"]) == ("erin", "L2")
     assert all(p["person"] != "bob" for p in second)
 
     # A worker told Erin what she takes over (the note and the open incident) and confirmed to Bob.
-    told = wait_for(lambda: [line for line in worker.lines if "Handoff from Bob Brown" in line], 10,
+    told = wait_for(lambda: [line for line in stack.lines() if "Handoff from Bob Brown" in line], 10,
                     "the handoff message", worker)
     assert "NOTICE [sms] -> Erin Engel" in told[0] and "I am on a plane" in told[0]
     assert f"#{incident_id} triggered" in told[0]
-    assert any("Handoff confirmed" in line and "-> Bob Brown" in line for line in worker.lines)
+    wait_for(lambda: any("Handoff confirmed" in line and "-> Bob Brown" in line for line in stack.lines()), 10,
+             "the confirmation to bob", worker)
 
 
 def test_cancelling_the_handoff_before_the_escalation_pages_the_calendar_person(stack):
-    url, _api, worker = stack
-    r = httpx.post(f"{url}/api/v1/alertmanager", content=json.dumps(fixture_payload("firing.json")), headers=AM)
-    incident_id = r.json()["incidents"][0]["id"]
+    url, worker = stack.url, stack.worker
+    incident_id = stack.fire()
     created = httpx.post(f"{url}/api/v1/handoffs", json={"schedule": "backup", "tier": "L2", "to": "dave"},
-                         headers=API).json()
+                         headers=API, timeout=10)
+    assert created.status_code == 201, created.text
     wait_for(lambda: pages(url, incident_id), 10, "the L1 page", worker)
-    assert httpx.delete(f"{url}/api/v1/handoffs/{created['id']}", headers=API).status_code == 200
-    second = wait_for(lambda: len(pages(url, incident_id)) >= 2 and pages(url, incident_id), DELAY + 10,
+    cancelled = httpx.delete(f"{url}/api/v1/handoffs/{created.json()['id']}", headers=API, timeout=10)
+    assert cancelled.status_code == 200, cancelled.text
+    assert stack.round(incident_id) == 1, "the cancel must land while L1 still has the page"
+    second = wait_for(lambda: len(pages(url, incident_id)) >= 2 and pages(url, incident_id), DELAY + 20,
                       "the L2 escalation", worker)
     assert (second[1]["person"], second[1]["tier"]) == ("bob", "L2")

@@ -1,23 +1,25 @@
 """Heartbeats and the Watchdog dead man's switch with real processes: ``herald serve``
-and ``herald worker`` (sweep every second) on a real Redis. Pings keep a heartbeat
+and ``herald worker`` (sweep twice a second) on a real Redis. Pings keep a heartbeat
 quiet; when they stop, the worker's sweep opens an incident and it is paged; the
-next ping resolves it."""
+next ping resolves it. One stack serves the module; every test starts empty."""
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
+from integrations.local_redis import start_redis
 from tests.herald_env import AM_TOKEN, API_TOKEN, env_for, write_config
-from tests.processes import herald, serve, wait_for
+from tests.processes import SweepWatch, reset_state, serve_with_worker, stop_all, wait_for, wait_sweep
 
 pytestmark = pytest.mark.slow
 API = {"Authorization": f"Bearer {API_TOKEN}"}
 AM = {"Authorization": f"Bearer {AM_TOKEN}", "Content-Type": "application/json"}
-TIMEOUT = 3  # seconds
+TIMEOUT = 2  # seconds
 WATCHDOG = f"""
 watchdog:
   matchers: ['alertname="Watchdog"']
@@ -31,82 +33,123 @@ WATCHDOG_PAYLOAD = {
                 "startsAt": "2026-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "wd"}]}
 
 
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("heartbeat")
+    server = start_redis(tmp / "redis", appendonly=False)
+    try:
+        config = write_config(tmp, delay="1h")
+        config.write_text(config.read_text() + WATCHDOG)
+        env = {**env_for(config, server.url), "HERALD_SWEEP_INTERVAL": "0.5"}
+        api, url, worker = serve_with_worker(env)
+        try:
+            yield url, worker, server.url
+        finally:
+            stop_all(worker, api)
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def stack(tmp_path, redis_url):
-    config = write_config(tmp_path, delay="1h")
-    config.write_text(config.read_text() + WATCHDOG)
-    env = {**env_for(config, redis_url), "HERALD_SWEEP_INTERVAL": "1"}
-    api, url = serve(env)
-    worker = herald("worker", env={**env, "HERALD_PUBLIC_URL": url})
-    yield url, worker
-    worker.stop()
-    api.stop()
+def stack(running):
+    url, worker, redis_url = running
+    reset_state(redis_url)
+    return running
 
 
 def incidents(url: str) -> list[dict]:
-    return httpx.get(f"{url}/api/v1/incidents", headers=API).json()["incidents"]
+    r = httpx.get(f"{url}/api/v1/incidents", headers=API, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()["incidents"]
+
+
+def incident(url: str, incident_id: str) -> dict:
+    r = httpx.get(f"{url}/api/v1/incidents/{incident_id}", headers=API, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def heartbeat(url: str, name: str) -> dict:
+    r = httpx.get(f"{url}/api/v1/heartbeats", headers=API, timeout=10)
+    assert r.status_code == 200, r.text
+    [found] = [b for b in r.json()["heartbeats"] if b["name"] == name]
+    return found
 
 
 def paged(url: str, title: str) -> dict | None:
     """The incident titled ``title``, once a page for it has been sent."""
     for summary in incidents(url):
         if summary["title"] == title:
-            full = httpx.get(f"{url}/api/v1/incidents/{summary['id']}", headers=API).json()
+            full = incident(url, summary["id"])
             if any(e["kind"] == "page" for e in full["timeline"]):
                 return full
     return None
 
 
-def keep_alive(send, seconds: float) -> float:
-    """Call ``send`` every 0.5 s for ``seconds``; answer the time of the last call."""
-    end = time.monotonic() + seconds
-    while True:
-        send()
-        last = time.monotonic()
-        if last >= end:
-            return last
-        time.sleep(0.5)
+def keep_alive(send: Callable[[], None], redis_url: str) -> None:
+    """Call ``send`` every 0.5 s until a whole sweep has run past the moment the first
+    ping would have gone silent: had the pings stopped, that sweep would have paged."""
+    send()
+    watch = SweepWatch(redis_url, after=time.time() + TIMEOUT)
+    try:
+        deadline = time.monotonic() + TIMEOUT + 30
+        while not watch.passed():
+            assert time.monotonic() < deadline, "no sweep ran while the heartbeat was kept alive"
+            time.sleep(0.5)
+            send()
+    finally:
+        watch.close()
+
+
+def never_early(url: str, name: str, opened: dict) -> None:
+    """The incident opened at or after the deadline the last ping set, never before."""
+    beat = heartbeat(url, name)
+    last, deadline = datetime.fromisoformat(beat["last_ping"]), datetime.fromisoformat(beat["deadline"])
+    assert abs(deadline - last - timedelta(seconds=TIMEOUT)) < timedelta(milliseconds=1)  # (kept in ms)
+    assert datetime.fromisoformat(opened["created_at"]) >= deadline
 
 
 def test_a_silent_heartbeat_pages_and_the_next_ping_resolves_it(stack):
-    url, worker = stack
+    url, worker, redis_url = stack
 
     def ping() -> None:
-        r = httpx.post(f"{url}/api/v1/heartbeats/nightly-backup", json={"timeout": f"{TIMEOUT}s"}, headers=API)
+        r = httpx.post(f"{url}/api/v1/heartbeats/nightly-backup", json={"timeout": f"{TIMEOUT}s"}, headers=API,
+                       timeout=10)
         assert r.status_code == 200, r.text
 
-    last = keep_alive(ping, TIMEOUT + 2)  # longer than the timeout, pinged all along: quiet
+    keep_alive(ping, redis_url)  # longer than the timeout, pinged all along: quiet
     assert incidents(url) == []
-    incident = wait_for(lambda: paged(url, "heartbeat nightly-backup missed"), TIMEOUT + 10, "the page", worker)
-    assert time.monotonic() - last >= TIMEOUT
-    assert incident["severity"] == "P1" and incident["status"] == "triggered" and incident["drill"] is False
+    found = wait_for(lambda: paged(url, "heartbeat nightly-backup missed"), TIMEOUT + 20, "the page", worker)
+    never_early(url, "nightly-backup", found)
+    assert found["severity"] == "P1" and found["status"] == "triggered" and found["drill"] is False
     assert "heartbeat nightly-backup missed" in worker.output() and "Alice Adams" in worker.output()
-    [listed] = httpx.get(f"{url}/api/v1/heartbeats", headers=API).json()["heartbeats"]
+    listed = heartbeat(url, "nightly-backup")
     assert listed["state"] == "late" and listed["paged_since"] is not None
 
     ping()  # back: resolved at once, through the same path
-    resolved = httpx.get(f"{url}/api/v1/incidents/{incident['id']}", headers=API).json()
+    resolved = incident(url, found["id"])
     assert resolved["status"] == "resolved" and resolved["resolved_by"] == "alertmanager"
-    time.sleep(2)  # more sweeps: nothing new
-    assert [i["id"] for i in incidents(url)] == [incident["id"]]
+    wait_sweep(redis_url, proc=worker)  # another whole sweep: nothing new
+    assert [i["id"] for i in incidents(url)] == [found["id"]]
 
 
 def test_the_watchdog_stops_and_comes_back(stack):
-    url, worker = stack
+    url, worker, redis_url = stack
 
     def watchdog() -> None:
-        r = httpx.post(f"{url}/api/v1/alertmanager", content=json.dumps(WATCHDOG_PAYLOAD), headers=AM)
+        r = httpx.post(f"{url}/api/v1/alertmanager", content=json.dumps(WATCHDOG_PAYLOAD), headers=AM, timeout=10)
         assert r.status_code == 200 and r.json()["incidents"] == [], r.text
 
-    last = keep_alive(watchdog, TIMEOUT + 2)
+    keep_alive(watchdog, redis_url)
     assert incidents(url) == []  # the Watchdog never opens an incident of its own
-    incident = wait_for(lambda: paged(url, "monitoring pipeline silent"), TIMEOUT + 10, "the silent page", worker)
-    assert time.monotonic() - last >= TIMEOUT and incident["severity"] == "P1"
-    labels = next(iter(incident["alerts"].values()))["labels"]
+    found = wait_for(lambda: paged(url, "monitoring pipeline silent"), TIMEOUT + 20, "the silent page", worker)
+    never_early(url, "watchdog", found)
+    assert found["severity"] == "P1"
+    labels = next(iter(found["alerts"].values()))["labels"]
     assert labels["alertname"] == "WatchdogMissing" and labels["heartbeat"] == "watchdog"
-    opened = datetime.fromisoformat(incident["created_at"])
+    opened = datetime.fromisoformat(found["created_at"])
 
     watchdog()
-    resolved = httpx.get(f"{url}/api/v1/incidents/{incident['id']}", headers=API).json()
+    resolved = incident(url, found["id"])
     assert resolved["status"] == "resolved" and datetime.fromisoformat(resolved["resolved_at"]) > opened
     assert len(incidents(url)) == 1

@@ -1,6 +1,7 @@
 """The benchmarks run end to end at tiny sizes (``python -m bench.run --quick``) and
 write every figure they promise. No timing is asserted: these machines are shared and
-noisy, and the figures at these sizes mean nothing. ``make bench`` measures."""
+noisy, and the figures at these sizes mean nothing. ``make bench`` measures. One test
+per benchmark (``--only``), so parallel test workers can run them side by side."""
 from __future__ import annotations
 
 import json
@@ -30,22 +31,30 @@ EXPECTED = {
 }
 
 
-def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--no-profile", "--out", str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=110)
+def test_every_benchmark_is_smoke_tested() -> None:
+    from bench.run import BENCHMARKS
+
+    assert sorted(EXPECTED) == sorted(BENCHMARKS)
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_every_benchmark_runs_and_reports(tmp_path: Path, name: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--no-profile", "--only", name,
+                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=110)
+    assert (tmp_path / "latest.json").exists(), done.stderr[-3000:]
     results = json.loads((tmp_path / "latest.json").read_text())
-    errors = {name: b["error"] for name, b in results["benchmarks"].items() if "error" in b}
-    assert not errors, "\n\n".join(f"{name}:\n{text}" for name, text in errors.items())
+    assert results["quick"] is True and results["order"] == [name]
+    errors = {n: b["error"] for n, b in results["benchmarks"].items() if "error" in b}
+    assert not errors, "\n\n".join(f"{n}:\n{text}" for n, text in errors.items())
     assert done.returncode == 0, done.stderr[-3000:]
-    for name, paths in EXPECTED.items():
-        bench = results["benchmarks"][name]
-        assert bench["rows"], f"{name} reported no figures"
-        for path in paths:
-            value = bench
-            for key in path:
-                assert key in value, f"{name}: missing {'.'.join(path)}"
-                value = value[key]
-            assert value is not None, f"{name}: {'.'.join(path)} is empty"
+    bench = results["benchmarks"][name]
+    assert bench["rows"], f"{name} reported no figures"
+    for path in EXPECTED[name]:
+        value = bench
+        for key in path:
+            assert key in value, f"{name}: missing {'.'.join(path)}"
+            value = value[key]
+        assert value is not None, f"{name}: {'.'.join(path)} is empty"
     table = (tmp_path / "latest.md").read_text()
-    assert table.count("\n| ") >= sum(len(b["rows"]) for b in results["benchmarks"].values())
+    assert table.count("\n| ") >= len(bench["rows"])
     assert results["machine"]["nproc"] and results["machine"]["python"]

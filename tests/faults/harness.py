@@ -12,20 +12,21 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import redis
 
+from integrations import keys
 from integrations.local_redis import LocalRedis, free_port, start_redis
 from integrations.simulator import create_simulator_app
 from integrations.simulator_server import ServerThread
 from integrations.simulator_state import SimMessage, SimulatorState
 from service.devrun import simulator_env
 from tests.herald_env import AM_TOKEN, API_TOKEN, env_for, fixture_payload, write_config
-from tests.processes import ROOT, Proc, serve, wait_for
+from tests.processes import (ROOT, Proc, await_api, port_taken, redis_client, serve, spawn_api, stop_all, wait_for,
+                             wait_sweep)
 
 API = {"Authorization": f"Bearer {API_TOKEN}"}
 AM = {"Authorization": f"Bearer {AM_TOKEN}", "Content-Type": "application/json"}
@@ -96,17 +97,14 @@ class Deployment:
         self.apis.append((api, url))
         return url
 
-    def add_worker(self) -> SessionProc:
-        worker = SessionProc([sys.executable, "-m", "service.cli", "worker"], {**self.env,
-                                                                                "HERALD_PUBLIC_URL": self.url})
+    def add_worker(self, public_url: str | None = None) -> SessionProc:
+        worker = SessionProc([sys.executable, "-m", "service.cli", "worker"],
+                             {**self.env, "HERALD_PUBLIC_URL": public_url or self.url})
         self.workers.append(worker)
         return worker
 
     def stop(self) -> None:
-        for worker in self.workers:
-            worker.stop()
-        for api, _ in self.apis:
-            api.stop()
+        stop_all(*self.workers, *(api for api, _ in self.apis))
         self.sim_thread.stop()
 
     # -- driving it ---------------------------------------------------------------------
@@ -150,31 +148,60 @@ class Deployment:
     def output(self) -> str:
         return "\n".join(p.output() for p in [*(a for a, _ in self.apis), *self.workers])
 
+    def sent_once(self, incident_id: str, round_: int, person: str, provider_id: str, channel: str = "sms") -> None:
+        """Wait until this send is recorded in its send-log slot, then for a whole sweep
+        after that: whatever could send the page again has had its turn (the caller then
+        counts what the provider got)."""
+        client = redis_client(self.redis_url)
+        try:
+            wait_for(lambda: client.get(keys.send_log(incident_id, round_, person, channel)) == f"sent:{provider_id}",
+                     15, f"{person}'s page recorded in the send log")
+        finally:
+            client.close()
+        wait_sweep(self.redis_url)
+
 
 def deploy(tmp: Path, redis_url: str, *, apis: int = 1, workers: int = 1, delay: str = "3s",
            config: Path | None = None, **extra: str) -> Deployment:
     """Start the simulator, ``apis`` API processes and ``workers`` workers on ``redis_url``
-    (``config``: a configuration file instead of tests.herald_env's four-tier one)."""
-    sim_port = free_port()
-    sim_url = f"http://127.0.0.1:{sim_port}"
+    (``config``: a configuration file instead of tests.herald_env's four-tier one).
+    Every process starts at once; this returns when the APIs answer (the workers' own
+    start-up is the tests' to wait for: ``wait_worker_ready``, or a page)."""
     key_file = tmp / "sg-key.pem"
-    env = {**env_for(config or write_config(tmp / "conf", delay=delay), redis_url), **simulator_env(sim_url, key_file),
-           "HERALD_SWEEP_INTERVAL": "1", "HERALD_SWEEP_GRACE": "1", "HERALD_SEND_LEASE": "3",
+    env = {**env_for(config or write_config(tmp / "conf", delay=delay), redis_url),
+           **simulator_env("http://127.0.0.1:9", key_file),
+           "HERALD_SWEEP_INTERVAL": "0.5", "HERALD_SWEEP_GRACE": "1", "HERALD_SEND_LEASE": "3",
            "HERALD_RATE_LIMIT_SMS": "0", "HERALD_RATE_LIMIT_VOICE": "0", **extra}
-    first_api = free_port()
-    env["HERALD_PUBLIC_URL"] = f"http://127.0.0.1:{first_api}"
     state = SimulatorState()
-    app = create_simulator_app(state, herald_url=env["HERALD_PUBLIC_URL"],
-                               twilio_auth_token=env["HERALD_TWILIO_AUTH_TOKEN"],
-                               sendgrid_private_key_pem=key_file.read_text())
-    deployment = Deployment(tmp, redis_url, env, state, ServerThread(app, port=sim_port).start())
+    # The simulator binds a free port at once; it learns where to call back once the first
+    # API is up (a port chosen for it can be taken by a parallel test: then another one).
+    sim_thread = ServerThread(create_simulator_app(state, twilio_auth_token=env["HERALD_TWILIO_AUTH_TOKEN"],
+                                                   sendgrid_private_key_pem=key_file.read_text())).start()
+    env.update(simulator_env(sim_thread.url, key_file))
+    deployment = Deployment(tmp, redis_url, env, state, sim_thread)
     try:
-        api, url = serve(env, port=first_api)
-        deployment.apis.append((api, url))
-        for _ in range(apis - 1):
-            deployment.add_api()
-        for _ in range(workers):
-            deployment.add_worker()
+        for attempt in range(3):
+            first_api = free_port()
+            env["HERALD_PUBLIC_URL"] = f"http://127.0.0.1:{first_api}"
+            for _ in range(workers):
+                deployment.add_worker(env["HERALD_PUBLIC_URL"])
+            more = [spawn_api(env) for _ in range(apis - 1)]
+            try:
+                deployment.apis.append(serve(env, port=first_api))
+                break
+            except AssertionError as exc:
+                stop_all(*deployment.workers, *(proc for proc, _ in more))
+                deployment.workers.clear()
+                if not port_taken(exc) or attempt == 2:
+                    raise
+        sim_thread.app.state.callback_sender.herald_url = deployment.url
+        for proc, url in more:
+            try:
+                deployment.apis.append((await_api(proc, url), url))
+            except AssertionError as exc:
+                if not port_taken(exc):
+                    raise
+                deployment.add_api()
     except BaseException:
         deployment.stop()
         raise
@@ -197,6 +224,3 @@ def redis_keys(url: str) -> dict[str, object]:
         client.close()
 
 
-def settle(seconds: float) -> None:
-    """Let timers, sweeps and workers run (bounded wait in fault tests)."""
-    time.sleep(seconds)

@@ -23,7 +23,9 @@ def _concrete(path: str) -> str:
 
 
 def test_every_api_route_refuses_requests_without_a_credential(client):
-    spec = client.get("/openapi.json").json()
+    schema = client.get("/openapi.json")
+    assert schema.status_code == 200, schema.text
+    spec = schema.json()
     checked = 0
     for path, operations in spec["paths"].items():
         if path in PUBLIC:
@@ -54,7 +56,8 @@ def test_read_scope_reads_without_contacts_and_cannot_act(client):
     incident_id = open_incident(client)
     note = client.post(f"/api/v1/incidents/{incident_id}/notes", headers=bearer(WRITE_TOKEN),
                        json={"text": f"called alice on {ALICE_PHONE} and alice@example.com"})
-    assert note.status_code == 200 and ALICE_PHONE in note.text  # a write token sees contacts
+    assert note.status_code == 200, note.text
+    assert ALICE_PHONE in note.text  # a write token sees contacts
     shown = client.get(f"/api/v1/incidents/{incident_id}", headers=bearer(READ_TOKEN))
     assert shown.status_code == 200 and shown.headers["cache-control"] == "no-store"
     assert ALICE_PHONE not in shown.text and "alice@example.com" not in shown.text
@@ -71,7 +74,8 @@ def test_read_scope_reads_without_contacts_and_cannot_act(client):
 def test_write_scope_acts_but_changes_no_configuration(client):
     incident_id = open_incident(client)
     r = client.post(f"/api/v1/incidents/{incident_id}/ack", headers=bearer(WRITE_TOKEN))
-    assert r.status_code == 200 and r.json()["acknowledged_by"] == "oncall-bot"
+    assert r.status_code == 200, r.text
+    assert r.json()["acknowledged_by"] == "oncall-bot"
     ical = {**bearer(WRITE_TOKEN), "Content-Type": "text/calendar"}
     assert client.put("/api/v1/schedules/primary", content=b"BEGIN:VCALENDAR", headers=ical).status_code == 403
     window = {"matchers": ['service="db"'], "end": "2099-01-01T00:00:00Z", "reason": "x"}
@@ -85,6 +89,7 @@ def test_admin_tokens_old_and_new(client):
         window = {"matchers": ['service="web"'], "end": "2099-01-01T00:00:00Z", "reason": "upgrade"}
         assert client.post("/api/v1/maintenance", json=window, headers=bearer(token)).status_code == 201
     r = client.post(f"/api/v1/incidents/{incident_id}/resolve", headers=bearer(ADMIN_TOKEN))
+    assert r.status_code == 200, r.text
     assert r.json()["resolved_by"] == "ops"
 
 

@@ -1,8 +1,10 @@
-"""Hostile bodies end quickly in a 4xx: over-size (declared or streamed), deeply nested
-JSON, absurd numbers, and calendars built to hang the parser or eat memory."""
+"""Hostile bodies end in a 4xx that names the guard that stopped them: over-size
+(declared or streamed), deeply nested JSON, absurd numbers, and calendars built to hang
+the parser or eat memory. (How fast: the guards are limits on depth, digits, size and
+recurrences, and the calendar parser's own time limit in its sandbox.)"""
 from __future__ import annotations
 
-import time
+import json
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,15 +29,33 @@ def _auth(path: str) -> dict[str, str]:
     return {**bearer(token), "Content-Type": "application/json"}
 
 
-@pytest.mark.parametrize("body", [DEEP_ARRAY, DEEP_OBJECT, HUGE_INT, HUGE_FLOAT, INFINITE],
+#: What each hostile body is refused with: a 400 that says the body does not parse, or
+#: (numbers that parse to infinity) a 422 listing what is wrong with it.
+PARSE_REFUSALS = ("Invalid JSON: recursion limit exceeded", "Invalid JSON: number out of range",
+                  "There was an error parsing the body")
+
+
+def _strict_json(text: str):
+    def refuse(constant: str):
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("body, statuses", [(DEEP_ARRAY, {400}), (DEEP_OBJECT, {400}), (HUGE_INT, {400}),
+                                            (HUGE_FLOAT, {400, 422}), (INFINITE, {400, 422})],
                          ids=["deep-array", "deep-object", "huge-int", "huge-float", "1e999"])
-def test_hostile_json_is_refused_quickly_on_every_json_route(client, body):
+def test_hostile_json_is_refused_on_every_json_route(client, body, statuses):
     for path in JSON_ROUTES:
-        started = time.monotonic()
         r = client.post(path, content=body, headers=_auth(path))
-        assert 400 <= r.status_code < 500, f"{path}: {r.status_code} {r.text[:200]}"
-        assert time.monotonic() - started < 2, path
+        assert r.status_code in statuses, f"{path}: {r.status_code} {r.text[:200]}"
         assert len(r.content) < 20_000  # the answer does not echo the whole body back
+        detail = _strict_json(r.text)["detail"]  # valid JSON: an infinity is written as a string
+        if r.status_code == 400:
+            assert any(reason in detail for reason in PARSE_REFUSALS) or (
+                body is INFINITE and detail.startswith("not an Alertmanager webhook payload")), f"{path}: {detail}"
+        else:
+            assert isinstance(detail, list) and all({"type", "loc", "msg"} <= set(e) for e in detail), detail
 
 
 def _chunks(total: int, size: int = 64 * 1024):
@@ -100,21 +120,32 @@ def uploads(tmp_path, redis_url, monkeypatch):
         close()
 
 
-@pytest.mark.parametrize("calendar", [
-    _calendar("RRULE:FREQ=SECONDLY;COUNT=2000000000"),
-    _calendar("RRULE:FREQ=SECONDLY"),  # never ends, one occurrence a second since 2000
-    _calendar(*["RRULE:FREQ=MINUTELY"] * 50),
-    b"BEGIN:VCALENDAR\r\n" + b"X-PADDING:" + b"A" * (50 * 1024 * 1024) + b"\r\nEND:VCALENDAR\r\n",  # 50 MB
-    _calendar(*[f"RRULE:FREQ=DAILY;COUNT={n + 2}" for n in range(2500)]),  # big, but under the size limit
+#: The calendar guards: the recurrence cap (400), the sandboxed parser's CPU and memory
+#: limits (400) and its time limit (422; on a busy machine it can come before the cap).
+CALENDAR_REFUSALS = {400: ("refusing an endless or too dense RRULE", "too large or too costly to expand"),
+                     422: ("to parse (a recurrence rule that never matches?); rejected",)}
+GUARDED = (400, 422)
+
+
+@pytest.mark.parametrize("calendar, refused", [
+    (_calendar("RRULE:FREQ=SECONDLY;COUNT=2000000000"), GUARDED),
+    (_calendar("RRULE:FREQ=SECONDLY"), GUARDED),  # never ends, one occurrence a second since 2000
+    (_calendar(*["RRULE:FREQ=MINUTELY"] * 50), GUARDED),
+    (b"BEGIN:VCALENDAR\r\n" + b"X-PADDING:" + b"A" * (50 * 1024 * 1024) + b"\r\nEND:VCALENDAR\r\n", (413,)),  # 50 MB
+    (_calendar(*[f"RRULE:FREQ=DAILY;COUNT={n + 2}" for n in range(2500)]), (200, *GUARDED)),  # under the size limit
 ], ids=["huge-count", "endless", "many-endless", "50MB", "many-events"])
-def test_hostile_calendar_uploads_are_refused_in_bounded_time(uploads, calendar):
+def test_hostile_calendar_uploads_are_refused_by_a_guard(uploads, calendar, refused):
     headers = {**bearer(API_TOKEN), "Content-Type": "text/calendar"}
-    started = time.monotonic()
     r = uploads.put("/api/v1/schedules/primary", content=calendar, headers=headers)
-    big_but_fine = r.status_code == 200 and b"COUNT=2501" in calendar
-    assert r.status_code in (400, 413, 422) or big_but_fine, r.text[:300]
-    assert time.monotonic() - started < 12
-    assert uploads.get("/api/v1/schedules", headers=bearer(API_TOKEN)).status_code == 200  # still serving
+    assert r.status_code in refused, r.text[:300]
+    if r.status_code in CALENDAR_REFUSALS:
+        detail = r.json()["detail"]
+        assert any(reason in detail for reason in CALENDAR_REFUSALS[r.status_code]), detail
+        assert detail.startswith("calendar refused, the copy in force stays: "), detail
+    elif r.status_code == 413:
+        assert r.json()["detail"].startswith("calendar over ")
+    listed = uploads.get("/api/v1/schedules", headers=bearer(API_TOKEN))
+    assert listed.status_code == 200, listed.text  # still serving
 
 
 def test_calendar_uploads_follow_the_schedules_own_limit_not_the_global_one(tmp_path, redis_url, monkeypatch):
