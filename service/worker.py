@@ -76,13 +76,24 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
         while True:
             try:
                 worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
-                return  # a clean stop (SIGTERM) or the end of a burst
+                if burst or _stop_was_requested(worker):
+                    return  # a clean stop (SIGTERM) or the end of a burst
+                # RQ's loop gives up ("found an unhandled exception, quitting") when Redis
+                # goes away while a job is being finished: not a stop, so wait and go on.
+                log.warning("the RQ loop ended without a stop request; the worker carries on")
+                time.sleep(REDIS_RETRY_SECONDS)
+                worker = _rq_worker(herald)
             except redis.ConnectionError as exc:  # Redis went away: wait for it, never exit
                 log.warning("lost Redis (%s); the worker carries on when it is back", type(exc).__name__)
                 time.sleep(REDIS_RETRY_SECONDS)
                 worker = _rq_worker(herald)
     finally:
         stop.set()
+
+
+def _stop_was_requested(worker) -> bool:
+    """Whether SIGTERM/SIGINT (or RQ's stop command) asked this RQ worker to stop."""
+    return bool(getattr(worker, "_shutdown_requested_date", None) or getattr(worker, "_stop_requested", False))
 
 
 def _drain_once(herald: Herald) -> bool:
