@@ -3,6 +3,7 @@ and wait on what they do — the events that prove a point (a sweep that ran, a 
 that fired, a send recorded), never a fixed sleep."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -19,7 +21,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from integrations import keys
-from integrations.local_redis import free_port, stop_process
+from integrations.local_redis import free_port, start_redis, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -175,17 +177,65 @@ def serve_with_worker(env: dict[str, str]) -> tuple[Proc, str, Proc]:
 
 
 @contextmanager
-def api_and_worker(tmp_path: Path, redis_url: str, delay: str, **extra: str) -> Iterator[tuple[str, Proc, Proc]]:
+def api_and_worker(tmp_path: Path, redis_url: str, delay: str, config_suffix: str = "",
+                   **extra: str) -> Iterator[tuple[str, Proc, Proc]]:
     """``herald serve`` + ``herald worker`` on the small test configuration (each tier has
-    ``delay`` to acknowledge), stopped on the way out. Yields (url, api, worker)."""
+    ``delay`` to acknowledge; ``config_suffix`` is appended to its YAML), stopped on the
+    way out. Yields (url, api, worker)."""
     from tests.herald_env import env_for, write_config
 
-    env = {**env_for(write_config(tmp_path, delay=delay), redis_url), "HERALD_SWEEP_INTERVAL": "2", **extra}
+    config = write_config(tmp_path, delay=delay)
+    if config_suffix:
+        config.write_text(config.read_text() + config_suffix)
+    env = {**env_for(config, redis_url), "HERALD_SWEEP_INTERVAL": "2", **extra}
     api, url, worker = serve_with_worker(env)
     try:
         yield url, api, worker
     finally:
         stop_all(worker, api)
+
+
+@dataclass
+class Stack:
+    """One ``herald serve`` + ``herald worker`` on a private Redis, shared by a module's
+    tests; ``begin()`` gives each test an empty Herald and its own slice of the log."""
+    url: str
+    redis_url: str
+    worker: Proc
+    since: int = 0  # the worker's first output line of the current test
+
+    def begin(self) -> "Stack":
+        reset_state(self.redis_url)
+        self.since = self.worker.mark()
+        return self
+
+    def post(self, fixture: str) -> dict:
+        """Posts an Alertmanager fixture payload (tests/fixtures/alertmanager); its answer."""
+        from tests.herald_env import AM_TOKEN, fixture_payload
+
+        r = httpx.post(f"{self.url}/api/v1/alertmanager", content=json.dumps(fixture_payload(fixture)), timeout=10,
+                       headers={"Authorization": f"Bearer {AM_TOKEN}", "Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def incident(self, incident_id: str) -> dict:
+        from tests.herald_env import API_TOKEN
+
+        r = httpx.get(f"{self.url}/api/v1/incidents/{incident_id}", timeout=10,
+                      headers={"Authorization": f"Bearer {API_TOKEN}"})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+@contextmanager
+def module_stack(tmp_path: Path, delay: str, config_suffix: str = "", **extra: str) -> Iterator[Stack]:
+    """A private redis-server and :func:`api_and_worker` on it, for a module-scoped fixture."""
+    server = start_redis(tmp_path / "redis", appendonly=False)
+    try:
+        with api_and_worker(tmp_path, server.url, delay, config_suffix, **extra) as (url, _api, worker):
+            yield Stack(url, server.url, worker)
+    finally:
+        server.stop()
 
 
 def page_entries(url: str, incident_id: str, headers: dict[str, str]) -> list[dict]:

@@ -3,62 +3,42 @@ against a real Redis, driven over HTTP like Alertmanager and an engineer would.
 One stack serves the module; every test starts from an empty incident store."""
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
-from integrations.local_redis import start_redis
-from tests.herald_env import AM_TOKEN, API_TOKEN, fixture_payload
-from tests.processes import Proc, ack_links, api_and_worker, page_entries, reset_state, wait_for, wait_idle, wait_timer
+from tests import processes
+from tests.herald_env import API_TOKEN
+from tests.processes import (
+    ack_links,
+    module_stack,
+    page_entries,
+    wait_for,
+    wait_idle,
+    wait_timer,
+)
 
 pytestmark = pytest.mark.slow
 API = {"Authorization": f"Bearer {API_TOKEN}"}
-AM = {"Authorization": f"Bearer {AM_TOKEN}", "Content-Type": "application/json"}
 DELAY = 2  # seconds each tier has to acknowledge
 
 
-@dataclass
-class Stack:
-    url: str
-    redis_url: str
-    worker: Proc
-    since: int = 0  # the worker's first output line of the current test
-
-    def post(self, name: str) -> dict:
-        r = httpx.post(f"{self.url}/api/v1/alertmanager", content=json.dumps(fixture_payload(name)), headers=AM,
-                       timeout=10)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def incident(self, incident_id: str) -> dict:
-        r = httpx.get(f"{self.url}/api/v1/incidents/{incident_id}", headers=API, timeout=10)
-        assert r.status_code == 200, r.text
-        return r.json()
-
+class Stack(processes.Stack):
     def links(self, person_name: str) -> list[str]:
         return ack_links(self.worker, person_name, since=self.since)
 
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("e2e")
-    server = start_redis(tmp / "redis", appendonly=False)
-    try:
-        with api_and_worker(tmp, server.url, delay=f"{DELAY}s", HERALD_SWEEP_INTERVAL="1",
-                            HERALD_SWEEP_GRACE="1") as (url, _api, worker):
-            yield Stack(url, server.url, worker)
-    finally:
-        server.stop()
+    with module_stack(tmp_path_factory.mktemp("e2e"), f"{DELAY}s", HERALD_SWEEP_INTERVAL="1",
+                      HERALD_SWEEP_GRACE="1") as shared:
+        yield Stack(shared.url, shared.redis_url, shared.worker)
 
 
 @pytest.fixture
 def stack(running: Stack) -> Stack:
-    reset_state(running.redis_url)
-    running.since = running.worker.mark()
-    return running
+    return running.begin()
 
 
 def pages(url: str, incident_id: str) -> list[dict]:

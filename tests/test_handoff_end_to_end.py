@@ -4,39 +4,24 @@ which already holds the calendars, pages the incoming person when L2's turn come
 One stack serves the module; every test starts without incidents or handoffs."""
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-
 import httpx
 import pytest
 
-from integrations.local_redis import start_redis
-from tests.herald_env import AM_TOKEN, API_TOKEN, fixture_payload
-from tests.processes import Proc, api_and_worker, page_entries, reset_state, wait_for
+from tests import processes
+from tests.herald_env import API_TOKEN
+from tests.processes import module_stack, page_entries, wait_for
 
 pytestmark = pytest.mark.slow
 API = {"Authorization": f"Bearer {API_TOKEN}"}
-AM = {"Authorization": f"Bearer {AM_TOKEN}", "Content-Type": "application/json"}
 DELAY = 3  # seconds L1 has to acknowledge: the handoff lands in L1's window
 
 
-@dataclass
-class Stack:
-    url: str
-    redis_url: str
-    worker: Proc
-    since: int = 0  # the worker's first output line of the current test
-
+class Stack(processes.Stack):
     def fire(self) -> str:
-        r = httpx.post(f"{self.url}/api/v1/alertmanager", content=json.dumps(fixture_payload("firing.json")),
-                       headers=AM, timeout=10)
-        assert r.status_code == 200, r.text
-        return r.json()["incidents"][0]["id"]
+        return self.post("firing.json")["incidents"][0]["id"]
 
     def round(self, incident_id: str) -> int:
-        r = httpx.get(f"{self.url}/api/v1/incidents/{incident_id}", headers=API, timeout=10)
-        assert r.status_code == 200, r.text
-        return r.json()["round"]
+        return self.incident(incident_id)["round"]
 
     def lines(self) -> list[str]:
         return self.worker.lines[self.since:]
@@ -44,20 +29,13 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("handoff")
-    server = start_redis(tmp / "redis", appendonly=False)
-    try:
-        with api_and_worker(tmp, server.url, delay=f"{DELAY}s", HERALD_SWEEP_INTERVAL="1") as (url, _api, worker):
-            yield Stack(url, server.url, worker)
-    finally:
-        server.stop()
+    with module_stack(tmp_path_factory.mktemp("handoff"), f"{DELAY}s", HERALD_SWEEP_INTERVAL="1") as shared:
+        yield Stack(shared.url, shared.redis_url, shared.worker)
 
 
 @pytest.fixture
 def stack(running: Stack) -> Stack:
-    reset_state(running.redis_url)
-    running.since = running.worker.mark()
-    return running
+    return running.begin()
 
 
 def pages(url: str, incident_id: str) -> list[dict]:

@@ -12,9 +12,8 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from integrations.local_redis import start_redis
-from tests.herald_env import AM_TOKEN, API_TOKEN, env_for, write_config
-from tests.processes import SweepWatch, reset_state, serve_with_worker, stop_all, wait_for, wait_sweep
+from tests.herald_env import AM_TOKEN, API_TOKEN
+from tests.processes import SweepWatch, module_stack, reset_state, wait_for, wait_sweep
 
 pytestmark = pytest.mark.slow
 API = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -35,19 +34,8 @@ WATCHDOG_PAYLOAD = {
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("heartbeat")
-    server = start_redis(tmp / "redis", appendonly=False)
-    try:
-        config = write_config(tmp, delay="1h")
-        config.write_text(config.read_text() + WATCHDOG)
-        env = {**env_for(config, server.url), "HERALD_SWEEP_INTERVAL": "0.5"}
-        api, url, worker = serve_with_worker(env)
-        try:
-            yield url, worker, server.url
-        finally:
-            stop_all(worker, api)
-    finally:
-        server.stop()
+    with module_stack(tmp_path_factory.mktemp("heartbeat"), "1h", WATCHDOG, HERALD_SWEEP_INTERVAL="0.5") as shared:
+        yield shared.url, shared.worker, shared.redis_url
 
 
 @pytest.fixture

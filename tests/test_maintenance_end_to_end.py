@@ -10,9 +10,8 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from integrations.local_redis import start_redis
-from tests.herald_env import AM_TOKEN, API_TOKEN, env_for, fixture_payload, write_config
-from tests.processes import reset_state, serve_with_worker, stop_all, wait_for, wait_sweep
+from tests.herald_env import AM_TOKEN, API_TOKEN, fixture_payload
+from tests.processes import module_stack, reset_state, wait_for, wait_sweep
 
 pytestmark = pytest.mark.slow
 API = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -24,18 +23,10 @@ GRACE = 1  # HERALD_SWEEP_GRACE: how overdue work must be before a sweep takes i
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("maintenance")
-    server = start_redis(tmp / "redis", appendonly=False)
-    try:
-        env = {**env_for(write_config(tmp, delay="1h"), server.url), "HERALD_SWEEP_INTERVAL": "0.5",
-               "HERALD_SWEEP_GRACE": str(GRACE), "HERALD_RATE_LIMIT_SMS": "0"}  # alice gets two pages in seconds
-        api, url, worker = serve_with_worker(env)
-        try:
-            yield url, worker, server.url
-        finally:
-            stop_all(worker, api)
-    finally:
-        server.stop()
+    # HERALD_RATE_LIMIT_SMS=0: alice gets two pages in seconds
+    with module_stack(tmp_path_factory.mktemp("maintenance"), "1h", HERALD_SWEEP_INTERVAL="0.5",
+                      HERALD_SWEEP_GRACE=str(GRACE), HERALD_RATE_LIMIT_SMS="0") as shared:
+        yield shared.url, shared.worker, shared.redis_url
 
 
 @pytest.fixture

@@ -81,11 +81,13 @@ def test_csv_report(client, history):
 
 
 def test_an_empty_range(client, history):
-    r = client.get("/api/v1/reports/sla?from=2025-01-01&to=2025-02-01", headers=API)
+    # A month that ends long before the history (taken at the injected clock T0) began.
+    empty = f"from={T0 - timedelta(days=400):%Y-%m-%d}&to={T0 - timedelta(days=369):%Y-%m-%d}"
+    r = client.get(f"/api/v1/reports/sla?{empty}", headers=API)
     assert r.status_code == 200, r.text
     report = r.json()
     assert report["incidents"]["total"]["incidents"] == 0 and report["incidents"]["total"]["mtta_seconds"] is None
-    r = client.get("/api/v1/reports/sla?from=2025-01-01&to=2025-02-01&format=csv", headers=API)
+    r = client.get(f"/api/v1/reports/sla?{empty}&format=csv", headers=API)
     assert r.status_code == 200, r.text
     rows = r.text
     assert rows.strip().count("\n") == 0  # the header alone

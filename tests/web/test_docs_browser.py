@@ -4,6 +4,8 @@ API token through *Authorize*, and *Try it out* on ``GET /api/v1/incidents`` ans
 200 — then, with a wrong token, 401."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import pytest
@@ -24,12 +26,14 @@ def api(tmp_path, redis_url):
         proc.stop()
 
 
-def offline_page(browser, outside: list[str]):  # noqa: F811 (the fixture)
-    """A page whose every request to anywhere but 127.0.0.1 is refused, and noted
-    unless it is an image (ReDoc's footer shows Redocly's logo from their site: without
-    it the page still works)."""
+@contextmanager
+def offline_page(browser) -> Iterator[tuple[object, list[str]]]:  # noqa: F811 (the fixture)
+    """A page whose every request to anywhere but 127.0.0.1 is refused, and noted in the
+    list it comes with unless it is an image (ReDoc's footer shows Redocly's logo from
+    their site: without it the page still works); closed on the way out."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    outside: list[str] = []
 
     def route(request_route) -> None:
         host = urlsplit(request_route.request.url).hostname
@@ -41,7 +45,15 @@ def offline_page(browser, outside: list[str]):  # noqa: F811 (the fixture)
             request_route.abort()
 
     page.route("**/*", route)
-    return context, page
+    try:
+        yield page, outside
+    finally:
+        context.close()
+
+
+def open_swagger_ui(page, api: str) -> None:
+    page.goto(api + "/docs")
+    page.locator(".swagger-ui .info .title").filter(has_text="Herald").wait_for()
 
 
 def try_incidents(page, token: str) -> str:
@@ -62,36 +74,22 @@ def try_incidents(page, token: str) -> str:
 
 
 def test_swagger_ui_works_offline_and_sends_the_token(api, browser):  # noqa: F811
-    outside: list[str] = []
-    context, page = offline_page(browser, outside)
-    try:
+    with offline_page(browser) as (page, outside):
         problems = watch_console(page)
-        page.goto(api + "/docs")
-        page.locator(".swagger-ui .info .title").filter(has_text="Herald").wait_for()
+        open_swagger_ui(page, api)
         assert try_incidents(page, API_TOKEN) == "200"
         shot(page, "docs-try-it-out")
         assert outside == [] and problems == [], (outside, problems)
-    finally:
-        context.close()
 
 
 def test_redoc_renders_offline(api, browser):  # noqa: F811
-    outside: list[str] = []
-    context, page = offline_page(browser, outside)
-    try:
+    with offline_page(browser) as (page, outside):
         page.goto(api + "/redoc")
         page.get_by_text("Alert routing and paging for Prometheus Alertmanager.").first.wait_for()
         assert outside == [], outside
-    finally:
-        context.close()
 
 
 def test_a_wrong_token_gets_401_in_try_it_out(api, browser):  # noqa: F811
-    outside: list[str] = []
-    context, page = offline_page(browser, outside)
-    try:
-        page.goto(api + "/docs")
-        page.locator(".swagger-ui .info .title").filter(has_text="Herald").wait_for()
+    with offline_page(browser) as (page, _outside):
+        open_swagger_ui(page, api)
         assert try_incidents(page, "not-the-api-token-123") == "401"
-    finally:
-        context.close()
