@@ -93,6 +93,7 @@ class CallbackSender:
 
     async def _post(self, kind: str, url: str, content: bytes, headers: dict[str, str]) -> dict[str, Any]:
         entry: dict[str, Any] = {"kind": kind, "url": url, "status_code": None, "body": "", "error": ""}
+        generation = self.state.generation
         refusal = self._refuse(url)
         if refusal:
             entry["error"] = refusal
@@ -103,7 +104,7 @@ class CallbackSender:
                 entry.update(status_code=response.status_code, body=response.text[:10_000])
             except httpx.HTTPError as exc:
                 entry["error"] = f"{type(exc).__name__}"
-        self.state.log_callback(entry)
+        self.state.log_callback(entry, generation)
         return entry
 
     async def post_twilio(self, kind: str, url: str, params: Mapping[str, str]) -> dict[str, Any]:

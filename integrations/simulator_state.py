@@ -127,9 +127,14 @@ class SimulatorState:
                 queue.pop(0)
             return Failure(head.mode, 1, head.seconds)
 
-    def log_callback(self, entry: dict[str, Any]) -> None:
-        """Remember one callback the simulator posted (or failed to post)."""
+    def log_callback(self, entry: dict[str, Any], generation: int | None = None) -> None:
+        """Remember one callback the simulator posted (or failed to post).
+
+        ``generation`` is the state's generation when the callback started: a callback still in
+        flight across a ``reset()`` belongs to what was forgotten and is not logged."""
         with self._cond:
+            if generation is not None and generation != self.generation:
+                return
             self.callbacks.append({"time": time.time(), **entry})
             self._cond.notify_all()
 

@@ -26,7 +26,9 @@ log = logging.getLogger("herald.api")
 def create_app(settings: Settings | None = None, herald: Herald | None = None) -> FastAPI:
     settings = settings or Settings()
     configured_tokens(settings)  # a malformed HERALD_API_TOKENS stops start-up (ValueError naming the entry)
+    owned = herald is None  # a Herald the app built itself is the app's to close
     herald = herald or Herald.from_settings(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from service.ingest_async import AsyncIngest
@@ -40,6 +42,8 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
         finally:
             ingest, app.state.ingest = app.state.ingest, None
             await ingest.aclose()
+            if owned:
+                herald.close()
 
     # /docs and /redoc from this server, not a CDN; the OpenAPI document's security schemes
     app = create_docs_app(title="Herald", version="0.1.0", lifespan=lifespan,

@@ -67,6 +67,10 @@ class Herald:
         herald.notifiers = notifiers
         return herald
 
+    def close(self) -> None:
+        """Stop the calendar refresher thread; the object still answers on demand afterwards."""
+        self.calendars.close()
+
     # -- the one way to change an incident -------------------------------------------------
     def act(self, incident_id: str, command: Command, *, deliver_here: bool = False) -> Decision:
         """Apply one command to one stored incident and carry out its effects

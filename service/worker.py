@@ -5,12 +5,15 @@ overdue. All of them act through decide(), so they can overlap safely."""
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
+from collections.abc import Callable
 
 import redis
 
 from rq import SimpleWorker
+from rq.exceptions import StopRequested
 
 from integrations import keys
 from service import jobs, metrics, outbox
@@ -73,22 +76,51 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     log.info("worker %s on queue %s (sweep every %ss)", worker.name, herald.queue.name,
              settings.sweep_interval)
     try:
-        while True:
-            try:
-                worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
-                if burst or _stop_was_requested(worker):
-                    return  # a clean stop (SIGTERM) or the end of a burst
-                # RQ's loop gives up ("found an unhandled exception, quitting") when Redis
-                # goes away while a job is being finished: not a stop, so wait and go on.
-                log.warning("the RQ loop ended without a stop request; the worker carries on")
-                time.sleep(REDIS_RETRY_SECONDS)
-                worker = _rq_worker(herald)
-            except redis.ConnectionError as exc:  # Redis went away: wait for it, never exit
-                log.warning("lost Redis (%s); the worker carries on when it is back", type(exc).__name__)
-                time.sleep(REDIS_RETRY_SECONDS)
-                worker = _rq_worker(herald)
+        serve_rq(herald, worker, burst=burst)
     finally:
         stop.set()
+
+
+def serve_rq(herald: Herald, worker: SimpleWorker | None, *, burst: bool = False,
+             new_worker: Callable[[Herald], SimpleWorker] | None = None) -> None:
+    """Run RQ's work loop until a stop is asked for (SIGTERM/SIGINT) or a burst ends.
+
+    RQ's loop also ends by itself: it logs "found an unhandled exception, quitting" when Redis
+    goes away while a job is being finished, or "Redis connection timeout, quitting". That is
+    not a stop, so wait ``REDIS_RETRY_SECONDS`` and start a fresh RQ worker (``new_worker``).
+    Between RQ loops (start-up, the wait, a fresh worker's registration) RQ's own signal
+    handlers are not in force: ours record the stop, and it is honoured there too."""
+    new_worker = new_worker or _one_rq_worker
+    stopping = threading.Event()
+    current = [worker]
+
+    def _stop(_signum: int, _frame: object) -> None:
+        stopping.set()
+        if current[0] is not None:
+            current[0]._stop_requested = True  # RQ's loop checks it before each dequeue
+
+    def _our_handlers() -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _stop)
+            signal.signal(signal.SIGINT, _stop)
+
+    _our_handlers()
+    while True:
+        try:
+            if worker is None:
+                worker = current[0] = new_worker(herald)
+            worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
+            if burst or stopping.is_set() or _stop_was_requested(worker):
+                return  # a clean stop (SIGTERM) or the end of a burst
+            log.warning("the RQ loop ended without a stop request; the worker carries on")
+        except StopRequested:  # SIGTERM while RQ was tearing its loop down: RQ's handler raises it
+            return
+        except redis.ConnectionError as exc:  # Redis went away: wait for it, never exit
+            log.warning("lost Redis (%s); the worker carries on when it is back", type(exc).__name__)
+        _our_handlers()
+        worker = None
+        if stopping.wait(REDIS_RETRY_SECONDS):
+            return
 
 
 def _stop_was_requested(worker) -> bool:
@@ -109,11 +141,16 @@ def _drain_once(herald: Herald) -> bool:
             time.sleep(REDIS_RETRY_SECONDS)
 
 
+def _one_rq_worker(herald: Herald) -> SimpleWorker:
+    """An RQ worker (RQ talks to Redis as it registers: ConnectionError while Redis is down)."""
+    return SimpleWorker([herald.queue], connection=herald.queue.connection)
+
+
 def _rq_worker(herald: Herald) -> SimpleWorker:
     """An RQ worker; RQ talks to Redis as it registers, so wait while Redis is down."""
     while True:
         try:
-            return SimpleWorker([herald.queue], connection=herald.queue.connection)
+            return _one_rq_worker(herald)
         except redis.ConnectionError as exc:
             log.warning("Redis unreachable (%s); retrying in %ss", type(exc).__name__, REDIS_RETRY_SECONDS)
             time.sleep(REDIS_RETRY_SECONDS)

@@ -91,8 +91,10 @@ def redis_url(redis_server: LocalRedis) -> Iterator[str]:
 # ``herald`` and ``client`` build on a ``settings`` fixture that each test folder's own
 # conftest provides (its configuration and tokens).
 @pytest.fixture
-def herald(settings) -> Herald:
-    return Herald.from_settings(settings)
+def herald(settings) -> Iterator[Herald]:
+    herald = Herald.from_settings(settings)
+    yield herald
+    herald.close()  # its calendar refresher would outlive the test's Redis and log about it
 
 
 @pytest.fixture

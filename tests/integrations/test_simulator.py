@@ -280,6 +280,58 @@ def test_reset_forgets_everything(sim):
     assert httpx.get(f"{sim.url}/_sim/messages").json() == [] and twilio_post(sim).status_code == 201
 
 
+def test_callback_in_flight_across_a_reset_is_forgotten_with_it():
+    """A callback that a test started and whose answer arrives after ``reset()`` belongs to the
+    forgotten past: the next test must not find it in its own log."""
+    import asyncio
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from integrations.simulator_callbacks import CallbackSender
+    from integrations.simulator_state import SimulatorState
+
+    arrived, release = threading.Event(), threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            arrived.set()
+            release.wait(10)
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state = SimulatorState()
+    sender = CallbackSender(state, AUTH_TOKEN, ec.generate_private_key(ec.SECP256R1()), None)
+    url = f"http://127.0.0.1:{server.server_address[1]}/cb"
+
+    async def flow():
+        task = asyncio.create_task(sender.post_twilio("status", url, {"a": "1"}))
+        assert await asyncio.to_thread(arrived.wait, 10)
+        state.reset()  # the next test begins while the old callback waits for its answer
+        release.set()
+        old = await task
+        assert old["status_code"] == 200  # it was sent and answered ...
+        assert state.callbacks == []      # ... but is not logged into the new test's state
+        release.clear()
+        arrived.clear()
+        release.set()
+        fresh = await sender.post_twilio("status", url, {"a": "2"})
+        assert state.callbacks and state.callbacks[0]["url"] == fresh["url"]
+
+    try:
+        asyncio.run(flow())
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
 def test_signing_key_from_pem():
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
