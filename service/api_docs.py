@@ -63,6 +63,18 @@ def add_security(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def add_error_shape(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every 422 is ``{"detail": "<one sentence>"}`` (``service.errors``), not FastAPI's list."""
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    if "HTTPValidationError" in schemas:
+        schemas["HTTPValidationError"] = {
+            "title": "HTTPValidationError", "type": "object", "required": ["detail"],
+            "properties": {"detail": {"title": "Detail", "type": "string",
+                                      "description": "one sentence naming each field that is wrong"}}}
+        schemas.pop("ValidationError", None)
+    return schema
+
+
 def create_docs_app(*, title: str, version: str, description: str,
                     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None) -> FastAPI:
     """A FastAPI app whose ``/docs`` and ``/redoc`` load their scripts from this
@@ -75,7 +87,7 @@ def create_docs_app(*, title: str, version: str, description: str,
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_security(generate())
+            app.openapi_schema = add_error_shape(add_security(generate()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

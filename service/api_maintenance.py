@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from routing.incident import Release
 from routing.maintenance import MaintenanceWindow
+from service.errors import sentence
 from service.api_incidents import api_caller, reader
 from service.auth import Caller
 
@@ -38,7 +39,7 @@ def create(body: WindowBody, request: Request, caller: str = Depends(api_caller)
         window = MaintenanceWindow(matchers=body.matchers, start=body.start or now, end=body.end,
                                    reason=body.reason, created_by=caller)
     except ValidationError as exc:
-        raise HTTPException(400, "; ".join(e["msg"] for e in exc.errors())) from None
+        raise HTTPException(400, sentence(exc.errors(), within=("body",))) from None
     if window.end <= now:
         raise HTTPException(400, "end is in the past")
     herald.maintenance.prune(now)  # windows ended long ago are dropped, not read on every hold check

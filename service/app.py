@@ -15,7 +15,7 @@ from service import api_drills, api_heartbeats, api_reports
 from service import web  # the web console: /ui and /static
 from service.api_docs import create_docs_app
 from service.auth import configured_tokens
-from service import json_guard, logs, metrics
+from service import errors, logs, metrics
 from service.http_guards import BodyLimit, SecurityHeaders
 from service.runtime import Herald
 from service.settings import Settings
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
     app.add_middleware(SecurityHeaders)
     app.add_middleware(logs.RequestIdMiddleware)  # outermost: even a 413 carries its request id
     metrics.observe(redis_url=settings.redis_url, queue_name=settings.queue, calendars=herald.calendars)
-    json_guard.install(app)  # 422s for hostile JSON (1e999 …) instead of 500s
+    errors.install(app)  # every 4xx: {"detail": "<one sentence naming the field>"}
 
     @app.exception_handler(redis.RedisError)
     async def _redis_down(_request: Request, exc: redis.RedisError) -> JSONResponse:

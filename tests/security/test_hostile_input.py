@@ -29,10 +29,11 @@ def _auth(path: str) -> dict[str, str]:
     return {**bearer(token), "Content-Type": "application/json"}
 
 
-#: What each hostile body is refused with: a 400 that says the body does not parse, or
-#: (numbers that parse to infinity) a 422 listing what is wrong with it.
+#: What each hostile body is refused with: a 400 that says why the body does not parse, or
+#: (numbers that parse to infinity) a 422 sentence naming each field that is wrong.
 PARSE_REFUSALS = ("Invalid JSON: recursion limit exceeded", "Invalid JSON: number out of range",
-                  "There was an error parsing the body")
+                  "the body is not valid JSON: it is nested too deeply",
+                  "the body is not valid JSON: a number in it has too many digits")
 
 
 def _strict_json(text: str):
@@ -54,8 +55,9 @@ def test_hostile_json_is_refused_on_every_json_route(client, body, statuses):
         if r.status_code == 400:
             assert any(reason in detail for reason in PARSE_REFUSALS) or (
                 body is INFINITE and detail.startswith("not an Alertmanager webhook payload")), f"{path}: {detail}"
-        else:
-            assert isinstance(detail, list) and all({"type", "loc", "msg"} <= set(e) for e in detail), detail
+        else:  # one sentence naming the field, the infinity echoed as a word
+            assert isinstance(detail, str) and detail.startswith(("field '", "the body")), f"{path}: {detail}"
+            assert len(detail) < 2000, f"{path}: {detail[:200]}"
 
 
 def _chunks(total: int, size: int = 64 * 1024):
