@@ -142,20 +142,36 @@ def drill_result(incident: Incident, policy: Policy | None, now: datetime) -> di
 # -- the SLA report ---------------------------------------------------------------------------
 
 
-def parse_range(start: str | None, end: str | None) -> tuple[datetime, datetime]:
-    """``from``/``to`` as ISO 8601 (no zone: UTC); from < to, at most 366 days apart."""
-    if not start or not end:
-        raise ValueError("from and to are required (ISO 8601, e.g. 2026-01-01T00:00:00Z)")
+DEFAULT_RANGE = timedelta(days=30)
+
+
+def _moment(field: str, value: str) -> datetime:
     try:
-        parsed = [datetime.fromisoformat(v.strip()) for v in (start, end)]
+        moment = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError("from and to must be ISO 8601 times (e.g. 2026-01-01T00:00:00Z)") from None
-    first, last = (p if p.tzinfo else p.replace(tzinfo=timezone.utc) for p in parsed)
+        raise ValueError(f"{field}: not an ISO 8601 time: {value[:40]!r} (e.g. 2026-01-01T00:00:00Z)") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def parse_range(start: str | None, end: str | None, now: datetime) -> tuple[datetime, datetime]:
+    """``from``/``to`` as ISO 8601 (no zone: UTC); from < to, at most 366 days apart.
+    Neither given: the last ``DEFAULT_RANGE`` (30 days) up to ``now``. Only ``from``: 30
+    days from it, but not past ``now`` (so ``from`` must be before ``now``). Only ``to``:
+    the 30 days before it. Errors name the field."""
+    start, end = (start or "").strip(), (end or "").strip()
+    first = _moment("from", start) if start else None
+    last = _moment("to", end) if end else None
+    if first is None:
+        return (now - DEFAULT_RANGE, now) if last is None else (last - DEFAULT_RANGE, last)
+    if last is None:
+        if first >= now:
+            raise ValueError("from: is not before now; give to as well")
+        return first, min(first + DEFAULT_RANGE, now)
     if first >= last:
-        raise ValueError("from must be before to")
+        raise ValueError("to: must be after from")
     if last - first > MAX_RANGE:
-        raise ValueError("the range may span at most 366 days")
-    return first.astimezone(timezone.utc), last.astimezone(timezone.utc)
+        raise ValueError(f"to: at most {MAX_RANGE.days} days after from")
+    return first, last
 
 
 def _mean(values: Iterable[float | None]) -> float | None:

@@ -1,13 +1,15 @@
 """``GET /api/v1/reports/sla?from=&to=[&format=csv]`` — response against the SLAs.
 
 Incidents created in [from, to) (ISO 8601; a time without a zone is UTC; ``from``
-before ``to``; at most 366 days — 400 otherwise), per severity and per policy: the
-count, MTTA (created → first acknowledgement; never-acknowledged incidents are counted
-but left out of the mean), MTTR (created → resolved), the share acknowledged within the
-SLA (the policy's first-tier window for the severity; see ``routing/reports.py`` for
-what counts), and escalations per tier (``paging``/``escalated`` timeline entries).
-Drills are reported in their own section (``drills``) and never in the real numbers.
-``format=csv``: a header row, then one row per (kind, severity, policy). API token.
+before ``to``; at most 366 days — 400 naming the field otherwise). Without either, the
+last 30 days up to now; with only one, the other is 30 days away (``to`` never past
+now). Per severity and per policy: the count, MTTA (created → first acknowledgement;
+never-acknowledged incidents are counted but left out of the mean), MTTR (created →
+resolved), the share acknowledged within the SLA (the policy's first-tier window for
+the severity; see ``routing/reports.py`` for what counts), and escalations per tier
+(``paging``/``escalated`` timeline entries). Drills are reported in their own section
+(``drills``) and never in the real numbers. ``format=csv``: a header row, then one row
+per (kind, severity, policy). API token.
 """
 from __future__ import annotations
 
@@ -41,17 +43,20 @@ def incidents_between(store: Store, start: datetime, end: datetime) -> list[Inci
 
 
 @router.get("/sla")
-def sla(request: Request, start: str | None = Query(None, alias="from", description="ISO 8601, e.g. 2026-01-01T00:00:00Z"),
-        end: str | None = Query(None, alias="to", description="ISO 8601, after from, at most 366 days later"),
+def sla(request: Request,
+        start: str | None = Query(None, alias="from", description="ISO 8601, e.g. 2026-01-01T00:00:00Z; "
+                                                                   "default: 30 days before to"),
+        end: str | None = Query(None, alias="to", description="ISO 8601, after from, at most 366 days later; "
+                                                               "default: 30 days after from, at most now"),
         fmt: Literal["json", "csv"] = Query("json", alias="format"), _caller: Caller = Depends(reader)) -> Any:
     """MTTA, MTTR, share within SLA and escalations per tier, per severity and per policy."""
+    herald = request.app.state.herald
+    now = herald.clock()
     try:
-        first, last = parse_range(start, end)
+        first, last = parse_range(start, end, now)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
-    herald = request.app.state.herald
-    items = collect(incidents_between(herald.store, first, last), first, last, herald.config.policies,
-                    herald.clock())
+    items = collect(incidents_between(herald.store, first, last), first, last, herald.config.policies, now)
     if fmt == "json":
         return sla_report(items, first, last)
     out = io.StringIO()

@@ -49,17 +49,22 @@ def chart(section: dict, items: list[Facts]) -> tuple[list[Bar], int]:
 
 
 def _range(request: Request, start: str, end: str, days: str) -> tuple[datetime, datetime, str | None]:
+    """Whole days: ``start`` and ``end`` (inclusive) as the API's from/to, one of them
+    enough (30 days from or to it, not past today); else the last ``days`` days."""
     now = request.app.state.herald.clock()
+    tomorrow = datetime.combine(now.date() + timedelta(days=1), time(0), timezone.utc)
+    error = None
     if start or end:
         try:
-            lo, hi = parse_range(start and f"{start}T00:00:00", end and f"{end}T00:00:00")
-            return lo, hi + timedelta(days=1), None
+            lo, hi = parse_range(start and f"{start}T00:00:00", end and f"{end}T00:00:00", tomorrow)
         except ValueError as exc:
             error = str(exc)
-    else:
-        error = None
+        else:
+            if end:  # the end day is included (and, alone, 30 whole days up to it)
+                hi += timedelta(days=1)
+                lo += timedelta(days=0 if start else 1)
+            return lo, hi, None
     count = int(days) if days.isdigit() and 1 <= int(days) <= 366 else 30
-    tomorrow = datetime.combine(now.date() + timedelta(days=1), time(0), timezone.utc)
     return tomorrow - timedelta(days=count), tomorrow, error
 
 

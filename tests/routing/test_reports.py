@@ -124,6 +124,10 @@ def test_csv_rows_one_per_kind_severity_policy():
     assert rows[1][-1] == "L1=3;L2=2;engineering=1" and rows[2][6] == 4 * M
 
 
+NOW = datetime.now(UTC)  # the defaults are relative to now: any day will do
+MONTH = timedelta(days=30)
+
+
 @pytest.mark.parametrize("start,end,expected", [
     ("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC))),
     ("2026-01-01", "2026-01-02", (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC))),
@@ -132,18 +136,35 @@ def test_csv_rows_one_per_kind_severity_policy():
     ("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z", (datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))),
 ])
 def test_parse_range(start, end, expected):
-    assert parse_range(start, end) == expected
+    assert parse_range(start, end, NOW) == expected
+
+
+def test_parse_range_defaults_to_the_last_30_days():
+    assert parse_range(None, None, NOW) == (NOW - MONTH, NOW)
+    assert parse_range("", " ", NOW) == (NOW - MONTH, NOW)
+
+
+def test_parse_range_derives_the_missing_end():
+    long_ago, lately = NOW - timedelta(days=90), NOW - timedelta(days=10)
+    assert parse_range(long_ago.isoformat(), None, NOW) == (long_ago, long_ago + MONTH)
+    assert parse_range(lately.isoformat(), None, NOW) == (lately, NOW)  # never past now
+    assert parse_range(None, lately.isoformat(), NOW) == (lately - MONTH, lately)
+    future = NOW + timedelta(days=3)
+    assert parse_range(None, future.isoformat(), NOW) == (future - MONTH, future)
 
 
 @pytest.mark.parametrize("start,end,message", [
-    (None, "2026-01-01", "required"), ("2026-01-01", "", "required"),
-    ("yesterday", "2026-01-01", "ISO 8601"), ("2026-01-01", "2026-13-01", "ISO 8601"),
-    ("2026-01-02", "2026-01-01", "before"), ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "before"),
-    ("2024-01-01T00:00:00Z", "2025-01-01T00:00:01Z", "366 days"),
-])
+    ("yesterday", "2026-01-01", "from: not an ISO 8601 time: 'yesterday'"),
+    ("2026-01-01", "2026-13-01", "to: not an ISO 8601 time: '2026-13-01'"),
+    ("2026-01-02", "2026-01-01", "to: must be after from"),
+    ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "to: must be after from"),
+    ("2024-01-01T00:00:00Z", "2025-01-01T00:00:01Z", "to: at most 366 days after from"),
+    ((NOW + timedelta(hours=1)).isoformat(), None, "from: is not before now; give to as well"),
+], ids=["bad-from", "bad-to", "to-before-from", "empty", "over-366-days", "future-from-alone"])
 def test_parse_range_refuses(start, end, message):
-    with pytest.raises(ValueError, match=message):
-        parse_range(start, end)
+    with pytest.raises(ValueError) as refused:
+        parse_range(start, end, NOW)
+    assert str(refused.value).startswith(message), refused.value
 
 
 def test_drill_result_p1_escalated_then_acked_by_l2():

@@ -93,14 +93,57 @@ def test_an_empty_range(client, history):
     assert rows.strip().count("\n") == 0  # the header alone
 
 
-@pytest.mark.parametrize("query,status", [
-    ("", 400), ("from=2026-03-01", 400), ("to=2026-03-01", 400), ("from=yesterday&to=2026-03-01", 400),
-    ("from=2026-03-02&to=2026-03-01", 400), ("from=2025-01-01&to=2026-03-01", 400),
-    (f"{RANGE}&format=xml", 422),
+@pytest.mark.parametrize("query,status,detail", [
+    ("from=yesterday&to=2026-03-01", 400, "from: not an ISO 8601 time: 'yesterday'"),
+    ("from=2026-03-01&to=soon", 400, "to: not an ISO 8601 time: 'soon'"),
+    ("from=2026-03-02&to=2026-03-01", 400, "to: must be after from"),
+    ("from=2025-01-01&to=2026-03-01", 400, "to: at most 366 days after from"),
+    (f"{RANGE}&format=xml", 422, "query parameter 'format': input should be 'json' or 'csv', got 'xml'"),
 ])
-def test_bad_ranges_are_400(client, query, status):
+def test_bad_ranges_are_refused_naming_the_field(client, query, status, detail):
     r = client.get(f"/api/v1/reports/sla?{query}", headers=API)
     assert r.status_code == status, r.text
+    assert r.json()["detail"].startswith(detail), r.text
+
+
+@pytest.fixture
+def recent(client, clock):
+    """One incident 40 days ago and one 10 days ago (Herald's clock set to each, then to now)."""
+    now = datetime.now(timezone.utc)
+    for days in (40, 10):
+        clock["at"] = now - timedelta(days=days)
+        fire(client, f"recent-{days}")
+    clock["at"] = now
+    return now
+
+
+def test_without_a_range_the_report_covers_the_last_30_days(client, recent):
+    r = client.get("/api/v1/reports/sla", headers=API)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert (report["from"], report["to"]) == ((recent - timedelta(days=30)).isoformat(), recent.isoformat())
+    assert report["incidents"]["total"]["incidents"] == 1  # the one 10 days ago
+    csv_answer = client.get("/api/v1/reports/sla?format=csv", headers=API)
+    assert csv_answer.status_code == 200 and csv_answer.text.count("\r\n") == 2  # the header and one row
+
+
+def test_with_one_end_of_the_range_the_other_is_30_days_away(client, recent):
+    start = (recent - timedelta(days=45)).isoformat()
+    report = client.get("/api/v1/reports/sla", params={"from": start}, headers=API).json()
+    assert report["to"] == (recent - timedelta(days=15)).isoformat()
+    assert report["incidents"]["total"]["incidents"] == 1  # the one 40 days ago
+    report = client.get("/api/v1/reports/sla", params={"to": (recent - timedelta(days=5)).isoformat()},
+                        headers=API).json()
+    assert report["from"] == (recent - timedelta(days=35)).isoformat()
+    assert report["incidents"]["total"]["incidents"] == 1  # the one 10 days ago
+    report = client.get("/api/v1/reports/sla", params={"from": (recent - timedelta(days=20)).isoformat()},
+                        headers=API).json()
+    assert report["to"] == recent.isoformat()  # never past now
+
+
+def test_a_start_in_the_future_without_an_end_is_refused(client, recent):
+    r = client.get("/api/v1/reports/sla", params={"from": (recent + timedelta(days=1)).isoformat()}, headers=API)
+    assert r.status_code == 400 and r.json()["detail"] == "from: is not before now; give to as well"
 
 
 def test_report_needs_the_api_token(client):

@@ -1,6 +1,8 @@
 """The SLA report page and the dev inbox page."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi.testclient import TestClient
 
 from integrations.simulator import create_simulator_app
@@ -26,7 +28,20 @@ def test_report_table_and_chart(admin, herald):
     assert admin.get("/ui/reports?days=7").status_code == 200
     assert admin.get("/ui/reports?start=2026-05-01&end=2026-05-02").status_code == 200
     bad = admin.get("/ui/reports?start=2026-05-09&end=2026-05-01")
-    assert bad.status_code == 400 and "from must be before to" in bad.text
+    assert bad.status_code == 400 and "to: must be after from" in bad.text
+
+
+def test_report_with_one_date_covers_30_days_from_or_to_it(admin, herald):
+    fire(admin)  # today
+    today = herald.clock().date()
+    since = admin.get(f"/ui/reports?start={today - timedelta(days=10)}")
+    assert since.status_code == 200 and "<td>1</td>" in since.text  # up to today, not past it
+    before = admin.get(f"/ui/reports?end={today - timedelta(days=1)}")
+    assert before.status_code == 200 and "<td>1</td>" not in before.text
+    shown = f"{today - timedelta(days=30):%d %b %Y} – {today - timedelta(days=1):%d %b %Y}"
+    assert shown in before.text  # 30 whole days, the end day included
+    future = admin.get(f"/ui/reports?start={today + timedelta(days=2)}")
+    assert future.status_code == 400 and "from: is not before now; give to as well" in future.text
 
 
 def test_dev_inbox_is_absent_without_the_simulator(admin):
