@@ -54,9 +54,9 @@ def decide(incident: Incident | None, command: Command, policy: Policy, roster: 
     if isinstance(command, Acknowledge):
         return _acknowledge(current, command, policy, now)
     if isinstance(command, Resolve):
-        return _resolve(current, command.by, command.via, now)
+        return _resolve(current, command, now)
     if isinstance(command, AddNote):
-        current.note(now, "note", by=command.by, via=command.via, text=command.text)
+        current.note(now, "note", **command.who(), text=command.text)
         return Decision(current, changed=True)
     return _manual(current, command, policy, roster, now, hold)
 
@@ -95,7 +95,7 @@ def _alerts(incident: Incident | None, cmd: AlertsReceived, policy: Policy, rost
             current.alerts[alert.fingerprint] = alert
             changed = True
     if current.alerts and all(a.status == "resolved" for a in current.alerts.values()):
-        return _resolve(current, "alertmanager", "alertmanager", now)
+        return _resolve(current, Resolve(by="alertmanager", via="alertmanager"), now)
     if cmd.severity != current.severity and most_severe([cmd.severity, current.severity]) == cmd.severity:
         current.note(now, "severity_raised", old=current.severity, new=cmd.severity)
         current.severity = cmd.severity
@@ -164,12 +164,15 @@ def _escalate(current: Incident, cmd: Escalate, policy: Policy, roster: Roster, 
 
 def _acknowledge(current: Incident, cmd: Acknowledge, policy: Policy, now: datetime) -> Decision:
     if current.status != "triggered":
-        return Decision(current)  # acknowledging twice is harmless
+        if cmd.note:  # acknowledging twice is harmless; what the second one says is kept
+            current.note(now, "note", **cmd.who(), text=cmd.note)
+            return Decision(current, changed=True)
+        return Decision(current)
     current.status = "acknowledged"
     current.acknowledged_at = now
     current.acknowledged_by = cmd.by
     stop_paging(current)
-    current.note(now, "acknowledged", by=cmd.by, via=cmd.via)
+    current.note(now, "acknowledged", **cmd.who(), **({"note": cmd.note} if cmd.note else {}))
     timeout = policy.rule(current.severity).ack_timeout
     if timeout is None:
         return Decision(current, changed=True)
@@ -178,15 +181,15 @@ def _acknowledge(current: Incident, cmd: Acknowledge, policy: Policy, now: datet
                     changed=True)
 
 
-def _resolve(current: Incident, by: str, via: str, now: datetime) -> Decision:
+def _resolve(current: Incident, cmd: Resolve, now: datetime) -> Decision:
     if current.status == "resolved":
         return Decision(current)
     current.status = "resolved"
     current.resolved_at = now
-    current.resolved_by = by
+    current.resolved_by = cmd.by
     current.held_until, current.hold_reason = None, ""
     stop_paging(current)
-    current.note(now, "resolved", by=by, via=via)
+    current.note(now, "resolved", **cmd.who(), **({"note": cmd.note} if cmd.note else {}))
     return Decision(current, changed=True)
 
 
@@ -201,7 +204,7 @@ def _manual(current: Incident, cmd: Command, policy: Policy, roster: Roster, now
             current.status, current.acknowledged_at, current.acknowledged_by = "acknowledged", now, cmd.by
         stop_paging(current)
         current.next_escalation_at = now + timedelta(minutes=cmd.minutes)
-        current.note(now, "snoozed", by=cmd.by, via=cmd.via, minutes=cmd.minutes,
+        current.note(now, "snoozed", **cmd.who(), minutes=cmd.minutes,
                      until=current.next_escalation_at.isoformat())
         return Decision(current, [EscalateAt(incident_id=current.id, round=current.round,
                                              at=current.next_escalation_at)], changed=True)
@@ -210,14 +213,14 @@ def _manual(current: Incident, cmd: Command, policy: Policy, roster: Roster, now
     if isinstance(cmd, EscalateNow):
         if current.status == "acknowledged":
             retrigger(current, f"escalated by {cmd.by}", now)
-        current.note(now, "escalate_requested", by=cmd.by, via=cmd.via)
+        current.note(now, "escalate_requested", **cmd.who())
         if current.next_tier_index >= len(policy.tiers) and current.repeats >= policy.rule(current.severity).repeat:
             current.next_tier_index = len(policy.tiers) - 1  # nobody above: page the top tier again
         return page_next(current, policy, roster, now)
     if isinstance(cmd, Reassign):
         if current.status == "acknowledged":
             retrigger(current, f"reassigned by {cmd.by}", now)
-        current.note(now, "reassigned", by=cmd.by, via=cmd.via, person=cmd.person, tier=cmd.tier)
+        current.note(now, "reassigned", **cmd.who(), person=cmd.person, tier=cmd.tier)
         if cmd.person:
             return reassign_person(current, policy, cmd.person, now)
         names = [t.name for t in policy.tiers]

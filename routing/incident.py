@@ -124,37 +124,43 @@ class Escalate(BaseModel):
     round: int  # the round this timer was set for; a stale timer does nothing
 
 
-class EscalateNow(BaseModel):
+class Actor(BaseModel):
+    """Who acts on an incident: ``by`` (a person id, or an API token's name), ``via`` (the
+    channel: sms, voice, link, api, web …) and ``token``: the API token's name when the
+    call named the person ``by`` it was done for (empty otherwise)."""
+
+    by: str
+    via: str
+    token: str = ""
+
+    def who(self) -> dict[str, str]:
+        """The actor as timeline details: ``by``, ``via`` and, when set, ``token``."""
+        return {"by": self.by, "via": self.via, **({"token": self.token} if self.token else {})}
+
+
+class EscalateNow(Actor):
     """A person asks for the next tier now."""
 
     kind: Literal["escalate_now"] = "escalate_now"
-    by: str
-    via: str
 
 
-class Reassign(BaseModel):
+class Reassign(Actor):
     """Page one person, or one tier of the policy, now."""
 
     kind: Literal["reassign"] = "reassign"
-    by: str
-    via: str
     person: str | None = None
     tier: str | None = None
 
 
-class Snooze(BaseModel):
+class Snooze(Actor):
     """Quiet for ``minutes``, then page again."""
 
     kind: Literal["snooze"] = "snooze"
-    by: str
-    via: str
     minutes: int = Field(ge=1, le=24 * 60)
 
 
-class AddNote(BaseModel):
+class AddNote(Actor):
     kind: Literal["note"] = "note"
-    by: str
-    via: str
     text: str = Field(min_length=1, max_length=2000)
 
 
@@ -165,16 +171,18 @@ class Release(BaseModel):
     reason: str
 
 
-class Acknowledge(BaseModel):
+class Acknowledge(Actor):
+    """``note``: kept on the timeline with the acknowledgement."""
+
     kind: Literal["ack"] = "ack"
-    by: str
-    via: str
+    note: str = Field("", max_length=2000)
 
 
-class Resolve(BaseModel):
+class Resolve(Actor):
+    """``note``: kept on the timeline with the resolution."""
+
     kind: Literal["resolve"] = "resolve"
-    by: str
-    via: str
+    note: str = Field("", max_length=2000)
 
 
 class PageOutcome(BaseModel):

@@ -1,14 +1,20 @@
 """Incidents: list, read, acknowledge, resolve. Every route needs an API token: reading
 needs the ``read`` scope (contact details only with ``write`` or ``admin``), acting on
-an incident the ``write`` scope."""
+an incident the ``write`` scope.
+
+Every action takes ``"as": "<person id>"`` in its body: the person it is done for. It is
+recorded as ``by`` (``acknowledged_by``, ``resolved_by``, the timeline) with the token's
+name as ``token``; without it, ``by`` is the token's name. A person not in the
+configuration is a 422 and changes nothing. ``ack`` and ``resolve`` also take a ``note``
+(at most 2000 characters), kept on the timeline entry of the action."""
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from routing.incident import Acknowledge, AddNote, EscalateNow, Incident, Reassign, Resolve, Snooze
+from routing.incident import Acknowledge, AddNote, Command, EscalateNow, Incident, Reassign, Resolve, Snooze
 from service.auth import Caller, check_api, require_scope
 from service.redact import redact_contacts
 
@@ -59,36 +65,66 @@ def get_incident(incident_id: str, request: Request, caller: Caller = Depends(re
     return _shown(request, caller, _public(incident))
 
 
-def _act(request: Request, incident_id: str, command) -> dict[str, Any]:
+def _act(request: Request, incident_id: str, command: Command) -> dict[str, Any]:
     herald = request.app.state.herald
     try:
         decision = herald.act(incident_id, command)
-    except ValueError as exc:  # e.g. reassign to a tier the policy does not have
+    except ValueError as exc:  # a check of decide()'s that the route did not make first
         raise HTTPException(400, str(exc)) from None
     if decision.incident is None:
         raise HTTPException(404, f"no incident {incident_id!r}")
     return _public(decision.incident)
 
 
+class ActBody(BaseModel):
+    """What every action takes: optionally, the person it is done for."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    as_person: str | None = Field(None, alias="as", description=(
+        "the id of the person this is done for (a person in the configuration): recorded as `by`, "
+        "with the token's name as `token`; default: the token's name as `by`"))
+
+
+class CloseBody(ActBody):
+    note: str = Field("", max_length=2000, description="kept on the timeline with the action")
+
+
+def _actor(request: Request, caller: Caller, body: ActBody | None) -> dict[str, str]:
+    """``by``/``via``/``token`` for the command: the named person (422 when unknown), else the token."""
+    person = body.as_person if body is not None else None
+    if person is None:
+        return {"by": caller.name, "via": "api"}
+    if person not in request.app.state.herald.config.people:
+        raise HTTPException(422, f"field 'as' in the body: no person with id {person!r} in the configuration")
+    return {"by": person, "via": "api", "token": caller.name}
+
+
 @router.post("/{incident_id}/ack")
-def acknowledge(incident_id: str, request: Request, caller: Caller = Depends(writer)) -> dict[str, Any]:
-    """Acknowledge: stop escalating. Acknowledging twice is harmless."""
-    return _act(request, incident_id, Acknowledge(by=caller.name, via="api"))
+def acknowledge(incident_id: str, request: Request, body: CloseBody | None = None,
+                caller: Caller = Depends(writer)) -> dict[str, Any]:
+    """Acknowledge: stop escalating. Acknowledging twice is harmless (a ``note`` with the
+    second one is kept as a note). The body is optional: ``{"as": person, "note": text}``."""
+    note = body.note if body is not None else ""
+    return _act(request, incident_id, Acknowledge(**_actor(request, caller, body), note=note))
 
 
 @router.post("/{incident_id}/resolve")
-def resolve(incident_id: str, request: Request, caller: Caller = Depends(writer)) -> dict[str, Any]:
-    """Resolve: close the incident; nothing more is paged for it."""
-    return _act(request, incident_id, Resolve(by=caller.name, via="api"))
+def resolve(incident_id: str, request: Request, body: CloseBody | None = None,
+            caller: Caller = Depends(writer)) -> dict[str, Any]:
+    """Resolve: close the incident; nothing more is paged for it. The body is optional:
+    ``{"as": person, "note": text}`` (the note is kept on the ``resolved`` entry)."""
+    note = body.note if body is not None else ""
+    return _act(request, incident_id, Resolve(**_actor(request, caller, body), note=note))
 
 
 @router.post("/{incident_id}/escalate")
-def escalate_now(incident_id: str, request: Request, caller: Caller = Depends(writer)) -> dict[str, Any]:
-    """Page the next tier now (an acknowledged incident is triggered again)."""
-    return _act(request, incident_id, EscalateNow(by=caller.name, via="api"))
+def escalate_now(incident_id: str, request: Request, body: ActBody | None = None,
+                 caller: Caller = Depends(writer)) -> dict[str, Any]:
+    """Page the next tier now (an acknowledged incident is triggered again). Optional body: ``{"as": person}``."""
+    return _act(request, incident_id, EscalateNow(**_actor(request, caller, body)))
 
 
-class ReassignBody(BaseModel):
+class ReassignBody(ActBody):
     person: str | None = None
     tier: str | None = None
 
@@ -103,26 +139,37 @@ class ReassignBody(BaseModel):
 def reassign(incident_id: str, body: ReassignBody, request: Request,
              caller: Caller = Depends(writer)) -> dict[str, Any]:
     """Page one person (by id) or one tier of the incident's policy, now."""
-    if body.person is not None and body.person not in request.app.state.herald.config.people:
+    herald = request.app.state.herald
+    actor = _actor(request, caller, body)
+    if body.person is not None and body.person not in herald.config.people:
         raise HTTPException(400, f"person: no person with id {body.person!r}")
-    return _act(request, incident_id, Reassign(by=caller.name, via="api", person=body.person, tier=body.tier))
+    if body.tier is not None:
+        incident = herald.store.get(incident_id)
+        if incident is None:
+            raise HTTPException(404, f"no incident {incident_id!r}")
+        policy = herald.config.policies.get(incident.policy)
+        tiers = [t.name for t in policy.tiers] if policy is not None else []
+        if body.tier not in tiers:
+            raise HTTPException(400, f"tier: policy {incident.policy!r} has no tier {body.tier!r} "
+                                     f"(its tiers: {', '.join(tiers)})")
+    return _act(request, incident_id, Reassign(**actor, person=body.person, tier=body.tier))
 
 
-class SnoozeBody(BaseModel):
+class SnoozeBody(ActBody):
     minutes: int = Field(ge=1, le=24 * 60)
 
 
 @router.post("/{incident_id}/snooze")
 def snooze(incident_id: str, body: SnoozeBody, request: Request, caller: Caller = Depends(writer)) -> dict[str, Any]:
     """Quiet the incident for ``minutes``; it pages again afterwards unless resolved."""
-    return _act(request, incident_id, Snooze(by=caller.name, via="api", minutes=body.minutes))
+    return _act(request, incident_id, Snooze(**_actor(request, caller, body), minutes=body.minutes))
 
 
-class NoteBody(BaseModel):
+class NoteBody(ActBody):
     text: str = Field(min_length=1, max_length=2000)
 
 
 @router.post("/{incident_id}/notes")
 def add_note(incident_id: str, body: NoteBody, request: Request, caller: Caller = Depends(writer)) -> dict[str, Any]:
     """Add a note to the timeline."""
-    return _act(request, incident_id, AddNote(by=caller.name, via="api", text=body.text))
+    return _act(request, incident_id, AddNote(**_actor(request, caller, body), text=body.text))

@@ -57,7 +57,11 @@ def describe(entry: TimelineEntry, people: Mapping[str, Person]) -> Line:
     """One timeline entry as a sentence; unknown kinds list their details."""
     d, kind = entry.details, entry.kind
     who = _name(people, d.get("person"))
-    by = f"{_name(people, d.get('by'))} via {d.get('via', '?')}" if "by" in d else ""
+    by = ""
+    if "by" in d:  # "Alice Adams via web", or "Alice Adams (via token ci-bot)" for an API call made for her
+        by = _name(people, d.get("by")) + (f" (via token {d['token']})" if d.get("token")
+                                           else f" via {d.get('via', '?')}")
+    said = f": {d['note']}" if d.get("note") else ""
     page = f"{d.get('channel', '')} to {who} ({d.get('tier', '')}, round {d.get('round', '')})"
     texts = {
         "triggered": f"Triggered: {d.get('severity', '')}, policy {d.get('policy', '')}"
@@ -77,8 +81,8 @@ def describe(entry: TimelineEntry, people: Mapping[str, Person]) -> Line:
         "no_channel_left": f"No channel left for {who}",
         "coverage_gap": f"Nobody on call for {d.get('tier', '')}: falls through",
         "nobody_on_call": f"Nobody on call from {d.get('from_tier', '')} on; retrying",
-        "acknowledged": f"Acknowledged by {by}",
-        "resolved": f"Resolved by {by}",
+        "acknowledged": f"Acknowledged by {by}{said}",
+        "resolved": f"Resolved by {by}{said}",
         "note": f"Note by {by}: {d.get('text', '')}",
         "snoozed": f"Snoozed {d.get('minutes', '')} min by {by}",
         "escalate_requested": f"Escalation requested by {by}",

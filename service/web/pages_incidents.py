@@ -1,9 +1,9 @@
 """``GET /ui/incidents`` (open first; filter by status, severity, service),
 ``GET /ui/incidents/{id}`` (alerts, labels, annotations, links, pages, the whole timeline)
 and ``POST /ui/incidents/{id}/{action}``: acknowledge, resolve, escalate, reassign, snooze
-and note. Each action builds the same command the API and SMS build and goes through
-``herald.act`` (``decide()`` in one transaction); the viewer is recorded as ``by`` with
-``via="web"``. Post/redirect/get: the answer is a 303 back to the incident with a flash."""
+and note (acknowledge and resolve take an optional ``note`` too). Each action builds the
+same command the API and SMS build and goes through ``herald.act`` (``decide()`` in one
+transaction); the viewer is recorded as ``by`` with ``via="web"``. Post/redirect/get: the answer is a 303 back to the incident with a flash."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -62,14 +62,25 @@ async def _act(request: Request, incident_id: str, command, done: str) -> Respon
     return back(f"{PREFIX}/incidents/{incident_id}", done if decision.changed else "noop")
 
 
+def _with_note(kind: type[Acknowledge] | type[Resolve], viewer: Viewer, note: str) -> Acknowledge | Resolve:
+    try:
+        return kind(by=viewer.actor, via=VIA, note=note.strip())
+    except ValidationError:
+        raise HTTPException(400, "A note is at most 2000 characters.") from None
+
+
 @router.post("/{incident_id}/ack")
-async def acknowledge(incident_id: str, request: Request, viewer: Viewer = Depends(writer)) -> Response:
-    return await _act(request, incident_id, Acknowledge(by=viewer.actor, via=VIA), "ack")
+async def acknowledge(incident_id: str, request: Request, note: str = Form(""),
+                      viewer: Viewer = Depends(writer)) -> Response:
+    """``note`` (optional) is kept on the timeline with the acknowledgement."""
+    return await _act(request, incident_id, _with_note(Acknowledge, viewer, note), "ack")
 
 
 @router.post("/{incident_id}/resolve")
-async def resolve(incident_id: str, request: Request, viewer: Viewer = Depends(writer)) -> Response:
-    return await _act(request, incident_id, Resolve(by=viewer.actor, via=VIA), "resolve")
+async def resolve(incident_id: str, request: Request, note: str = Form(""),
+                  viewer: Viewer = Depends(writer)) -> Response:
+    """``note`` (optional) is kept on the timeline with the resolution."""
+    return await _act(request, incident_id, _with_note(Resolve, viewer, note), "resolve")
 
 
 @router.post("/{incident_id}/escalate")

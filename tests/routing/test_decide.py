@@ -4,14 +4,18 @@ import pytest
 
 from routing.decide import decide
 from routing.escalation import NOBODY_RETRY_SECONDS
+from pydantic import ValidationError
+
 from routing.incident import (
     Acknowledge,
+    AddNote,
     AlertsReceived,
     AlertState,
     DeliverPages,
     Escalate,
     EscalateAt,
     PageOutcome,
+    Reassign,
     Resolve,
 )
 from routing.policy import Policy, SeverityRule, Tier
@@ -111,6 +115,53 @@ def test_acknowledging_twice_is_harmless():
     inc = decide(opened().incident, Acknowledge(by="alice", via="link"), POLICY, ROSTER, T0).incident
     again = decide(inc, Acknowledge(by="bob", via="api"), POLICY, ROSTER, T0 + timedelta(minutes=1))
     assert not again.changed and again.incident.acknowledged_by == "alice"
+
+
+def test_resolve_and_acknowledge_keep_their_note():
+    inc = opened().incident
+    acked = decide(inc, Acknowledge(by="alice", via="api", note="looking"), POLICY, ROSTER, T0).incident
+    assert acked.timeline[-1].kind == "acknowledged"
+    assert acked.timeline[-1].details == {"by": "alice", "via": "api", "note": "looking"}
+    done = decide(acked, Resolve(by="alice", via="api", note="disk cleaned up"), POLICY, ROSTER, T0).incident
+    assert done.status == "resolved" and done.timeline[-1].kind == "resolved"
+    assert done.timeline[-1].details == {"by": "alice", "via": "api", "note": "disk cleaned up"}
+
+
+def test_without_a_note_nothing_extra_is_recorded():
+    done = decide(opened().incident, Resolve(by="alice", via="api"), POLICY, ROSTER, T0).incident
+    assert done.timeline[-1].details == {"by": "alice", "via": "api"}
+
+
+def test_a_note_on_a_second_acknowledgement_is_kept_as_a_note():
+    acked = decide(opened().incident, Acknowledge(by="alice", via="link"), POLICY, ROSTER, T0).incident
+    again = decide(acked, Acknowledge(by="bob", via="api", note="me too"), POLICY, ROSTER, T0 + timedelta(minutes=1))
+    assert again.changed and again.incident.acknowledged_by == "alice"
+    assert (again.incident.timeline[-1].kind, again.incident.timeline[-1].details) == (
+        "note", {"by": "bob", "via": "api", "text": "me too"})
+
+
+def test_a_resolved_incident_takes_no_resolution_note():
+    done = decide(opened().incident, Resolve(by="alice", via="api"), POLICY, ROSTER, T0).incident
+    again = decide(done, Resolve(by="bob", via="api", note="late"), POLICY, ROSTER, T0)
+    assert not again.changed and again.incident.timeline == done.timeline
+
+
+def test_a_note_over_2000_characters_is_refused():
+    for command in (Acknowledge, Resolve):
+        with pytest.raises(ValidationError, match="note"):
+            command(by="alice", via="api", note="x" * 2001)
+
+
+def test_an_action_done_for_a_person_names_the_token_too():
+    inc = opened().incident
+    acked = decide(inc, Acknowledge(by="alice", via="api", token="ci-bot"), POLICY, ROSTER, T0).incident
+    assert acked.acknowledged_by == "alice"
+    assert acked.timeline[-1].details == {"by": "alice", "via": "api", "token": "ci-bot"}
+    noted = decide(acked, AddNote(by="bob", via="api", token="ci-bot", text="x"), POLICY, ROSTER, T0).incident
+    assert noted.timeline[-1].details == {"by": "bob", "via": "api", "token": "ci-bot", "text": "x"}
+    moved = decide(noted, Reassign(by="bob", via="api", token="ci-bot", person="erin"), POLICY, ROSTER, T0).incident
+    assert next(e for e in moved.timeline if e.kind == "reassigned").details == {
+        "by": "bob", "via": "api", "token": "ci-bot", "person": "erin", "tier": None}
 
 
 def test_resolved_payload_resolves_and_cancels():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from tests.herald_env import fixture_payload
+from tests.herald_env import API_TOKEN, fixture_payload
 from tests.web.conftest import csrf_of, fire
 
 
@@ -88,6 +88,34 @@ def test_actions_go_through_herald_act_as_the_viewer(admin, herald):
     r = _post(admin, incident_id, "resolve")
     assert "Resolved." in r.text and herald.store.get(incident_id).status == "resolved"
     assert "Escalate now" not in r.text  # nothing left to do but note
+
+
+def test_resolve_and_acknowledge_keep_a_note(admin, herald):
+    incident_id = fire(admin)
+    page = admin.get(f"/ui/incidents/{incident_id}").text
+    assert 'name="note"' in page[page.index('/resolve"'):page.index("Resolve</button>")]
+    r = _post(admin, incident_id, "ack", note="on it")
+    assert "Acknowledged by Alice Adams via web: on it" in r.text
+    r = _post(admin, incident_id, "resolve", note="  freed 40 GB <on db1>  ")
+    assert "Resolved." in r.text and "Resolved by Alice Adams via web: freed 40 GB &lt;on db1&gt;" in r.text
+    assert herald.store.get(incident_id).timeline[-1].details == {"by": "alice", "via": "web",
+                                                                   "note": "freed 40 GB <on db1>"}
+
+
+def test_a_note_over_2000_characters_is_refused_and_changes_nothing(admin, herald):
+    incident_id = fire(admin)
+    before = herald.store.get(incident_id).version
+    r = _post(admin, incident_id, "resolve", note="x" * 2001)
+    assert r.status_code == 400 and "A note is at most 2000 characters." in r.text
+    assert herald.store.get(incident_id).version == before
+
+
+def test_an_api_action_done_for_a_person_shows_the_person_and_the_token(admin):
+    incident_id = fire(admin)
+    r = admin.post(f"/api/v1/incidents/{incident_id}/ack", json={"as": "bob", "note": "mine"},
+                   headers={"Authorization": f"Bearer {API_TOKEN}"})
+    assert r.status_code == 200, r.text
+    assert "Acknowledged by Bob Brown (via token api): mine" in admin.get(f"/ui/incidents/{incident_id}").text
 
 
 def test_post_without_csrf_changes_nothing(admin, herald):
