@@ -47,7 +47,7 @@ _EXPANSION_ERRORS = (ValueError, TypeError, KeyError, AttributeError)
 # How many skipped events a refusal names.
 _NAMED_IN_REFUSAL = 3
 
-#: Takes the components of one unusable event (a series and its moved instances) and why.
+#: Reports the components of one unusable event (a series and its moved instances) and why.
 Skip = Callable[[list[Component], str], None]
 
 
@@ -63,11 +63,11 @@ def parse_calendar(
 
     Each known person an occurrence names gets a Shift (UTC, source "calendar",
     uid "<UID>/<instance start>"). Each occurrence naming nobody known is reported
-    as an ``unknown_person`` Problem instead (same message, its own times); an event that cannot be used as a
-    ``skipped_event`` Problem (its UID, SUMMARY and the reason; no times). Raises
-    CalendarError when the calendar is unreadable, is not a VCALENDAR, has events
-    but none usable, or expands beyond ``options.max_shifts`` /
-    ``options.max_recurrence_steps``.
+    as an ``unknown_person`` Problem instead (one message, each occurrence's times);
+    an event that cannot be used is left out and reported as a ``skipped_event``
+    Problem (its UID, SUMMARY and the reason; no times). Raises CalendarError when the
+    calendar is unreadable, is not a VCALENDAR, has events but none usable, or expands
+    beyond ``options.max_shifts`` / ``options.max_recurrence_steps``.
     """
     if window_start.tzinfo is None or window_end.tzinfo is None:
         raise ValueError("window_start and window_end must be timezone-aware")
@@ -78,7 +78,7 @@ def parse_calendar(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         calendar = _read(data)
-        skip = _skipper(calendar, options, skipped)
+        skip = _reporter(calendar, options, skipped)
         had_events = bool(calendar.walk("VEVENT"))
         _vet_events(calendar, problems, skip)
         resolver = ZoneResolver(calendar)
@@ -87,6 +87,7 @@ def parse_calendar(
                 anchor_event_times(event, resolver)
             except Exception as error:  # dateutil/icalendar on a broken VTIMEZONE
                 skip([event], f"unusable time zone or time: {_brief(error)}")
+                _drop(calendar, [event])
         _refuse_without_events(calendar, had_events, skipped)
         calendar = _apply_x_wr_timezone(calendar, problems)
         check_recurrence_budget(
@@ -125,12 +126,10 @@ def _vet_events(calendar: Calendar, problems: list[Problem], skip: Skip) -> None
         label = str(event.get("UID") or f"event #{index + 1}")
         broken = [(name, message) for name, message in getattr(event, "errors", ())
                   if name.upper() in TIMING_PROPERTIES]
-        if broken:
-            skip([event], f"broken {broken[0][0]}: {broken[0][1]}")
-            continue
-        reason = rule_problem(event)
+        reason = f"broken {broken[0][0]}: {broken[0][1]}" if broken else rule_problem(event)
         if reason:
             skip([event], reason)
+            _drop(calendar, [event])
             continue
         for name, message in getattr(event, "errors", ()):
             problems.append(Problem("parse_warning", f"{label}: ignored broken {name}: {message}"))
@@ -144,9 +143,9 @@ def _vet_events(calendar: Calendar, problems: list[Problem], skip: Skip) -> None
             problems.append(Problem("parse_warning", f"{label} has no UID; using {event['UID']}"))
 
 
-def _skipper(calendar: Calendar, options: CalendarOptions, skipped: list[Problem]) -> Skip:
-    """A function that takes events out of ``calendar`` and reports them in ``skipped``
-    (an event without UID by its position among the calendar's events)."""
+def _reporter(calendar: Calendar, options: CalendarOptions, skipped: list[Problem]) -> Skip:
+    """A function that reports unusable events in ``skipped`` (an event without UID by
+    its position among ``calendar``'s events); the caller takes them out (``_drop``)."""
     positions = {id(event): n for n, event in enumerate(calendar.walk("VEVENT"), start=1)}
 
     def skip(events: list[Component], reason: str) -> None:
@@ -156,9 +155,13 @@ def _skipper(calendar: Calendar, options: CalendarOptions, skipped: list[Problem
         shown = repr(summary) if summary else "(no SUMMARY)"
         tier = tier_of(summary, options.tier_markers, options.default_tier)
         skipped.append(Problem("skipped_event", f"{uid} {shown}: {reason}", tier))
-        calendar.subcomponents = [c for c in calendar.subcomponents if all(c is not e for e in events)]
 
     return skip
+
+
+def _drop(calendar: Calendar, events: list[Component]) -> None:
+    """Take these components out of the calendar (by identity: duplicates may be equal)."""
+    calendar.subcomponents = [c for c in calendar.subcomponents if all(c is not e for e in events)]
 
 
 def _refuse_without_events(calendar: Calendar, had_events: bool, skipped: list[Problem]) -> None:
@@ -220,6 +223,7 @@ def _expand(
                 occurrences += recurring_ical_events.of(part).between(start, end)
             except _EXPANSION_ERRORS as error:
                 skip(series, f"cannot expand: {_brief(error)}")
+                _drop(calendar, series)
     if len(occurrences) > max_shifts:
         raise CalendarError(
             f"calendar expands to {len(occurrences)} occurrences in the window; "

@@ -25,10 +25,10 @@ from routing.severity import SEVERITIES, SeverityMapping
 from schedules.calendar_options import CalendarOptions
 from schedules.model import Person
 from schedules.timezones import zone_from_name
+from service.config_paths import NAME, field_path, labels, message
 from service.config_policy import BusinessHoursSpec, RuleSpec, WatchdogSpec, build_rules
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_NAME = r"^[A-Za-z0-9_.-]+$"
 CHANNEL_NAMES = ("voice", "sms", "email", "console")
 
 
@@ -57,7 +57,7 @@ class _Strict(BaseModel):
 
 
 class PersonSpec(_Strict):
-    id: str = Field(pattern=_NAME)
+    id: str = Field(pattern=NAME)
     name: str
     email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
     phone: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$")
@@ -67,7 +67,7 @@ class ScheduleSpec(_Strict):
     """One rotation calendar and where it comes from: a file (``calendar``), an http(s)
     ``url`` polled every ``poll_interval``, or ``source: upload`` (PUT /api/v1/schedules/NAME)."""
 
-    name: str = Field(pattern=_NAME)
+    name: str = Field(pattern=NAME)
     calendar: str | None = None  # a path (relative to the config file)
     url: str | None = Field(None, pattern=r"^https?://[^\s]+$")
     source: Literal["file", "url", "upload"] | None = None  # default: file with calendar, url with url
@@ -225,45 +225,13 @@ def load_config(path: str | Path) -> HeraldConfig:
     try:
         spec = FileSpec.model_validate(raw if raw is not None else {})
     except ValidationError as exc:
-        problems = "; ".join(f"{field_path(raw, err['loc']) or '(top)'}: {_message(err['msg'])}"
+        problems = "; ".join(f"{field_path(raw, err['loc']) or '(top)'}: {message(err['msg'])}"
                              for err in exc.errors())
         raise ConfigError(f"{path}: {problems}") from None
     try:
         return _build(path, spec)
     except (ValueError, MatcherError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
-
-
-def _message(text: str) -> str:
-    """pydantic's message without the "Value error, " it puts before a validator's own."""
-    return text.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-
-
-#: The key that names the items of a list, by the list's key; "name" for the others.
-_ITEM_NAMES = {"people": "id"}
-
-
-def labels(items: list[Any], key: str = "name") -> list[str]:
-    """How an error names each item of a list: by its ``key`` (a schedule's name, a
-    person's id) when that is a plain name no other item has, else by its index."""
-    names = [item.get(key) if isinstance(item, dict) else getattr(item, key, None) for item in items]
-    return [name if isinstance(name, str) and re.match(_NAME, name) and names.count(name) == 1 else str(i)
-            for i, name in enumerate(names)]
-
-
-def field_path(raw: Any, loc: tuple[Any, ...]) -> str:
-    """pydantic's location of an error as a path through the file, items named by ``labels``."""
-    parts: list[str] = []
-    node, parent = raw, None
-    for key in loc:
-        if isinstance(key, int) and isinstance(node, list) and 0 <= key < len(node):
-            parts.append(labels(node, _ITEM_NAMES.get(str(parent), "name"))[key])
-            node = node[key]
-        else:
-            parts.append(str(key))
-            node = node.get(key) if isinstance(node, dict) else None
-        parent = key
-    return ".".join(parts)
 
 
 def _durations(where: str, values: dict[str, Any]) -> dict[str, timedelta]:

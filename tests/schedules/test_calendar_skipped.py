@@ -115,3 +115,20 @@ def test_a_hostile_rule_still_refuses_the_whole_calendar():
     too_many = event("many", *timed(timedelta(days=-20), 1), "RRULE:FREQ=HOURLY")
     with pytest.raises(CalendarError, match="the limit is 100"):
         parse(calendar(GOOD, too_many), CalendarOptions(max_shifts=100))
+
+
+def with_x_wr_timezone(*events: str) -> bytes:
+    return calendar(*events).replace(b"PRODID:-//t//EN\r\n", b"PRODID:-//t//EN\r\nX-WR-TIMEZONE:Europe/Berlin\r\n")
+
+
+PERIOD_BACKWARDS = event("bad", *timed(timedelta(0), 1),
+                         f"RDATE;VALUE=PERIOD:{stamp(NOW + timedelta(days=3))}/{stamp(NOW + timedelta(days=2))}")
+
+
+def test_a_series_the_library_cannot_expand_is_skipped_in_a_google_style_calendar_too():
+    """X-WR-TIMEZONE calendars are rewritten before expansion: the skip reaches the copy expanded."""
+    parsed = parse(with_x_wr_timezone(GOOD, PERIOD_BACKWARDS))
+    assert {s.person for s in parsed.shifts} == {"alice"}
+    assert [m.split(": ")[1] for m in skipped(parsed)] == ["cannot expand"]
+    with pytest.raises(CalendarError, match="no usable event: bad 'On call Alice Adams': cannot expand"):
+        parse(with_x_wr_timezone(PERIOD_BACKWARDS))
