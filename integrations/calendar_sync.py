@@ -130,11 +130,12 @@ class SyncMixin:
         self._in_force[name] = copy
         status = self.status[name]
         status.loaded_at, status.version, status.sha256, status.note = loaded_at, copy.version, copy.sha256, None
-        status.shifts, status.problems = len(copy.parsed.shifts), copy.parsed.problems
+        # Each message once (a recurring event naming nobody is reported at every occurrence).
+        status.shifts, status.problems = len(copy.parsed.shifts), coverage.distinct(copy.parsed.problems)
         self._rebuild(name)
         if not quiet:
             log.info("calendar %s: version %s in force, %d shifts", name, copy.version, status.shifts)
-            for problem in copy.parsed.problems:
+            for problem in status.problems:
                 log.warning("calendar %s: %s: %s", name, problem.kind, problem.message)
 
     def _rebuild(self: Any, name: str) -> None:
@@ -269,9 +270,9 @@ class SyncMixin:
         return self._handoffs.get(schedule, ())
 
     def lint(self: Any, schedule: str, start: datetime, end: datetime) -> list[Problem]:
-        """Gaps and overlaps per tier over [start, end), unknown people and parse warnings."""
+        """Over [start, end): skipped events, unknown people (an occurrence in the range),
+        parse warnings, then gaps and overlaps per tier (handoffs applied)."""
         copy = self._in_force.get(schedule)
         parsed = copy.parsed if copy else ParsedCalendar(shifts=())
         rotation = self._rotations.get(schedule) or Rotation.build(())
-        report = coverage.lint(parsed, rotation, self.tiers(schedule), start, end)
-        return [p for p in report if p.start is None or ((p.end or p.start) > start and p.start < end)]
+        return coverage.within(coverage.lint(parsed, rotation, self.tiers(schedule), start, end), start, end)

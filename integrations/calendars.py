@@ -45,8 +45,7 @@ __all__ = ["BACK", "AHEAD", "CalendarBook", "CalendarStatus", "UploadRefused"]
 
 
 def options_for(spec: ScheduleSpec) -> CalendarOptions:
-    return CalendarOptions(timezone=spec.timezone, match=tuple(spec.match),
-                           tier_markers=dict(spec.tier_markers), default_tier=spec.default_tier)
+    return spec.calendar_options()
 
 
 class CalendarBook(SyncMixin):

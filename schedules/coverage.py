@@ -1,5 +1,8 @@
 """Coverage checks for a schedule: gaps, overlaps, and a combined lint report.
 
+``within`` narrows a report to the days asked about and ``lint_line`` words each
+problem the way ``herald schedules lint`` and the upload's answer print it.
+
 A gap is a stretch with nobody on call for a tier (handoffs applied). An
 overlap is two different people scheduled by the calendar on the same tier at
 once, from different events -- usually a forgotten edit. Several attendees of
@@ -90,3 +93,28 @@ def lint(
         per_tier = gaps(rotation, tier, start, end) + overlaps(parsed.shifts, tier, start, end)
         report.extend(sorted(per_tier, key=lambda p: (p.start or start, p.kind)))
     return report
+
+
+def within(problems: Iterable[Problem], start: datetime, end: datetime) -> list[Problem]:
+    """The problems that concern [start, end), each message once.
+
+    Problems without a time (a skipped event, a parse warning) always concern it;
+    the others when they overlap it. The calendar reports an unknown person at every
+    occurrence of a recurring event under one message: the first occurrence in the
+    range stands for them all.
+    """
+    return list(distinct([p for p in problems
+                          if p.start is None or ((p.end or p.start) > start and p.start < end)]))
+
+
+def distinct(problems: Iterable[Problem]) -> tuple[Problem, ...]:
+    """Each message once, at its first occurrence (the calendar's problems, whatever the dates)."""
+    first: dict[tuple[str, str], Problem] = {}
+    for problem in problems:
+        first.setdefault((problem.kind, problem.message), problem)
+    return tuple(first.values())
+
+
+def lint_line(problem: Problem) -> str:
+    """How ``herald schedules lint`` (and the upload's answer) words a problem."""
+    return f"{problem.kind}{' ' + problem.tier if problem.tier else ''}: {problem.message}"

@@ -50,7 +50,10 @@ class Handoff:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """Something lint reports: unknown_person, parse_warning, gap, overlap."""
+    """Something lint reports: skipped_event, unknown_person, parse_warning, gap, overlap.
+
+    A skipped_event (an event the parser could not use) has no times: it concerns every day.
+    """
 
     kind: str
     message: str

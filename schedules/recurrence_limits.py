@@ -9,6 +9,9 @@ walks each rule lazily (no list is built) up to the window end and stops with a
 transition rules of custom VTIMEZONEs, which dateutil re-walks on every offset
 lookup.
 
+An event whose rule dateutil cannot build at all (``BYHOUR=25``, ``INTERVAL=0``) is not
+a cost but a mistake: ``rule_problem`` names it, and the parser skips that one event.
+
 Known limit: a rule that never matches at all (``BYMONTH=2;BYMONTHDAY=30``)
 makes dateutil step to year 9999 without yielding; that costs seconds per
 series and cannot be interrupted from outside dateutil.
@@ -63,6 +66,22 @@ def check_recurrence_budget(
     return steps
 
 
+def rule_problem(event: Component) -> str | None:
+    """Why the event's RRULEs cannot be expanded (a value out of range, INTERVAL=0), or
+    None. Such an event is unusable on its own; the rest of its calendar is not."""
+    start_prop = event.get("DTSTART")
+    if start_prop is None or not hasattr(start_prop, "dt"):
+        return "VEVENT without DTSTART"
+    for rule in _rules(event):
+        if any(not isinstance(n, int) or n < 1 for n in rule.get("INTERVAL", [])):
+            return "unusable RRULE: INTERVAL must be at least 1"
+        try:
+            _recurrences(start_prop.dt, rule)
+        except (ValueError, TypeError) as error:
+            return f"unusable RRULE: {error}"
+    return None
+
+
 def _rules(component: Component) -> list[vRecur]:
     value = component.get("RRULE")
     if value is None:
@@ -70,18 +89,22 @@ def _rules(component: Component) -> list[vRecur]:
     return list(value) if isinstance(value, list) else [value]
 
 
+def _recurrences(start: date | datetime, rule: vRecur) -> Iterable[datetime]:
+    """dateutil's iterator over the rule from ``start`` (wall-clock, without UNTIL)."""
+    text = vRecur({key: value for key, value in rule.items() if key != "UNTIL"}).to_ical()
+    return rrulestr(text.decode(), dtstart=_naive(start))
+
+
 def _count(component: Component, rule: vRecur, bound: datetime, limit: int) -> int:
     """How many recurrences the rule yields up to ``bound``, stopping at ``limit``."""
     start_prop = component.get("DTSTART")
     if start_prop is None or not hasattr(start_prop, "dt"):
         raise CalendarError(f"component {component.get('UID', component.name)!s} has no DTSTART")
-    start = _naive(start_prop.dt)
     until = rule.get("UNTIL")
     if until:
         bound = min(bound, _naive(until[0]) + _MARGIN)
-    text = vRecur({key: value for key, value in rule.items() if key != "UNTIL"}).to_ical()
     try:
-        recurrences = rrulestr(text.decode(), dtstart=start)
+        recurrences = _recurrences(start_prop.dt, rule)
     except (ValueError, TypeError) as error:
         raise CalendarError(
             f"component {component.get('UID', component.name)!s} has an unusable RRULE: {error}"

@@ -3,8 +3,10 @@
 A team publishes its rotation with ``PUT /api/v1/schedules/{name}`` (``text/calendar``)
 to a schedule configured with ``source: upload``. Uploads are parsed in a sandbox with
 a time limit, saved in Redis and announced: every API replica and worker uses the new
-calendar from its next lookup. A calendar that does not parse is refused with the
-parser's message and the copy in force stays.
+calendar from its next lookup. A calendar that does not parse, or has no usable event,
+is refused with the parser's message and the copy in force stays. Everything else
+``herald schedules lint`` would report about the uploaded copy (skipped events, unknown
+people, gaps, overlaps, parse warnings) comes back in the answer as ``warnings``.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from integrations.calendar_sandbox import ParseTimeout
 from integrations.calendars import UploadRefused
 from schedules.calendar import CalendarError
+from schedules.coverage import lint_line
 from schedules.model import Problem
 from service.api_alertmanager import read_body
 from service.schedule_views import Caller, api_caller, entry, iso, query_time, require, schedule_or_404
@@ -32,6 +35,11 @@ def problem_json(problem: Problem) -> dict[str, Any]:
             "start": iso(problem.start), "end": iso(problem.end)}
 
 
+def warning_json(problem: Problem) -> dict[str, Any]:
+    """A problem, and ``text``: the line ``herald schedules lint`` prints for it."""
+    return {**problem_json(problem), "text": lint_line(problem)}
+
+
 def schedule_json(herald: Any, name: str) -> dict[str, Any]:
     book, spec = herald.calendars, herald.config.schedules[name]
     status = book.status[name]
@@ -41,6 +49,7 @@ def schedule_json(herald: Any, name: str) -> dict[str, Any]:
         "version": status.version, "sha256": status.sha256, "loaded_at": iso(status.loaded_at),
         "checked_at": iso(status.checked_at), "last_error": status.error, "last_error_at": iso(status.error_at),
         "note": status.note, "shifts": status.shifts, "handoffs": len(book.handoffs(name)),
+        "skipped_events": sum(1 for p in status.problems if p.kind == "skipped_event"),
         "problem_count": len(status.problems),
         "problems": [problem_json(p) for p in status.problems[:LISTED_PROBLEMS]],
     }
@@ -63,12 +72,20 @@ def list_schedules(request: Request, caller: Caller = Depends(api_caller)) -> di
 
 
 @router.put("/{name}")
-async def upload_calendar(name: str, request: Request, caller: Caller = Depends(api_caller)) -> dict[str, Any]:
+async def upload_calendar(name: str, request: Request, caller: Caller = Depends(api_caller),
+                          days: int = Query(30, ge=1, le=366, description="days ahead the warnings cover")
+                          ) -> dict[str, Any]:
     """Publish a schedule's calendar (``Content-Type: text/calendar``; schedules with
     ``source: upload`` only). 404: no such schedule; 409: the schedule reads a file or
     URL; 415: another content type; 413: over the schedule's ``max_bytes``; 400: the
-    calendar does not parse (the parser's message; the copy in force stays); 422: it
-    took too long to parse."""
+    calendar does not parse or has no usable event (the parser's message; the copy in
+    force stays); 422: it took too long to parse.
+
+    200 answers the schedule as ``GET /api/v1/schedules`` lists it, plus ``warnings``:
+    every problem ``herald schedules lint --days DAYS`` reports for the copy now in force
+    -- skipped events, unknown people, parse warnings, gaps and overlaps over the next
+    ``days`` (default 30) -- each with ``text``, lint's line for it; ``lint`` says the
+    range checked. Warnings do not refuse the upload."""
     require(caller, "schedules:write")
     spec = schedule_or_404(request, name)
     herald = request.app.state.herald
@@ -89,7 +106,11 @@ async def upload_calendar(name: str, request: Request, caller: Caller = Depends(
         raise HTTPException(422, f"calendar refused, the copy in force stays: {exc}") from None
     except CalendarError as exc:
         raise HTTPException(400, f"calendar refused, the copy in force stays: {exc}") from None
-    return schedule_json(herald, name)
+    now = herald.clock()
+    end = now + timedelta(days=days)
+    warnings = await run_in_threadpool(herald.calendars.lint, name, now, end)
+    return {**schedule_json(herald, name), "lint": {"from": iso(now), "to": iso(end), "days": days},
+            "warnings": [warning_json(p) for p in warnings]}
 
 
 @router.get("/{name}/shifts")
@@ -127,7 +148,7 @@ def shifts(
 def gaps(name: str, request: Request, days: int = Query(30, ge=1, le=366),
          caller: Caller = Depends(api_caller)) -> dict[str, Any]:
     """Coverage over the next ``days``: gaps per tier (handoffs applied), overlaps within a
-    tier, unknown people and parse warnings. ``problems`` counts them all."""
+    tier, unknown people, skipped events and parse warnings. ``problems`` counts them all."""
     require(caller, "schedules:read")
     schedule_or_404(request, name)
     herald = request.app.state.herald
@@ -145,6 +166,7 @@ def gaps(name: str, request: Request, days: int = Query(30, ge=1, le=366),
         "last_error": status.error, "gaps": by_tier,
         "overlaps": [problem_json(p) for p in report if p.kind == "overlap"],
         "unknown_people": [problem_json(p) for p in report if p.kind == "unknown_person"],
+        "skipped_events": [problem_json(p) for p in report if p.kind == "skipped_event"],
         "parse_warnings": [p.message for p in report if p.kind == "parse_warning"],
         "problems": len(report),
     }

@@ -23,7 +23,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = Settings()
     _logging(settings)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        return _config_error(exc)
     # What start-up built (routes, schemas, SDK clients, parsed calendars) lives as long as
     # the process: move it out of the collector's way, so a collection under load walks
     # only what requests allocate (bench/: it was the webhook's p99).
@@ -38,8 +41,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = Settings()
     _logging(settings)
-    run_worker(settings, burst=args.burst)
+    try:
+        run_worker(settings, burst=args.burst)
+    except ConfigError as exc:
+        return _config_error(exc)
     return 0
+
+
+def _config_error(exc: ConfigError) -> int:
+    """The file, the field and what is wrong, on one line: no traceback."""
+    print(f"herald: configuration error: {exc}", file=sys.stderr)
+    return 1
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -47,8 +59,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        print(f"herald: configuration error: {exc}", file=sys.stderr)
-        return 1
+        return _config_error(exc)
     from datetime import datetime, timezone
 
     from integrations.calendars import CalendarBook

@@ -7,7 +7,8 @@ calendar files and URLs only -- so a team can lint the calendar it publishes in 
     herald schedules lint --config herald.yaml --schedule primary --file primary=out/oncall.ics
 
 ``lint`` exits 1 when it finds any problem (a gap, an overlap, an unknown person, a
-parse warning, a calendar that does not load) and 2 for a configuration error.
+skipped event, a parse warning, a calendar that does not load) and 2 for a
+configuration error.
 """
 from __future__ import annotations
 
@@ -68,13 +69,15 @@ def _book(config: HeraldConfig, offline: bool, now: datetime) -> CalendarBook:
 
 def _calendar_warnings(book: CalendarBook, names: list[str], reported: Any = (), errors: bool = True) -> None:
     """Each schedule's load error (``errors``) and calendar problems, once each, on
-    stderr; the problems in ``reported`` were printed already."""
+    stderr; the problems in ``reported`` (by kind and message) were printed already."""
+    said = {(p.kind, p.message) for p in reported}
     for name in names:
         status = book.status[name]
         if status.error and errors:
             warn(f"{name}: {status.error}")
         for problem in status.problems:
-            if problem.kind in ("unknown_person", "parse_warning") and problem not in reported:
+            if (problem.kind in ("unknown_person", "parse_warning", "skipped_event")
+                    and (problem.kind, problem.message) not in said):
                 warn(f"{name}: {problem.kind.replace('_', ' ')}: {problem.message}")
 
 
@@ -118,6 +121,8 @@ def cmd_oncall(args: argparse.Namespace) -> int:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
+    from schedules.coverage import lint_line
+
     try:
         config = _config(args)
     except ConfigError as exc:
@@ -140,13 +145,13 @@ def cmd_lint(args: argparse.Namespace) -> int:
         else:
             problems = book.lint(name, now, end)
             reported += problems
-            lines += [f"{p.kind}{' ' + p.tier if p.tier else ''}: {p.message}" for p in problems]
+            lines += [lint_line(p) for p in problems]
         found += len(lines)
         state = f"{len(lines)} problem{'s' if len(lines) != 1 else ''}" if lines else "OK"
         print(f"{name} ({status.source}, {status.shifts} shifts, next {args.days} days): {state}")
         print("".join(f"  {line}\n" for line in lines), end="")
-    # Calendar problems outside the days checked (an unknown person first seen in an
-    # earlier shift): not counted, but said once.
+    # Calendar problems outside the days checked (an unknown person whose shifts are all
+    # before or after them): not counted, but said once.
     _calendar_warnings(book, names, reported, errors=False)
     return 1 if found else 0
 
@@ -168,8 +173,8 @@ def add_commands(sub: Any) -> None:
     oncall.set_defaults(func=cmd_oncall)
     schedules = sub.add_parser("schedules", help="schedule tools")
     actions = schedules.add_subparsers(dest="schedules_command", required=True)
-    lint = actions.add_parser("lint", help="report gaps, overlaps, unknown people and parse warnings; "
-                                           "exit 1 on any")
+    lint = actions.add_parser("lint", help="report gaps, overlaps, unknown people, skipped events and parse "
+                                           "warnings; exit 1 on any")
     lint.add_argument("--days", type=_days, default=30, metavar="N",
                       help="how far ahead to check coverage (1-366, default 30)")
     lint.add_argument("--config", help="configuration file (default: $HERALD_CONFIG)")

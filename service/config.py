@@ -1,7 +1,11 @@
 """The YAML configuration file: people, schedules, policies, routes, severity.
 
-Validated at start-up; every error names the file, the field and what is wrong.
-``load_config(path)`` is the only entry point; ``herald check-config`` calls it.
+Validated at start-up; every error names the file, the field and what is wrong, e.g.
+``herald.yaml: schedules.primary.timezone: unknown time zone 'Europe/Berln' (...)``.
+A list item is named by its ``name`` (people: ``id``), or by its index when it has no
+usable name. Every value is checked here, so nothing that loads can fail later in the
+calendar loader or the router. ``load_config(path)`` is the only entry point;
+``herald check-config`` calls it.
 """
 from __future__ import annotations
 
@@ -14,12 +18,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from routing.matchers import MatcherError
-from service.config_policy import BusinessHoursSpec, RuleSpec, WatchdogSpec, build_rules
+from routing.matchers import MatcherError, validated
 from routing.policy import DEFAULT_CHANNELS, DEFAULT_ESCALATE_AFTER, Policy, Tier
 from routing.routes import Route, build_route
 from routing.severity import SEVERITIES, SeverityMapping
+from schedules.calendar_options import CalendarOptions
 from schedules.model import Person
+from schedules.timezones import zone_from_name
+from service.config_paths import NAME, field_path, labels, message
+from service.config_policy import BusinessHoursSpec, RuleSpec, WatchdogSpec, build_rules
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 CHANNEL_NAMES = ("voice", "sms", "email", "console")
@@ -50,9 +57,9 @@ class _Strict(BaseModel):
 
 
 class PersonSpec(_Strict):
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    id: str = Field(pattern=NAME)
     name: str
-    email: str | None = None
+    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
     phone: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$")
 
 
@@ -60,7 +67,7 @@ class ScheduleSpec(_Strict):
     """One rotation calendar and where it comes from: a file (``calendar``), an http(s)
     ``url`` polled every ``poll_interval``, or ``source: upload`` (PUT /api/v1/schedules/NAME)."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=NAME)
     calendar: str | None = None  # a path (relative to the config file)
     url: str | None = Field(None, pattern=r"^https?://[^\s]+$")
     source: Literal["file", "url", "upload"] | None = None  # default: file with calendar, url with url
@@ -68,15 +75,39 @@ class ScheduleSpec(_Strict):
     timeout: float = Field(10.0, gt=0, le=120)  # seconds for one fetch of url
     max_bytes: int = Field(2 * 1024 * 1024, ge=1024)  # largest calendar fetched, read or uploaded
     timezone: str = "UTC"
-    match: list[Literal["attendee", "organizer", "summary", "description"]] = ["attendee", "summary"]
+    match: list[Literal["attendee", "organizer", "summary", "description"]] = Field(
+        default_factory=lambda: ["attendee", "summary"], min_length=1)
     tier_markers: dict[str, str] = Field(default_factory=dict)
-    default_tier: str = "L1"
+    default_tier: str = Field("L1", min_length=1)
     digest: bool = False  # at each shift start, send the incoming on-call a digest of what is open
 
     @field_validator("poll_interval", "timeout", mode="before")
     @classmethod
     def _seconds(cls, value: Any) -> float:
         return parse_duration(value).total_seconds()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if zone_from_name(value) is None:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Berlin, "
+                             "or a Windows zone name)")
+        return value
+
+    @field_validator("tier_markers")
+    @classmethod
+    def _markers(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(not marker for marker in value):
+            raise ValueError("a marker cannot be empty (it would match every title)")
+        empty = [marker for marker, tier in value.items() if not tier]
+        if empty:
+            raise ValueError(f"marker {empty[0]!r} needs a tier")
+        return value
+
+    def calendar_options(self) -> CalendarOptions:
+        """How the calendar parser reads this schedule's events."""
+        return CalendarOptions(timezone=self.timezone, match=tuple(self.match),
+                               tier_markers=dict(self.tier_markers), default_tier=self.default_tier)
 
     @model_validator(mode="after")
     def _one_source(self) -> "ScheduleSpec":
@@ -89,6 +120,7 @@ class ScheduleSpec(_Strict):
         if given != wanted:
             raise ValueError(f"source {self.source} takes " + (f"{wanted[0]} only" if wanted else
                                                                 "neither calendar nor url"))
+        self.calendar_options()  # the parser's own checks: the fields above should have caught it
         return self
 
 
@@ -99,15 +131,31 @@ def _severity_keys(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+def _durations_valid(value: dict[str, Any]) -> dict[str, Any]:
+    for severity, duration in value.items():
+        try:
+            parse_duration(duration)
+        except ValueError as exc:
+            raise ValueError(f"{severity}: {exc}") from None
+    return value
+
+
 class TierSpec(_Strict):
     name: str
     schedule: str | None = None
-    tier: str | None = None  # the tier inside the schedule's calendar
+    tier: str | None = Field(None, min_length=1)  # the tier inside the schedule's calendar
     people: list[str] = Field(default_factory=list)
     escalate_after: dict[str, Any] = Field(default_factory=dict)
     channels: dict[str, list[Literal["voice", "sms", "email", "console"]]] = Field(default_factory=dict)
 
     _check_escalate = field_validator("escalate_after", "channels")(_severity_keys)
+    _check_durations = field_validator("escalate_after")(_durations_valid)
+
+    @model_validator(mode="after")
+    def _someone(self) -> "TierSpec":
+        if not self.schedule and not self.people:
+            raise ValueError("a tier needs a schedule or people")
+        return self
 
 
 class PolicySpec(_Strict):
@@ -117,14 +165,29 @@ class PolicySpec(_Strict):
     severities: dict[str, RuleSpec] = Field(default_factory=dict)
     business_hours: BusinessHoursSpec | None = None
 
-    _check_escalate = field_validator("escalate_after")(_severity_keys)
+    _check_escalate = field_validator("escalate_after", "severities")(_severity_keys)
+    _check_durations = field_validator("escalate_after")(_durations_valid)
+
+
+class RouteSpec(_Strict):
+    """One node of the route tree (Alertmanager's route): the root is the default."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = ""
+    policy: str | None = None  # children inherit their parent's
+    matchers: list[str] = Field(default_factory=list)
+    continue_: bool = Field(False, alias="continue")
+    routes: list["RouteSpec"] = Field(default_factory=list)
+
+    _check_matchers = field_validator("matchers")(validated)
 
 
 class SeveritySpec(_Strict):
-    label: str = "severity"
+    label: str = Field("severity", min_length=1)
     map: dict[str, Literal["P0", "P1", "P2", "P3"]] = Field(
         default_factory=lambda: {"critical": "P1", "warning": "P2", "info": "P3"})
-    priority_label: str = "priority"
+    priority_label: str = Field("priority", min_length=1)
     default: Literal["P0", "P1", "P2", "P3"] = "P2"
 
 
@@ -132,7 +195,7 @@ class FileSpec(_Strict):
     people: list[PersonSpec] = Field(min_length=1)
     schedules: list[ScheduleSpec] = Field(default_factory=list)
     policies: list[PolicySpec] = Field(min_length=1)
-    route: dict[str, Any]
+    route: RouteSpec
     severity: SeveritySpec = Field(default_factory=SeveritySpec)
     watchdog: WatchdogSpec | None = None
 
@@ -158,13 +221,12 @@ def load_config(path: str | Path) -> HeraldConfig:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
     try:
         spec = FileSpec.model_validate(raw if raw is not None else {})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{field_path(raw, err['loc']) or '(top)'}: {message(err['msg'])}"
+                             for err in exc.errors())
         raise ConfigError(f"{path}: {problems}") from None
     try:
         return _build(path, spec)
@@ -182,46 +244,66 @@ def _durations(where: str, values: dict[str, Any]) -> dict[str, timedelta]:
     return out
 
 
+def _used_once(section: str, names: list[str], key: str) -> None:
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            raise ValueError(f"{section}.{i}.{key}: {name!r} is used twice")
+
+
 def _build(path: Path, spec: FileSpec) -> HeraldConfig:
+    _used_once("people", [p.id for p in spec.people], "id")
+    _used_once("schedules", [s.name for s in spec.schedules], "name")
+    _used_once("policies", [p.name for p in spec.policies], "name")
     people = {p.id: Person(id=p.id, name=p.name, email=p.email, phone=p.phone) for p in spec.people}
-    if len(people) != len(spec.people):
-        raise ValueError("people: an id is used twice")
     schedules = {s.name: s for s in spec.schedules}
-    if len(schedules) != len(spec.schedules):
-        raise ValueError("schedules: a name is used twice")
-    for i, sched in enumerate(spec.schedules):
+    for sched in spec.schedules:
         if sched.calendar is not None and not (path.parent / sched.calendar).is_file():
-            raise ValueError(f"schedules.{i}.calendar: file not found: {sched.calendar}")
+            raise ValueError(f"schedules.{sched.name}.calendar: file not found: {sched.calendar}")
     policies: dict[str, Policy] = {}
-    for i, pol in enumerate(spec.policies):
-        base = {**DEFAULT_ESCALATE_AFTER, **_durations(f"policies.{i}.escalate_after", pol.escalate_after)}
+    for label, pol in zip(labels(spec.policies), spec.policies, strict=True):
+        here = f"policies.{label}"
+        base = {**DEFAULT_ESCALATE_AFTER, **_durations(f"{here}.escalate_after", pol.escalate_after)}
         tiers = []
-        for j, t in enumerate(pol.tiers):
-            where = f"policies.{i}.tiers.{j}"
+        for tier_label, t in zip(labels(pol.tiers), pol.tiers, strict=True):
+            where = f"{here}.tiers.{tier_label}"
             if t.schedule and t.schedule not in schedules:
                 raise ValueError(f"{where}.schedule: no schedule named {t.schedule!r}")
             unknown = [p for p in t.people if p not in people]
             if unknown:
                 raise ValueError(f"{where}.people: no person with id {unknown[0]!r}")
-            tiers.append(Tier(
-                name=t.name, schedule=t.schedule,
-                schedule_tier=(t.tier or schedules[t.schedule].default_tier) if t.schedule else None,
-                people=tuple(t.people),
-                escalate_after={**base, **_durations(f"{where}.escalate_after", t.escalate_after)},
-                channels={**DEFAULT_CHANNELS, **{k: tuple(v) for k, v in t.channels.items()}},
-            ))
-        if pol.name in policies:
-            raise ValueError(f"policies.{i}.name: {pol.name!r} is used twice")
-        policies[pol.name] = Policy(
-            name=pol.name, tiers=tuple(tiers), rules=build_rules(f"policies.{i}.severities", pol.severities),
-            business_hours=pol.business_hours.build() if pol.business_hours else None)
-    route = build_route(spec.route)
-    for _, node in route.walk():
-        if node.policy not in policies:
-            raise ValueError(f"route: no policy named {node.policy!r}")
+            try:
+                tiers.append(Tier(
+                    name=t.name, schedule=t.schedule,
+                    schedule_tier=(t.tier or schedules[t.schedule].default_tier) if t.schedule else None,
+                    people=tuple(t.people),
+                    escalate_after={**base, **_durations(f"{where}.escalate_after", t.escalate_after)},
+                    channels={**DEFAULT_CHANNELS, **{k: tuple(v) for k, v in t.channels.items()}},
+                ))
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+        try:
+            hours = pol.business_hours.build() if pol.business_hours else None
+        except ValueError as exc:
+            raise ValueError(f"{here}.{exc}") from None
+        policies[pol.name] = Policy(name=pol.name, tiers=tuple(tiers),
+                                    rules=build_rules(f"{here}.severities", pol.severities), business_hours=hours)
+    _check_routes(spec.route, "route", policies, root=True)
+    route = build_route(spec.route.model_dump(by_alias=True))
     severity = SeverityMapping(label=spec.severity.label, values=dict(spec.severity.map),
                                priority_label=spec.severity.priority_label, default=spec.severity.default)
     if spec.watchdog is not None:
-        spec.watchdog.timeout_delta()
+        try:
+            spec.watchdog.timeout_delta()
+        except ValueError as exc:
+            raise ValueError(f"watchdog.timeout: {exc}") from None
     return HeraldConfig(path=path, people=people, schedules=schedules, policies=policies,
                         route=route, severity=severity, watchdog=spec.watchdog)
+
+
+def _check_routes(node: RouteSpec, where: str, policies: dict[str, Policy], root: bool = False) -> None:
+    if root and not node.policy:
+        raise ValueError(f"{where}.policy: the root route must name a policy")
+    if node.policy is not None and node.policy not in policies:
+        raise ValueError(f"{where}.policy: no policy named {node.policy!r}")
+    for label, child in zip(labels(node.routes), node.routes, strict=True):
+        _check_routes(child, f"{where}.routes.{label}", policies)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from routing.business_hours import DAY_NAMES, BusinessHours
 from routing.matchers import validated
@@ -26,6 +27,17 @@ def _duration(value: Any) -> timedelta:
     return parse_duration(value)
 
 
+#: What ``ack_timeout`` takes for "never".
+OFF = ("off", "none", "0", "0s")
+
+
+def _clock(value: str) -> time:
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a time of day (use HH:MM, e.g. 09:00)") from None
+
+
 class RuleSpec(_Strict):
     """Per severity: tiers paged at once, repeats of the chain, ack timeout, business hours only."""
 
@@ -34,12 +46,42 @@ class RuleSpec(_Strict):
     ack_timeout: Any = None  # a duration, or "off"
     business_hours_only: bool | None = None
 
+    @field_validator("ack_timeout")
+    @classmethod
+    def _ack_timeout(cls, value: Any) -> Any:
+        if value is not None and str(value).lower() not in OFF:
+            _duration(value)
+        return value
+
 
 class BusinessHoursSpec(_Strict):
     timezone: str = "UTC"
     days: list[str] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
     start: str = "09:00"
     end: str = "17:00"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Berlin)") from None
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: str) -> str:
+        _clock(value)
+        return value
+
+    @field_validator("end")
+    @classmethod
+    def _end(cls, value: str, info: ValidationInfo) -> str:
+        end, start = _clock(value), info.data.get("start")
+        if start is not None and end <= _clock(start):
+            raise ValueError(f"{value} is not after start ({start}): business hours end after they start")
+        return value
 
     @field_validator("days")
     @classmethod
@@ -68,6 +110,13 @@ class WatchdogSpec(_Strict):
     timeout: Any = "5m"  # silence longer than this opens a P1 incident
     severity: str = "P1"
 
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: Any) -> Any:
+        if _duration(value) <= timedelta(0):
+            raise ValueError("must be positive")
+        return value
+
     @field_validator("matchers")
     @classmethod
     def _matchers(cls, value: list[str]) -> list[str]:
@@ -83,7 +132,7 @@ class WatchdogSpec(_Strict):
     def timeout_delta(self) -> timedelta:
         delta = _duration(self.timeout)
         if delta <= timedelta(0):
-            raise ValueError("watchdog.timeout must be positive")
+            raise ValueError("must be positive")
         return delta
 
 
@@ -95,7 +144,7 @@ def build_rules(where: str, specs: dict[str, RuleSpec]) -> dict[str, SeverityRul
         base = DEFAULT_RULES[severity]
         timeout = base.ack_timeout
         if spec.ack_timeout is not None:
-            timeout = None if str(spec.ack_timeout).lower() in ("off", "none", "0", "0s") else _duration(spec.ack_timeout)
+            timeout = None if str(spec.ack_timeout).lower() in OFF else _duration(spec.ack_timeout)
         try:
             rules[severity] = SeverityRule(
                 page_tiers=spec.page_tiers if spec.page_tiers is not None else base.page_tiers,

@@ -237,10 +237,13 @@ class QueueCollector(Collector):
 
 
 class CalendarCollector(Collector):
-    """Per schedule: a rotation in force, the source failing, shifts, last good answer."""
+    """Per schedule: a rotation in force, the source failing, shifts, skipped events, an
+    upload awaited, last good answer."""
 
     DOCS = {"loaded": "1 when a rotation is in force.", "shifts": "Shifts in the loaded window.",
             "error": "1 while the source fails (the last good copy is in force).",
+            "skipped_events": "Events of the copy in force skipped as unusable (the rest is in force).",
+            "awaiting_upload": "1 while a schedule that takes uploads waits for its first one (no error).",
             "last_success_timestamp_seconds": "When the source last answered with a good copy."}
 
     def __init__(self, book: Any) -> None:
@@ -252,6 +255,11 @@ class CalendarCollector(Collector):
             out["loaded"].add_metric([name], 1 if self.book.rotation(name) is not None else 0)
             out["error"].add_metric([name], 1 if status.error else 0)
             out["shifts"].add_metric([name], status.shifts)
+            problems = getattr(status, "problems", ())
+            out["skipped_events"].add_metric([name], sum(1 for p in problems if p.kind == "skipped_event"))
+            awaiting = (getattr(status, "source", None) == "upload" and getattr(status, "sha256", None) is None
+                        and not status.error)
+            out["awaiting_upload"].add_metric([name], 1 if awaiting else 0)
             answered = getattr(status, "checked_at", None) or status.loaded_at
             if answered is not None:
                 out["last_success_timestamp_seconds"].add_metric([name], answered.timestamp())

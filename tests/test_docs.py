@@ -7,37 +7,18 @@ import re
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, get_args
 
 import pytest
-from pydantic import BaseModel
 
 from service import metrics
 from service.config import FileSpec, PersonSpec, PolicySpec, ScheduleSpec, SeveritySpec, TierSpec
 from service.settings import Settings
+from tests.config_fields import reachable_models, yaml_key
 from tests.deploy.util import anchors
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 CONFIGURATION = DOCS / "configuration.md"
 NAMED = (FileSpec, PersonSpec, ScheduleSpec, TierSpec, PolicySpec, SeveritySpec)
-
-
-def reachable_models(root: type[BaseModel]) -> list[type[BaseModel]]:
-    """Every pydantic model the YAML file can contain, found through the annotations,
-    so a section added later (a new nested model) is checked too."""
-    found: list[type[BaseModel]] = []
-
-    def visit(annotation: Any) -> None:
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            if annotation not in found:
-                found.append(annotation)
-                for field in annotation.model_fields.values():
-                    visit(field.annotation)
-        for arg in get_args(annotation):
-            visit(arg)
-
-    visit(root)
-    return found
 
 
 MODELS = tuple(dict.fromkeys([*NAMED, *reachable_models(FileSpec)]))
@@ -67,7 +48,7 @@ def test_every_setting_is_documented():
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
 def test_every_yaml_field_is_documented_in_its_section(model):
     body = section(CONFIGURATION.read_text(), model.__name__)
-    missing = [name for name in model.model_fields if f"`{name}`" not in body]
+    missing = [key for key in (yaml_key(model, name) for name in model.model_fields) if f"`{key}`" not in body]
     assert not missing, f"document these {model.__name__} fields in docs/configuration.md: {missing}"
 
 

@@ -104,3 +104,37 @@ def test_oncall_falls_back_to_files_when_redis_is_unreachable(conf, monkeypatch,
     assert main(["oncall", "--config", str(conf), "--schedule", "primary"]) == 0
     captured = capsys.readouterr()
     assert "alice" in captured.out and "Redis unreachable" in captured.err
+
+
+def test_lint_reports_an_unknown_person_on_call_now_in_a_series_that_began_earlier(conf, tmp_path, capsys):
+    """A weekly event naming nobody known, begun three weeks ago: its first occurrence is
+    before the days checked, the one running now is in them -- lint counts it (it used to
+    say it only as a warning about an earlier shift, and exit 0)."""
+    now = now_utc().replace(microsecond=0)
+    weekly_unknown = event("zed", "zed@example.com", now - timedelta(days=21, hours=1),
+                           now - timedelta(days=14, hours=1)).replace("SUMMARY", "RRULE:FREQ=WEEKLY\r\nSUMMARY")
+    published = tmp_path / "published.ics"
+    published.write_bytes(calendar(event("a", "alice@example.com", now - timedelta(days=40), now + timedelta(days=60)),
+                                   weekly_unknown))
+    code = main(["schedules", "lint", "--config", str(conf), "--schedule", "primary", "--file",
+                 f"primary={published}", "--offline", "--days", "7"])
+    captured = capsys.readouterr()
+    assert code == 1, captured.out
+    lines = captured.out.splitlines()
+    assert lines[0] == "primary (file, 1 shifts, next 7 days): 1 problem"
+    assert lines[1:] == ["  unknown_person L1: zed: nobody known in attendee zed@example.com; summary 'On call'"]
+    assert captured.err == ""  # said once, in the report
+
+
+def test_lint_of_a_series_naming_nobody_only_before_the_days_checked_warns_without_failing(conf, tmp_path, capsys):
+    now = now_utc().replace(microsecond=0)
+    ended = event("zed", "zed@example.com", now - timedelta(days=21), now - timedelta(days=14)).replace(
+        "SUMMARY", "RRULE:FREQ=WEEKLY;COUNT=2\r\nSUMMARY")
+    published = tmp_path / "published.ics"
+    published.write_bytes(calendar(event("a", "alice@example.com", now - timedelta(days=40), now + timedelta(days=60)),
+                                   ended))
+    code = main(["schedules", "lint", "--config", str(conf), "--schedule", "primary", "--file",
+                 f"primary={published}", "--offline", "--days", "7"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out
+    assert captured.err.count("warning: primary: unknown person: zed: nobody known") == 1, captured.err

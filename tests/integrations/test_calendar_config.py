@@ -37,10 +37,10 @@ def test_an_upload_schedule_needs_no_calendar(tmp_path):
     ("{name: team, calendar: primary.ics, url: 'https://x.example/a.ics'}", "give one of calendar"),
     ("{name: team, source: upload, calendar: primary.ics}", "source upload takes neither calendar nor url"),
     ("{name: team, source: url, calendar: primary.ics}", "source url takes url only"),
-    ("{name: team, url: 'ftp://x.example/a.ics'}", "schedules.2.url"),
+    ("{name: team, url: 'ftp://x.example/a.ics'}", "schedules.team.url"),
     ("{name: team, url: 'https://x.example/a.ics', poll_interval: soon}", "not a duration"),
-    ("{name: team, url: 'https://x.example/a.ics', timeout: 0}", "schedules.2.timeout"),
-    ("{name: team, calendar: missing.ics}", "schedules.2.calendar: file not found: missing.ics"),
+    ("{name: team, url: 'https://x.example/a.ics', timeout: 0}", "schedules.team.timeout"),
+    ("{name: team, calendar: missing.ics}", "schedules.team.calendar: file not found: missing.ics"),
 ])
 def test_bad_schedule_sources_name_the_field(tmp_path, line, message):
     with pytest.raises(ConfigError) as caught:

@@ -1,6 +1,8 @@
 """Finding people and tiers in events: attendees, organizer, summary, unknown people."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from schedules.calendar import CalendarOptions, parse_calendar
@@ -96,3 +98,20 @@ def test_description_matching_and_tier_marker_order():
 def test_bad_match_source_is_rejected():
     with pytest.raises(ValueError, match="unknown source"):
         CalendarOptions(match=("attendee", "location"))
+
+
+def test_a_recurring_event_naming_nobody_is_reported_at_every_occurrence():
+    """So that lint, which looks at the days ahead, finds the occurrence running now and
+    not only the first one in the parsed window (which began weeks ago)."""
+    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    first = now - timedelta(days=15, hours=1)
+    data = "\r\n".join([
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//t//EN", "BEGIN:VEVENT", "UID:zed", f"DTSTAMP:{first:%Y%m%dT%H%M%SZ}",
+        f"DTSTART:{first:%Y%m%dT%H%M%SZ}", f"DTEND:{first + timedelta(days=7):%Y%m%dT%H%M%SZ}", "RRULE:FREQ=WEEKLY;COUNT=4",
+        "SUMMARY:On call", "ATTENDEE:mailto:zed@example.com", "END:VEVENT", "END:VCALENDAR", ""]).encode()
+    result = parse_calendar(data, people=PEOPLE, options=CalendarOptions(), window_start=now - timedelta(days=30),
+                            window_end=now + timedelta(days=30))
+    unknown = [p for p in result.problems if p.kind == "unknown_person"]
+    assert [p.start for p in unknown] == [first + timedelta(weeks=n) for n in range(4)]
+    assert {p.message for p in unknown} == {"zed: nobody known in attendee zed@example.com; summary 'On call'"}
+    assert any(p.start <= now < p.end for p in unknown)

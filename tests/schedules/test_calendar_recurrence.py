@@ -67,10 +67,24 @@ def test_shift_overlapping_window_start_is_kept_whole():
     ]
 
 
-def test_broken_exdate_is_a_calendar_error():
+def test_broken_exdate_skips_its_series_and_keeps_the_rest():
     data = fixture_bytes("moved_exdate_cancelled.ics").replace(b"20250519T090000", b"2025-05-19")
-    with pytest.raises(CalendarError, match="EXDATE"):
+    result = parse_calendar(
+        data, people=PEOPLE, options=OPTIONS,
+        window_start=utc(2025, 5, 1), window_end=utc(2025, 6, 1),
+    )
+    [skipped] = [p for p in result.problems if p.kind == "skipped_event"]
+    assert skipped.message.startswith("alice-weekly-l1@cloud.example.com 'L1 on call: alice': broken EXDATE")
+    assert who(result, utc(2025, 5, 5, 8)) == set()  # the weekly series is gone...
+    assert who(result, utc(2025, 5, 13, 8)) == {"alice"}  # ...its moved instance is an event of its own
+    assert who(result, utc(2025, 5, 7, 8), "L2") == {"bob"}  # the other events stay
+
+
+def test_a_calendar_whose_only_series_is_broken_is_refused():
+    data = fixture_bytes("moved_exdate_cancelled.ics").replace(b"20250519T090000", b"2025-05-19")
+    with pytest.raises(CalendarError, match="no usable event: .*broken EXDATE"):
         parse_calendar(
-            data, people=PEOPLE, options=OPTIONS,
-            window_start=utc(2025, 5, 1), window_end=utc(2025, 6, 1),
+            data.split(b"BEGIN:VEVENT")[0] + b"BEGIN:VEVENT" + data.split(b"BEGIN:VEVENT")[1].split(b"END:VEVENT")[0]
+            + b"END:VEVENT\r\nEND:VCALENDAR\r\n",
+            people=PEOPLE, options=OPTIONS, window_start=utc(2025, 5, 1), window_end=utc(2025, 6, 1),
         )

@@ -1,9 +1,11 @@
 """Coverage checks: gaps, overlaps and the combined lint report."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from schedules.calendar import CalendarOptions
-from schedules.coverage import gaps, lint, overlaps
-from schedules.model import Handoff, ParsedCalendar, Shift
+from schedules.coverage import gaps, lint, lint_line, overlaps, within
+from schedules.model import Handoff, ParsedCalendar, Problem, Shift
 from schedules.rotation import Rotation
 from tests.schedules.helpers import parse_fixture, utc
 
@@ -104,3 +106,31 @@ def test_lint_puts_parse_problems_first_then_gaps_and_overlaps():
     with_extra = ParsedCalendar(parsed.shifts + (extra,), parsed.problems)
     report = lint(with_extra, Rotation.build(with_extra.shifts), ["L1"], start, end)
     assert [p.kind for p in report] == ["unknown_person", "unknown_person", "overlap", "overlap"]
+
+
+# --- the problems of a range, in lint's words ---------------------------------------------
+def test_within_keeps_what_touches_the_range_each_message_once_at_its_first_occurrence():
+    now = datetime.now(timezone.utc)
+
+    def unknown(first_day: float, message: str = "zed: nobody known in attendee zed@example.com") -> Problem:
+        return Problem("unknown_person", message, "L1", now + timedelta(days=first_day),
+                       now + timedelta(days=first_day + 7))
+
+    weekly = [unknown(d) for d in (-24, -17, -3, 4, 11)]  # one event, every week: one running now
+    skipped = Problem("skipped_event", "bad 'On call': VEVENT without DTSTART", "L1")  # no dates: always
+    gone = unknown(-20, "old: nobody known in summary 'Old rota'")  # ended before the range
+    later = unknown(40, "new: nobody known in summary 'New rota'")  # starts after it
+    found = within([*weekly, skipped, gone, later], now, now + timedelta(days=30))
+    assert found == [weekly[2], skipped]
+
+
+def test_within_an_empty_list_and_a_range_touching_only_an_end():
+    now = datetime.now(timezone.utc)
+    ended = Problem("overlap", "a and b", "L1", now - timedelta(days=1), now)
+    assert within([], now, now + timedelta(days=1)) == []
+    assert within([ended], now, now + timedelta(days=1)) == []  # [start, end): it ended as the range began
+
+
+def test_lint_line_is_kind_tier_and_message():
+    assert lint_line(Problem("gap", "nobody on call", "L2")) == "gap L2: nobody on call"
+    assert lint_line(Problem("parse_warning", "x has no UID")) == "parse_warning: x has no UID"

@@ -40,16 +40,16 @@ def test_minimal_configuration_gets_sla_defaults(tmp_path):
 
 
 @pytest.mark.parametrize("change,message", [
-    (("schedule: primary}", "schedule: nope}"), "policies.0.tiers.0.schedule: no schedule named 'nope'"),
-    (("people: [alice]", "people: [zed]"), "policies.0.tiers.1.people: no person with id 'zed'"),
-    (("route: {policy: default}", "route: {policy: other}"), "route: no policy named 'other'"),
+    (("schedule: primary}", "schedule: nope}"), "policies.default.tiers.L1.schedule: no schedule named 'nope'"),
+    (("people: [alice]", "people: [zed]"), "policies.default.tiers.exec.people: no person with id 'zed'"),
+    (("route: {policy: default}", "route: {policy: other}"), "route.policy: no policy named 'other'"),
     (("tiers: [", "escalate_after: {P1: -5}\n    tiers: ["), "cannot be negative"),
     (("tiers: [", "escalate_after: {P9: 5m}\n    tiers: ["), "unknown severity 'P9'"),
     (("calendar: primary.ics", "calendar: missing.ics"), "file not found: missing.ics"),
-    (('phone: "+15550100001"', 'phone: "555-1234"'), "people.0.phone"),
+    (('phone: "+15550100001"', 'phone: "555-1234"'), "people.alice.phone"),
     (("route: {policy: default}", "route: {policy: default, routes: [{matchers: ['bad'], policy: default}]}"),
      "cannot parse matcher"),
-    (("name: Alice", "name: Alice, pager: yes"), "people.0.pager: Extra inputs are not permitted"),
+    (("name: Alice", "name: Alice, pager: yes"), "people.alice.pager: Extra inputs are not permitted"),
 ])
 def test_errors_name_the_file_the_field_and_the_problem(tmp_path, change, message):
     path = write(tmp_path, MINIMAL.replace(*change))

@@ -220,6 +220,34 @@ def test_calendar_collector():
                                              {"schedule": "backup"}) is None
 
 
+def test_calendar_collector_counts_skipped_events_and_uploads_awaited(tmp_path):
+    """From a real book: primary's calendar has an event without DTSTART; team takes
+    uploads and has none yet (not an error: /readyz and HeraldCalendarNotLoaded agree)."""
+    from integrations.calendars import CalendarBook
+    from service.config import load_config
+    from tests.calendar_env import calendar, event, write_schedule_config
+
+    now = datetime.now(timezone.utc)
+    path = write_schedule_config(tmp_path / "conf")
+    bad = "\r\n".join(["BEGIN:VEVENT", "UID:bad", "DTSTAMP:20260101T000000Z", "SUMMARY:On call", "END:VEVENT"])
+    (path.parent / "primary.ics").write_bytes(
+        calendar(event("good", "alice@example.com", now - timedelta(days=1), now + timedelta(days=1)), bad))
+    book = CalendarBook(load_config(path), None, background=False)
+    book.refresh(now, force=True)
+    metrics.observe(calendars=book)
+    try:
+        assert value("herald_calendar_skipped_events", schedule="primary") == 1
+        assert value("herald_calendar_skipped_events", schedule="backup") == 0
+        assert value("herald_calendar_loaded", schedule="team") == 0
+        assert value("herald_calendar_awaiting_upload", schedule="team") == 1
+        assert value("herald_calendar_awaiting_upload", schedule="primary") == 0
+        book.status["team"].error = "upload rejected: not a readable iCalendar file"  # a failed first upload
+        assert value("herald_calendar_awaiting_upload", schedule="team") == 0
+    finally:
+        metrics.observe()
+        book.close()
+
+
 def _get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as r:
