@@ -116,6 +116,7 @@ class PolicySpec(_Strict):
     tiers: list[TierSpec] = Field(min_length=1)
     severities: dict[str, RuleSpec] = Field(default_factory=dict)
     business_hours: BusinessHoursSpec | None = None
+    responders: list[str] = Field(default_factory=list)  # person ids who may act by SMS / keypress
 
     _check_escalate = field_validator("escalate_after")(_severity_keys)
 
@@ -212,9 +213,13 @@ def _build(path: Path, spec: FileSpec) -> HeraldConfig:
             ))
         if pol.name in policies:
             raise ValueError(f"policies.{i}.name: {pol.name!r} is used twice")
+        unknown = [p for p in pol.responders if p not in people]
+        if unknown:
+            raise ValueError(f"policies.{i}.responders: no person with id {unknown[0]!r}")
         policies[pol.name] = Policy(
             name=pol.name, tiers=tuple(tiers), rules=build_rules(f"policies.{i}.severities", pol.severities),
-            business_hours=pol.business_hours.build() if pol.business_hours else None)
+            business_hours=pol.business_hours.build() if pol.business_hours else None,
+            responders=tuple(dict.fromkeys(pol.responders)))
     route = build_route(spec.route)
     for _, node in route.walk():
         if node.policy not in policies:
