@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import lru_cache
 
 PREFIX = "herald:"
@@ -65,6 +66,18 @@ def last_message(address: str) -> str:
 
 def opted_out(address: str) -> str:
     return f"{PREFIX}optout:{address}"
+
+
+_EVENT_ID = re.compile(r"[A-Za-z0-9_.:=-]{1,160}")
+
+
+def inbound_event(kind: str, event_id: str) -> str:
+    """Claimed (SET NX EX) by the first delivery of one inbound provider event: a Twilio
+    MessageSid, CallSid:Digits or sid:status, a SendGrid sg_event_id. ``kind`` names the
+    webhook ("twilio-sms", ...); an id that is long or odd is stored as its SHA-256."""
+    if not _EVENT_ID.fullmatch(event_id):
+        event_id = "sha256-" + hashlib.sha256(event_id.encode("utf-8", "replace")).hexdigest()
+    return f"{PREFIX}inbound:{kind}:{event_id}"
 
 
 # -- schedules: calendar copies, handoffs, feed tokens ---------------------------------------

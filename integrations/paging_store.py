@@ -1,6 +1,7 @@
 """Redis state of the delivery pipeline that lives beside incidents: each person's
 pending pages, rate-limit windows, what each provider message carried (so replies,
-keypresses and delivery reports find their incidents), and SMS opt-outs."""
+keypresses and delivery reports find their incidents), SMS opt-outs, and the inbound
+provider events already handled (each acts at most once)."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,10 @@ import redis
 from integrations import keys
 
 PROVIDER_TTL_SECONDS = 7 * 86400
+#: How long an inbound provider event (an SMS reply, a keypress, a delivery report) is
+#: remembered so that a replay of it is ignored: as long as the message records its
+#: replies and keypresses refer to (at least the 24 hours the guarantee asks for).
+INBOUND_EVENT_TTL_SECONDS = PROVIDER_TTL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,15 @@ class PagingStore:
     def last_message_to(self, address: str) -> SentMessage | None:
         provider_id = self.redis.get(keys.last_message(address))
         return self.message(provider_id) if provider_id else None
+
+    def claim_event(self, kind: str, event_id: str, ttl_seconds: int = INBOUND_EVENT_TTL_SECONDS) -> bool:
+        """True for the first delivery of an inbound provider event, False for any later
+        one (a replay, or a provider's retry): one atomic SET NX EX."""
+        return bool(self.redis.set(keys.inbound_event(kind, event_id), "1", nx=True, ex=ttl_seconds))
+
+    def release_event(self, kind: str, event_id: str) -> None:
+        """Forget a claim whose handling failed, so that the provider's retry acts."""
+        self.redis.delete(keys.inbound_event(kind, event_id))
 
     def set_opted_out(self, address: str, opted_out: bool) -> None:
         if opted_out:

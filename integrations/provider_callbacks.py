@@ -6,6 +6,7 @@ Signature checks never raise: any malformed input is simply "not valid".
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -54,11 +55,19 @@ class DeliveryStatus:
     error_code: str = ""
     answered_by: str = ""
 
+    @property
+    def event_id(self) -> str:
+        """One status of one message or call: a later, different status of the same sid
+        is another event, the same status posted again is not."""
+        return f"{self.provider_id}:{self.status}" + (f":{self.answered_by}" if self.answered_by else "")
+
 
 @dataclass(frozen=True, slots=True)
 class EmailEvent:
     """One SendGrid event. ``provider_id`` is the X-Message-Id returned at send time
-    (the prefix of ``sg_message_id``); bounce/dropped/blocked are ``failed``."""
+    (the prefix of ``sg_message_id``); bounce/dropped/blocked are ``failed``.
+    ``event_id``: SendGrid's ``sg_event_id``, unique per event (for an event without
+    one, a digest of the event object: a replay of the same bytes has the same)."""
 
     provider_id: str
     email: str
@@ -67,6 +76,7 @@ class EmailEvent:
     reason: str = ""
     timestamp: int = 0
     custom_args: dict[str, str] | None = None
+    event_id: str = ""
 
 
 def verify_twilio(auth_token: str, url: str, params: Mapping[str, str], signature: str | None) -> bool:
@@ -92,6 +102,12 @@ def verify_sendgrid(public_key_b64: str, payload: bytes, signature: str | None,
         return bool(hook.verify_signature(text, signature, timestamp))
     except Exception:  # bad key, bad base64, bad DER, non-UTF-8 body...
         return False
+
+
+def inbound_message_sid(params: Mapping[str, str]) -> str:
+    """The id of an inbound SMS (``MessageSid``; older webhooks also ``SmsSid`` /
+    ``SmsMessageSid``, the same value); "" when there is none."""
+    return params.get("MessageSid") or params.get("SmsSid") or params.get("SmsMessageSid") or ""
 
 
 def parse_sms_reply(body: str) -> Reply:
@@ -154,11 +170,15 @@ def parse_sendgrid_events(payload: bytes) -> list[EmailEvent]:
                  "reason", "status", "type", "category", "response", "attempt", "bounce_classification"}
         custom = {k: str(v) for k, v in item.items() if k not in known and isinstance(v, (str, int))}
         ts = item.get("timestamp")
+        event_id = item.get("sg_event_id")
+        if not isinstance(event_id, str) or not event_id:
+            canonical = json.dumps(item, sort_keys=True, separators=(",", ":"), default=str)
+            event_id = "digest-" + hashlib.sha256(canonical.encode()).hexdigest()
         events.append(EmailEvent(
             provider_id=sg_id.split(".", 1)[0], email=str(item.get("email") or ""),
             event=event, failed=event in _SENDGRID_FAILED,
             reason=clean_text(item.get("reason") or item.get("response") or "", 300),
-            timestamp=ts if isinstance(ts, int) else 0, custom_args=custom or None))
+            timestamp=ts if isinstance(ts, int) else 0, custom_args=custom or None, event_id=event_id))
     return events
 
 

@@ -92,7 +92,9 @@ class CallbackSender:
         return None
 
     async def _post(self, kind: str, url: str, content: bytes, headers: dict[str, str]) -> dict[str, Any]:
-        entry: dict[str, Any] = {"kind": kind, "url": url, "status_code": None, "body": "", "error": ""}
+        entry: dict[str, Any] = {"kind": kind, "url": url, "status_code": None, "body": "", "error": "",
+                                 # what went on the wire, so that ``replay`` can send it again as is
+                                 "request": {"content": content.decode("utf-8"), "headers": dict(headers)}}
         generation = self.state.generation
         refusal = self._refuse(url)
         if refusal:
@@ -106,6 +108,13 @@ class CallbackSender:
                 entry["error"] = f"{type(exc).__name__}"
         self.state.log_callback(entry, generation)
         return entry
+
+    async def replay(self, entry: Mapping[str, Any]) -> dict[str, Any]:
+        """POST a logged callback again, byte for byte with its original headers and
+        signature: what someone who captured it could send (Herald must not act twice)."""
+        request = entry["request"]
+        return await self._post(f"{entry['kind']}-replay", entry["url"], request["content"].encode("utf-8"),
+                                dict(request["headers"]))
 
     async def post_twilio(self, kind: str, url: str, params: Mapping[str, str]) -> dict[str, Any]:
         """POST ``params`` form-encoded to ``url`` with a valid X-Twilio-Signature."""

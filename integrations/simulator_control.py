@@ -11,6 +11,8 @@ POST /_sim/reply   {"from", "body", "to"?}  inbound SMS -> {herald}/webhooks/twi
 POST /_sim/press   {"call_sid", "digits"}   keypress -> the call's <Gather> action URL
 POST /_sim/status  {"provider_id", "status", "answered_by"?, "error_code"?} -> status_callback
 POST /_sim/email-event {"email", "event", "sg_message_id"?, "reason"?} -> {herald}/webhooks/sendgrid/events
+POST /_sim/replay  {"index"?}  a logged callback (default: the latest) posted again as it was
+                   sent, signature and all: a captured request replayed
 """
 from __future__ import annotations
 
@@ -55,6 +57,10 @@ class StatusRequest(BaseModel):
     status: str
     answered_by: str | None = None
     error_code: str | None = None
+
+
+class ReplayRequest(BaseModel):
+    index: int = -1  # into GET /_sim/callbacks; negative counts from the end
 
 
 class EmailEventRequest(BaseModel):
@@ -179,5 +185,17 @@ def control_router(state: SimulatorState, sender: CallbackSender, public_key: st
         event = sendgrid_event_object(message, req.event, req.sg_message_id, req.reason)
         event["email"] = req.email
         return JSONResponse(await sender.post_sendgrid_events([event]))
+
+    @router.post("/replay")
+    async def replay(req: ReplayRequest) -> JSONResponse:
+        logged = list(state.callbacks)
+        if not -len(logged) <= req.index < len(logged):
+            return _error(404, "no such callback")
+        entry = logged[req.index]
+        if "request" not in entry:
+            return _error(409, "that callback was never sent")
+        answer = await sender.replay(entry)
+        texts = twiml_texts(answer["body"], "Message") if answer["status_code"] == 200 else []
+        return JSONResponse({**answer, "replies": texts})
 
     return router

@@ -94,6 +94,9 @@ class Policy:
     tiers: tuple[Tier, ...]
     rules: Mapping[str, SeverityRule] = field(default_factory=lambda: dict(DEFAULT_RULES))
     business_hours: BusinessHours | None = None
+    #: People who may act on this policy's incidents by SMS or keypress without being
+    #: paged or on call (incident commanders, a team lead): see routing/responders.py.
+    responders: tuple[str, ...] = ()
 
     def rule(self, severity: str) -> SeverityRule:
         return self.rules.get(severity, DEFAULT_RULES[severity])

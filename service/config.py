@@ -164,6 +164,7 @@ class PolicySpec(_Strict):
     tiers: list[TierSpec] = Field(min_length=1)
     severities: dict[str, RuleSpec] = Field(default_factory=dict)
     business_hours: BusinessHoursSpec | None = None
+    responders: list[str] = Field(default_factory=list)  # person ids who may act by SMS / keypress
 
     _check_escalate = field_validator("escalate_after", "severities")(_severity_keys)
     _check_durations = field_validator("escalate_after")(_durations_valid)
@@ -285,8 +286,12 @@ def _build(path: Path, spec: FileSpec) -> HeraldConfig:
             hours = pol.business_hours.build() if pol.business_hours else None
         except ValueError as exc:
             raise ValueError(f"{here}.{exc}") from None
+        unknown = [p for p in pol.responders if p not in people]
+        if unknown:
+            raise ValueError(f"{here}.responders: no person with id {unknown[0]!r}")
         policies[pol.name] = Policy(name=pol.name, tiers=tuple(tiers),
-                                    rules=build_rules(f"{here}.severities", pol.severities), business_hours=hours)
+                                    rules=build_rules(f"{here}.severities", pol.severities), business_hours=hours,
+                                    responders=tuple(dict.fromkeys(pol.responders)))
     _check_routes(spec.route, "route", policies, root=True)
     route = build_route(spec.route.model_dump(by_alias=True))
     severity = SeverityMapping(label=spec.severity.label, values=dict(spec.severity.map),

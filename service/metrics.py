@@ -41,6 +41,7 @@ SEVERITIES = ("P0", "P1", "P2", "P3")
 CHANNELS = ("voice", "sms", "email", "console")
 PAGE_OUTCOMES = ("sent", "retry", "failed", "deferred")
 REJECT_REASONS = ("unauthorized", "too_large", "invalid_payload", "storage_unavailable")
+INBOUND_EVENT_KINDS = ("twilio-sms", "twilio-keypress", "twilio-status", "sendgrid-event")
 #: A heartbeat younger than this counts a worker as alive; work overdue by more is "overdue".
 ALIVE_WITHIN = 90.0
 OVERDUE_AFTER = 60.0
@@ -118,6 +119,10 @@ _R = {"registry": REGISTRY}
 WEBHOOKS = Counter("herald_webhooks_received", "Alertmanager webhooks received by this API instance.", **_R)
 WEBHOOKS_REJECTED = Counter("herald_webhooks_rejected", "Alertmanager webhooks answered with an error.",
                             ["reason"], **_R)
+REPLIES_REFUSED = Counter("herald_replies_refused", "SMS replies and keypresses refused: the person was not paged "
+                          "for the incident, not on call for its policy, not a responder.", ["channel"], **_R)
+EVENTS_REPLAYED = Counter("herald_provider_events_replayed", "Inbound provider events seen before (a replay or a "
+                          "provider's retry), answered 200 and ignored.", ["kind"], **_R)
 _SEV = [(s,) for s in SEVERITIES]
 INCIDENTS_OPENED = Shared("herald_incidents_opened", "Incidents opened.", ["severity"], _SEV)
 INCIDENTS_ACKNOWLEDGED = Shared("herald_incidents_acknowledged", "Incidents acknowledged.", ["severity"], _SEV)
@@ -139,6 +144,10 @@ for _reason in REJECT_REASONS:
     WEBHOOKS_REJECTED.labels(reason=_reason)
 for _outcome in ("ok", "error"):
     SWEEPS.labels(outcome=_outcome)
+for _channel in ("sms", "voice"):
+    REPLIES_REFUSED.labels(channel=_channel)
+for _kind in INBOUND_EVENT_KINDS:
+    EVENTS_REPLAYED.labels(kind=_kind)
 
 
 # -- helpers the core calls ---------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 Every request is checked against the provider's signature (403 otherwise) before it
 is read; replies and keypresses become the same commands as the API and the ack link
-(acknowledge, resolve) and go through ``decide``. Delivery failures move the person
-on to their next channel.
+(acknowledge, resolve) and go through ``decide`` — for the people involved in the
+incident only (``routing.responders``). Delivery failures move the person on to their
+next channel. Each inbound event acts at most once: its provider id is claimed in Redis
+first, and a replay of a signed request is answered 200 with nothing done.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from integrations.provider_callbacks import (
     SENDGRID_SIGNATURE_HEADER,
     SENDGRID_TIMESTAMP_HEADER,
     TWILIO_SIGNATURE_HEADER,
+    inbound_message_sid,
     parse_sendgrid_events,
     parse_status,
     verify_sendgrid,
@@ -25,7 +28,7 @@ from integrations.provider_callbacks import (
 )
 from routing.incident import DeliveryFailed
 from service.api_alertmanager import read_body
-from service.replies import handle_keypress, handle_sms
+from service.replies import EMPTY_TWIML, handle_keypress, handle_sms, once
 
 router = APIRouter(prefix="/webhooks", tags=["provider webhooks"])
 log = logging.getLogger("herald.webhooks")
@@ -51,15 +54,20 @@ async def twilio_sms(request: Request) -> Response:
     """An SMS reply: ``4`` / ``ack`` [code] acknowledges, ``6`` / ``resolve`` [code]
     resolves, STOP / START opt out and back in; anything else gets the help text."""
     params = await _twilio_form(request)
-    twiml = await run_in_threadpool(handle_sms, request.app.state.herald, params.get("From", ""),
-                                    params.get("Body", ""))
-    return Response(twiml, media_type=TWIML)
+    sid = inbound_message_sid(params)
+    if not sid:
+        raise HTTPException(400, "not an inbound SMS: no MessageSid")
+    herald = request.app.state.herald
+    twiml = await run_in_threadpool(once, herald, "twilio-sms", sid,
+                                    lambda: handle_sms(herald, params.get("From", ""), params.get("Body", "")))
+    return Response(EMPTY_TWIML if twiml is None else twiml, media_type=TWIML)
 
 
 @router.post("/twilio/voice")
 @router.post("/twilio/voice/gather")
 async def twilio_voice(request: Request) -> Response:
-    """The paging call's keypress: 4 acknowledges, 6 resolves, * repeats."""
+    """The paging call's keypress: 4 acknowledges, 6 resolves, 8 escalates, * repeats
+    (a keypress that acts, once per call and digit)."""
     params = await _twilio_form(request)
     twiml = await run_in_threadpool(handle_keypress, request.app.state.herald, params.get("CallSid", ""),
                                     params.get("Digits"), request.query_params.get("person", ""))
@@ -78,22 +86,26 @@ def _report_failure(herald, provider_id: str, detail: str) -> int:
 
 @router.post("/twilio/status")
 async def twilio_status(request: Request) -> dict:
-    """Delivery status of a message or call; undelivered / failed / unanswered moves on."""
+    """Delivery status of a message or call; undelivered / failed / unanswered moves on.
+    Each status of a message counts once (keyed by sid and status)."""
     params = await _twilio_form(request)
     try:
         status = parse_status(params)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
-    moved = 0
-    if status.failed:
-        detail = f"{status.channel} {status.status}" + (f" ({status.answered_by})" if status.answered_by else "")
-        moved = await run_in_threadpool(_report_failure, request.app.state.herald, status.provider_id, detail)
+    herald = request.app.state.herald
+    detail = f"{status.channel} {status.status}" + (f" ({status.answered_by})" if status.answered_by else "")
+    moved = await run_in_threadpool(once, herald, "twilio-status", status.event_id,
+                                    lambda: _report_failure(herald, status.provider_id, detail) if status.failed else 0)
+    if moved is None:  # this status of this message was reported before
+        return {"status": status.status, "pages_moved_on": 0, "replayed": True}
     return {"status": status.status, "pages_moved_on": moved}
 
 
 @router.post("/sendgrid/events")
 async def sendgrid_events(request: Request) -> dict:
-    """SendGrid's event webhook (ECDSA-signed); bounces and drops move on."""
+    """SendGrid's event webhook (ECDSA-signed); bounces and drops move on, each event
+    once (by ``sg_event_id``)."""
     herald = request.app.state.herald
     body = await read_body(request, 1024 * 1024)
     key = herald.settings.sendgrid_webhook_public_key
@@ -106,9 +118,15 @@ async def sendgrid_events(request: Request) -> dict:
         events = parse_sendgrid_events(body)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
-    moved = 0
+    moved = replayed = 0
     for event in events:
         if event.failed and event.provider_id:
-            moved += await run_in_threadpool(_report_failure, herald, event.provider_id,
-                                             f"email {event.event}: {event.reason}".strip(": "))
-    return {"events": len(events), "pages_moved_on": moved}
+            detail = f"email {event.event}: {event.reason}".strip(": ")
+            done = await run_in_threadpool(once, herald, "sendgrid-event", event.event_id,
+                                           lambda e=event, d=detail: _report_failure(herald, e.provider_id, d))
+            if done is None:
+                replayed += 1
+            else:
+                moved += done
+    answer = {"events": len(events), "pages_moved_on": moved}
+    return {**answer, "replayed": replayed} if replayed else answer

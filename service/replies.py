@@ -1,13 +1,50 @@
-"""SMS replies and keypresses -> the same commands every other path uses."""
+"""SMS replies and keypresses -> the same commands every other path uses.
+
+Only people involved in an incident act on it this way (``routing.responders``: paged
+for it, on call for one of its policy's tiers now, or one of the policy's
+``responders``); anyone else is told "you were not paged for #N" and nothing changes.
+``once`` runs the handling of one inbound provider event the first time it arrives.
+"""
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 from integrations.message_text import clean_text, voice_twiml
 from integrations.provider_callbacks import help_twiml, message_twiml, parse_keypress, parse_sms_reply
-from routing.incident import Acknowledge, EscalateNow, Resolve, Snooze
+from routing.incident import Acknowledge, EscalateNow, Incident, Resolve, Snooze
+from routing.responders import Involvement, involvement
+from service import metrics
 from service.runtime import Herald
 from twilio.twiml.voice_response import VoiceResponse
+
+log = logging.getLogger("herald.replies")
+T = TypeVar("T")
+#: The answer to a replayed Twilio request: nothing said, nothing sent, nothing changed.
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+
+
+def once(herald: Herald, kind: str, event_id: str, work: Callable[[], T]) -> T | None:
+    """``work()`` for the first delivery of the inbound event ``kind``/``event_id``;
+    None, doing nothing, when it was claimed before (a replay, or the provider sending
+    it again). A claim whose work raised is given back, so that a retry can act."""
+    if not herald.paging.claim_event(kind, event_id):
+        metrics.EVENTS_REPLAYED.labels(kind=kind).inc()
+        log.warning("%s %s was handled before (a replay?): ignored", kind, event_id[:80])
+        return None
+    try:
+        return work()
+    except BaseException:
+        herald.paging.release_event(kind, event_id)
+        raise
+
+
+def _involvement(herald: Herald, incident: Incident, person: str) -> Involvement:
+    policy = herald.config.policies.get(incident.policy)
+    roster = herald.calendars.roster(policy, herald.clock()) if policy is not None else {}
+    return involvement(incident, person, policy, roster)
 
 
 def _person_by_phone(herald: Herald, phone: str):
@@ -40,9 +77,21 @@ def _manual_reply(body: str) -> tuple[str, str | None, int] | None:
 
 def _apply(herald: Herald, incident_ids: list[str], action: str, person: str, via: str,
            minutes: int = 0) -> list[str]:
-    """Apply one action to each incident; return a line per incident for the answer."""
+    """Apply one action to each incident the person is involved in; return a line per
+    incident for the answer."""
     lines = []
     for incident_id in incident_ids:
+        incident = herald.store.get(incident_id)
+        if incident is None:
+            lines.append(f"#{incident_id} not found")
+            continue
+        standing = _involvement(herald, incident, person)
+        if not standing.allowed:
+            metrics.REPLIES_REFUSED.labels(channel=via).inc()
+            log.warning("%s %s of #%s by %s refused: not paged for it, not on call for policy %s, not a responder",
+                        via, action, incident_id, person, incident.policy)
+            lines.append(f"you were not paged for #{incident_id}")
+            continue
         command = _command(action, person, via, minutes)
         decision = herald.act(incident_id, command)
         if decision.incident is None:
@@ -94,7 +143,11 @@ def handle_keypress(herald: Herald, call_sid: str, digits: str | None, person_hi
         return str(response)
     targets = list(dict.fromkeys(incident_id for incident_id, _ in message.pages))
     if key in ("ack", "resolve", "escalate"):
-        lines = _apply(herald, targets, key, message.person, "voice")
+        # Once per call and digit: a replay of this signed request is not a second press.
+        lines = once(herald, "twilio-keypress", f"{call_sid}:{(digits or '').strip()}",
+                     lambda: _apply(herald, targets, key, message.person, "voice"))
+        if lines is None:
+            return EMPTY_TWIML
         response.say(clean_text("Herald: " + ". ".join(lines).replace("#", "incident ")) + ". Goodbye.")
         response.hangup()
         return str(response)

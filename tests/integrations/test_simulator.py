@@ -263,6 +263,32 @@ def test_email_event_posts_signed_batch(sim, event, failed):
     assert (parsed.provider_id, parsed.event, parsed.failed) == (msg_id, event, failed)
 
 
+def test_replay_posts_a_logged_callback_again_byte_for_byte(sim):
+    """What someone who captured a signed callback could do: the same bytes, the same
+    headers, the same signature, to the same URL."""
+    send_page(sim)
+    send_page(sim, "email")
+    ok(control(sim, "reply", **{"from": PHONE, "body": "4"}))
+    ok(control(sim, "email-event", email=EMAIL, event="bounce"))
+    out = ok(control(sim, "replay", index=0)).json()
+    assert out["kind"] == "sms-reply-replay" and out["status_code"] == 200
+    ok(control(sim, "replay", index=-2))  # counted from the end: the SendGrid batch
+    reply, event, reply_again, event_again = sim.receiver.wait(4)
+    for first, again in ((reply, reply_again), (event, event_again)):
+        assert (again.url, again.body) == (first.url, first.body)
+        assert {k: v for k, v in again.headers.items() if k.startswith("x-twilio")} == {
+            k: v for k, v in first.headers.items() if k.startswith("x-twilio")}
+    assert_twilio_signed(reply_again)
+    assert_sendgrid_signed(sim, event_again)
+    assert [c["kind"] for c in sim.state.callbacks] == ["sms-reply", "sendgrid-events", "sms-reply-replay",
+                                                        "sendgrid-events-replay"]
+
+
+def test_replay_of_a_callback_that_does_not_exist(sim):
+    assert control(sim, "replay").status_code == 404
+    assert control(sim, "replay", index=3).status_code == 404
+
+
 def test_email_event_defaults_to_latest_and_rejects_unknown(sim):
     assert control(sim, "email-event", email=EMAIL, event="bounce").status_code == 404
     msg_id = send_page(sim, "email").provider_id

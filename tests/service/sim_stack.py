@@ -71,12 +71,27 @@ class SimStack:
     def reply(self, number: str, body: str) -> list[str]:
         """``number`` texts ``body`` to Herald through the simulator (signed like Twilio);
         answers the texts of Herald's TwiML answer."""
-        r = httpx.post(f"{self.sim_url}/_sim/reply", json={"from": number, "body": body, "to": "+15550009999"},
-                       timeout=10)
-        assert r.status_code == 200, r.text
-        entry = r.json()
+        entry = self.control("reply", **{"from": number, "body": body, "to": "+15550009999"})
         assert entry["status_code"] == 200 and entry["url"] == f"{self.url}/webhooks/twilio/sms", entry
         return entry["replies"]
+
+    def press(self, call_sid: str, digits: str) -> list[str]:
+        """The person on call ``call_sid`` presses ``digits``; answers what Herald said."""
+        entry = self.control("press", call_sid=call_sid, digits=digits)
+        assert entry["status_code"] == 200, entry
+        return entry["says"]
+
+    def control(self, name: str, **payload: Any) -> dict[str, Any]:
+        """POST ``payload`` to the simulator's ``/_sim/<name>`` (reply, press, status,
+        email-event, replay); answers its JSON (the callback posted to Herald and its answer)."""
+        r = httpx.post(f"{self.sim_url}/_sim/{name}", json=payload, timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def replay(self, index: int = -1) -> dict[str, Any]:
+        """Post a callback the simulator sent Herald (by default the latest) again, byte
+        for byte with its signature: a captured request replayed. Answers the attempt."""
+        return self.control("replay", index=index)
 
     def incident(self, incident_id: str) -> Incident:
         incident = self.herald.store.get(incident_id)

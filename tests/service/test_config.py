@@ -50,12 +50,21 @@ def test_minimal_configuration_gets_sla_defaults(tmp_path):
     (("route: {policy: default}", "route: {policy: default, routes: [{matchers: ['bad'], policy: default}]}"),
      "cannot parse matcher"),
     (("name: Alice", "name: Alice, pager: yes"), "people.alice.pager: Extra inputs are not permitted"),
+    (("  - name: default\n", "  - name: default\n    responders: [alice, zed]\n"),
+     "policies.default.responders: no person with id 'zed'"),
+    (("  - name: default\n", "  - name: default\n    responders: alice\n"), "policies.default.responders"),
 ])
 def test_errors_name_the_file_the_field_and_the_problem(tmp_path, change, message):
     path = write(tmp_path, MINIMAL.replace(*change))
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_responders_are_optional_people_of_the_configuration(tmp_path):
+    assert load_config(write(tmp_path, MINIMAL)).policies["default"].responders == ()
+    text = MINIMAL.replace("  - name: default\n", "  - name: default\n    responders: [alice, alice]\n")
+    assert load_config(write(tmp_path, text)).policies["default"].responders == ("alice",)
 
 
 def test_unreadable_and_invalid_yaml(tmp_path):

@@ -99,6 +99,7 @@ WRONG: dict[str, tuple[tuple[Any, ...], Any, str]] = {
     "PolicySpec.tiers": ((*POLICY, "tiers"), [], "policies.default.tiers"),
     "PolicySpec.severities": ((*POLICY, "severities"), {"P9": {}}, "policies.default.severities"),
     "PolicySpec.business_hours": ((*POLICY, "business_hours"), "weekdays", "policies.default.business_hours"),
+    "PolicySpec.responders": ((*POLICY, "responders"), ["zed"], "policies.default.responders"),
     "RuleSpec.page_tiers": ((*RULE, "page_tiers"), 0, "policies.default.severities.P1.page_tiers"),
     "RuleSpec.repeat": ((*RULE, "repeat"), -1, "policies.default.severities.P1.repeat"),
     "RuleSpec.ack_timeout": ((*RULE, "ack_timeout"), "soon", "policies.default.severities.P1.ack_timeout"),

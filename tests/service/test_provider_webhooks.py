@@ -6,6 +6,7 @@ with; SendGrid's own published example is posted as SendGrid sent it."""
 import base64
 import json
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -48,6 +49,8 @@ def client(settings, monkeypatch):
 
 
 def signed_post(client, path, params, token=TWILIO_TOKEN, tamper=False, signature=True):
+    if path == "/webhooks/twilio/sms" and "MessageSid" not in params:  # every inbound SMS has its own
+        params = {"MessageSid": "SM" + uuid.uuid4().hex, **params}
     url = PUBLIC + path
     headers = {}
     if signature:
@@ -230,3 +233,44 @@ def test_sendgrids_published_example_is_accepted_and_acted_on_and_a_one_byte_cha
         assert [(p.channel, p.state) for p in incident.pages] == [("sms", "failed"), ("voice", "pending")]
         [failed] = [e.details for e in incident.timeline if e.kind == "delivery_failed"]
         assert failed["detail"] == "email dropped: Bounced Address"
+
+
+def test_a_signed_sms_without_a_message_sid_is_refused_and_changes_nothing(client):
+    """Twilio gives every inbound SMS a MessageSid; without one it could not be acted on
+    at most once, so it is not acted on at all."""
+    incident_id = open_incident(client)
+    r = signed_post(client, "/webhooks/twilio/sms", {"MessageSid": "", "From": ALICE, "Body": f"4 {incident_id}"})
+    assert r.status_code == 400 and "MessageSid" in r.json()["detail"]
+    assert herald_of(client).store.get(incident_id).status == "triggered"
+
+
+def test_the_same_sms_and_status_twice_act_once_and_other_ids_act(client):
+    """Posted again with the same ids (re-signed here: Twilio retrying, or a replay):
+    answered 200, nothing done. A different MessageSid, or another status of the same
+    message, is another event."""
+    first, herald = open_incident(client), herald_of(client)
+    params = {"MessageSid": "SM" + "1" * 32, "From": ALICE, "Body": f"8 {first}"}
+    assert f"#{first} escalated" in signed_post(client, "/webhooks/twilio/sms", params).text
+    again = signed_post(client, "/webhooks/twilio/sms", params)
+    assert again.status_code == 200 and again.text.endswith("<Response />") and "<Message>" not in again.text
+    assert herald.store.get(first).round == 2  # escalated once, not twice
+    r = signed_post(client, "/webhooks/twilio/sms", {**params, "MessageSid": "SM" + "2" * 32})
+    assert f"#{first} escalated" in r.text and herald.store.get(first).round == 3
+
+    herald.paging.record_message(SentMessage("SM7", "alice", "sms", ((first, 3),)), ALICE)
+    sent = {"MessageSid": "SM7", "MessageStatus": "sent"}
+    assert signed_post(client, "/webhooks/twilio/status", sent).json() == {"status": "sent", "pages_moved_on": 0}
+    assert signed_post(client, "/webhooks/twilio/status", sent).json()["replayed"] is True
+    undelivered = signed_post(client, "/webhooks/twilio/status", {**sent, "MessageStatus": "undelivered"})
+    assert undelivered.json() == {"status": "undelivered", "pages_moved_on": 1}
+
+
+def test_a_sendgrid_event_without_an_id_is_remembered_by_its_content(client):
+    incident_id, herald = open_incident(client), herald_of(client)
+    herald.paging.record_message(SentMessage("msg2", "alice", "email", ((incident_id, 1),)), "")
+    bounce = {"email": "alice@example.com", "event": "bounce", "sg_message_id": "msg2.filter0001",
+              "reason": "550", "timestamp": int(time.time())}
+    assert sendgrid_post(client, [bounce]).json() == {"events": 1, "pages_moved_on": 1}
+    assert sendgrid_post(client, [bounce]).json() == {"events": 1, "pages_moved_on": 0, "replayed": 1}
+    dropped = {**bounce, "event": "dropped"}  # another event about the same mail
+    assert sendgrid_post(client, [bounce, dropped]).json() == {"events": 2, "pages_moved_on": 1, "replayed": 1}
