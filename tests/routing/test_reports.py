@@ -128,12 +128,15 @@ NOW = datetime.now(UTC)  # the defaults are relative to now: any day will do
 MONTH = timedelta(days=30)
 
 
+D0 = (NOW - timedelta(days=400)).replace(hour=0, minute=0, second=0, microsecond=0)  # a past midnight
+DAY = D0.date().isoformat()
+
+
 @pytest.mark.parametrize("start,end,expected", [
-    ("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC))),
-    ("2026-01-01", "2026-01-02", (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC))),
-    ("2026-01-01T02:00:00+02:00", "2026-01-01T01:00:00Z",
-     (datetime(2026, 1, 1, 0, tzinfo=UTC), datetime(2026, 1, 1, 1, tzinfo=UTC))),
-    ("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z", (datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))),
+    (D0.isoformat(), (D0 + MONTH).isoformat(), (D0, D0 + MONTH)),
+    (DAY, (D0 + timedelta(days=1)).date().isoformat(), (D0, D0 + timedelta(days=1))),
+    (f"{DAY}T02:00:00+02:00", f"{DAY}T01:00:00Z", (D0, D0 + timedelta(hours=1))),
+    (D0.isoformat(), (D0 + timedelta(days=366)).isoformat(), (D0, D0 + timedelta(days=366))),
 ])
 def test_parse_range(start, end, expected):
     assert parse_range(start, end, NOW) == expected
@@ -154,11 +157,11 @@ def test_parse_range_derives_the_missing_end():
 
 
 @pytest.mark.parametrize("start,end,message", [
-    ("yesterday", "2026-01-01", "from: not an ISO 8601 time: 'yesterday'"),
-    ("2026-01-01", "2026-13-01", "to: not an ISO 8601 time: '2026-13-01'"),
-    ("2026-01-02", "2026-01-01", "to: must be after from"),
-    ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "to: must be after from"),
-    ("2024-01-01T00:00:00Z", "2025-01-01T00:00:01Z", "to: at most 366 days after from"),
+    ("yesterday", DAY, "from: not an ISO 8601 time: 'yesterday'"),
+    (DAY, f"{D0.year}-13-01", f"to: not an ISO 8601 time: '{D0.year}-13-01'"),
+    ((D0 + timedelta(days=1)).date().isoformat(), DAY, "to: must be after from"),
+    (D0.isoformat(), D0.isoformat(), "to: must be after from"),
+    (D0.isoformat(), (D0 + timedelta(days=366, seconds=1)).isoformat(), "to: at most 366 days after from"),
     ((NOW + timedelta(hours=1)).isoformat(), None, "from: is not before now; give to as well"),
 ], ids=["bad-from", "bad-to", "to-before-from", "empty", "over-366-days", "future-from-alone"])
 def test_parse_range_refuses(start, end, message):
