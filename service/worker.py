@@ -5,6 +5,7 @@ overdue. All of them act through decide(), so they can overlap safely."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -94,7 +95,13 @@ def serve_rq(herald: Herald, worker: SimpleWorker | None, *, burst: bool = False
     stopping = threading.Event()
     current = [worker]
 
-    def _stop(_signum: int, _frame: object) -> None:
+    owner = os.getpid()
+
+    def _stop(signum: int, _frame: object) -> None:
+        if os.getpid() != owner:  # RQ's scheduler, forked before it set its own handlers: default
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         stopping.set()
         if current[0] is not None:
             current[0]._stop_requested = True  # RQ's loop checks it before each dequeue
