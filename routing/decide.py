@@ -83,8 +83,8 @@ def _alerts(incident: Incident | None, cmd: AlertsReceived, policy: Policy, rost
     changed = False
     for alert in cmd.alerts:
         known = current.alerts.get(alert.fingerprint)
-        if known is not None and alert.starts_at < known.starts_at:
-            continue  # an older episode of this alert delivered late
+        if known is not None and _stale_copy(known, alert):
+            continue  # a copy of an episode that has already ended, delivered late
         if known is None and alert.status == "firing":
             current.note(now, "alert_added", fingerprint=alert.fingerprint,
                          alertname=alert.labels.get("alertname", ""))
@@ -122,16 +122,27 @@ def _resolved_unseen(cmd: AlertsReceived, policy: Policy, now: datetime) -> Deci
 
 
 def _remember_resolved(closed: Incident, alerts: list[AlertState], now: datetime) -> Decision:
-    """Resolved episodes a closed incident never saw firing are remembered on it, so
-    their firing copies, delivered late, are recognised as stale."""
-    newer = [a for a in alerts if a.status == "resolved" and (
-        a.fingerprint not in closed.alerts or a.starts_at > closed.alerts[a.fingerprint].starts_at)]
-    if not newer:
+    """Resolves that reach a closed incident are remembered on it, so that firing copies
+    delivered late are recognised as stale: episodes it never saw firing, and the end of
+    an alert that was still firing when someone resolved the incident by hand."""
+    unseen, ended = [], []
+    for alert in alerts:
+        known = closed.alerts.get(alert.fingerprint)
+        if alert.status != "resolved":
+            continue
+        if known is None or _later_episode(known, alert):
+            unseen.append(alert)
+        elif known.status == "firing" and not _stale_copy(known, alert):
+            ended.append(alert)
+    if not unseen and not ended:
         return Decision(closed)
     current = closed.model_copy(deep=True)
-    for alert in newer:
+    for alert in unseen + ended:
         current.alerts[alert.fingerprint] = alert
-    current.note(now, "resolved_unseen", alerts=len(newer))
+    for alert in ended:
+        current.note(now, "alert_resolved", fingerprint=alert.fingerprint, alertname=alert.labels.get("alertname", ""))
+    if unseen:
+        current.note(now, "resolved_unseen", alerts=len(unseen))
     return Decision(current, changed=True)
 
 
@@ -142,9 +153,38 @@ def _is_stale_refire(resolved: Incident, alerts: list[AlertState]) -> bool:
         return True
     for alert in firing:
         known = resolved.alerts.get(alert.fingerprint)
-        if known is None or alert.starts_at > known.starts_at:
+        if known is None or _later_episode(known, alert):
             return False
     return True
+
+
+# The episode rule (docs/alertmanager.md, "Episodes"). An alert (one fingerprint) fires in
+# episodes; Alertmanager merges the copies of one episode keeping the earliest startsAt
+# (an HA pair of Prometheus replicas each report their own), so startsAt may move earlier
+# between notifications and is not an episode's identity. What orders episodes is time:
+# an episode that ended did so before the next one started.
+
+def _later_episode(known: AlertState, incoming: AlertState) -> bool:
+    """``incoming`` belongs to an episode that began after the one ``known`` records:
+    after its end when that episode has ended, else after its start."""
+    if known.status == "resolved" and known.ends_at is not None:
+        return incoming.starts_at >= known.ends_at
+    return incoming.starts_at > known.starts_at
+
+
+def _stale_copy(known: AlertState, incoming: AlertState) -> bool:
+    """``incoming`` is a late copy of an episode that has ended, which must change nothing:
+    a firing copy of the ended episode ``known`` records (or of an earlier one), or the
+    resolve of an episode that ended before the one ``known`` records began. Any other
+    copy is the current episode's news: a resolve with an earlier startsAt than the one
+    Herald holds is the same episode merged earlier, and ends it; so does a resolve of no
+    length (``amtool alert add … --end=<past>`` with no start: Alertmanager starts it at
+    its end, and no Prometheus ever sends such an episode)."""
+    if incoming.status == "firing":
+        return known.status == "resolved" and not _later_episode(known, incoming)
+    if incoming.ends_at is None or incoming.ends_at == incoming.starts_at:
+        return False  # an end given by hand without a start (Alertmanager starts it then): it ends what is open
+    return incoming.ends_at < known.starts_at
 
 
 def _escalate(current: Incident, cmd: Escalate, policy: Policy, roster: Roster, now: datetime,

@@ -31,9 +31,13 @@ POLICY = Policy("default", (
 ROSTER = {"L1": ("alice",), "L2": ("bob",), "engineering": ("erin",), "executive": ("dave",)}
 
 
-def alert(status="firing", fp="fp1", starts=T0 - timedelta(minutes=1), **labels):
+def alert(status="firing", fp="fp1", starts=T0 - timedelta(minutes=1), ends=None, **labels):
+    """A copy of alert ``fp`` as Alertmanager sends it; a resolved one ended at ``ends``
+    (T0, or a minute after it started when it started later)."""
+    if status == "resolved" and ends is None:
+        ends = max(T0, starts + timedelta(minutes=1))
     return AlertState(fingerprint=fp, status=status, labels={"alertname": "DiskFull", **labels},
-                      starts_at=starts, ends_at=T0 if status == "resolved" else None)
+                      starts_at=starts, ends_at=ends if status == "resolved" else None)
 
 
 def received(*alerts, new_id="1", severity="P1"):
@@ -192,9 +196,89 @@ def test_late_firing_resend_after_resolve_is_ignored():
 
 def test_late_resolve_of_an_older_episode_does_not_resolve_the_new_one():
     inc = opened().incident
-    old = alert(status="resolved", starts=T0 - timedelta(hours=2))
+    old = alert(status="resolved", starts=T0 - timedelta(hours=2), ends=T0 - timedelta(minutes=90))
     d = decide(inc, received(old), POLICY, ROSTER, T0 + timedelta(minutes=1))
     assert d.incident.status == "triggered" and not d.changed
+
+
+def test_resolve_with_an_earlier_starts_at_ends_the_same_episode():
+    # Alertmanager merges an HA pair's copies keeping the earliest startsAt: Herald opened
+    # on replica A's, the resolve carries replica B's, two minutes earlier.
+    inc = opened().incident
+    resolved = alert(status="resolved", starts=T0 - timedelta(minutes=3), ends=T0 + timedelta(minutes=1))
+    d = decide(inc, received(resolved), POLICY, ROSTER, T0 + timedelta(minutes=1))
+    assert d.incident.status == "resolved" and d.incident.resolved_by == "alertmanager"
+
+
+def test_resolve_ended_by_hand_in_the_past_ends_the_episode():
+    # ``amtool alert add … --end=<past>``: the end lies before now but after the start.
+    inc = opened().incident
+    resolved = alert(status="resolved", starts=T0 - timedelta(minutes=1), ends=T0 - timedelta(seconds=30))
+    d = decide(inc, received(resolved), POLICY, ROSTER, T0 + timedelta(minutes=5))
+    assert d.incident.status == "resolved"
+
+
+def test_an_end_given_by_hand_without_a_start_ends_the_episode_whenever_it_lies():
+    # ``amtool alert add … --end=<before the alert began>``: Alertmanager starts it at its end.
+    inc = opened().incident
+    by_hand = T0 - timedelta(minutes=10)
+    d = decide(inc, received(alert(status="resolved", starts=by_hand, ends=by_hand)), POLICY, ROSTER, T0)
+    assert d.incident.status == "resolved"
+    earlier = alert(status="resolved", starts=by_hand - timedelta(minutes=1), ends=by_hand)  # a real older episode
+    assert decide(inc, received(earlier), POLICY, ROSTER, T0).incident.status == "triggered"
+
+
+def test_a_firing_copy_with_an_earlier_starts_at_is_the_same_episode():
+    inc = opened().incident
+    merged = alert(starts=T0 - timedelta(minutes=3))
+    d = decide(inc, received(merged), POLICY, ROSTER, T0 + timedelta(seconds=30))
+    assert d.incident.alerts["fp1"].starts_at == merged.starts_at and d.effects == []
+    assert d.incident.status == "triggered" and len(d.incident.pages) == len(inc.pages)
+
+
+def test_a_resolve_that_ended_exactly_when_the_episode_began_is_not_stale():
+    inc = opened().incident
+    edge = alert(status="resolved", starts=T0 - timedelta(minutes=5), ends=T0 - timedelta(minutes=1))
+    assert decide(inc, received(edge), POLICY, ROSTER, T0).incident.status == "resolved"
+
+
+def test_late_firing_copy_from_the_other_replica_after_the_resolve_pages_nobody():
+    # Resolved with the merged (earliest) startsAt; the other Alertmanager of an HA pair then
+    # delivers its firing copy, which carries a later startsAt that is still before the end.
+    inc = opened().incident
+    closed = decide(inc, received(alert(status="resolved", starts=T0 - timedelta(minutes=3),
+                                        ends=T0 + timedelta(minutes=1))), POLICY, ROSTER, T0 + timedelta(minutes=1))
+    assert closed.incident.status == "resolved"
+    late = decide(closed.incident, received(alert(starts=T0 - timedelta(seconds=30)), new_id="2"), POLICY, ROSTER,
+                  T0 + timedelta(minutes=2))
+    assert late.incident.id == "1" and late.incident.status == "resolved" and late.effects == [] and not late.changed
+    again = decide(closed.incident, received(alert(starts=T0 + timedelta(minutes=1)), new_id="3"), POLICY, ROSTER,
+                   T0 + timedelta(minutes=3))
+    assert again.incident.id == "3" and again.incident.status == "triggered"  # began at the end: a new episode
+
+
+def test_late_firing_copy_of_an_alert_resolved_within_an_open_incident_is_stale():
+    inc = decide(opened().incident, received(alert(), alert(fp="fp2")), POLICY, ROSTER, T0).incident
+    part = decide(inc, received(alert(status="resolved", ends=T0 + timedelta(minutes=1)), alert(fp="fp2")),
+                  POLICY, ROSTER, T0 + timedelta(minutes=1)).incident
+    assert part.alerts["fp1"].status == "resolved"
+    late = decide(part, received(alert(starts=T0 - timedelta(seconds=20)), alert(fp="fp2")), POLICY, ROSTER,
+                  T0 + timedelta(minutes=2))
+    assert late.incident.alerts["fp1"].status == "resolved" and not late.changed
+    refire = decide(part, received(alert(starts=T0 + timedelta(minutes=2)), alert(fp="fp2")), POLICY, ROSTER,
+                    T0 + timedelta(minutes=2))
+    assert refire.incident.alerts["fp1"].status == "firing"
+    assert refire.incident.timeline[-1].kind == "alert_firing"
+
+
+def test_the_end_of_an_alert_reaching_an_incident_resolved_by_hand_is_remembered():
+    by_hand = decide(opened().incident, Resolve(by="alice", via="api"), POLICY, ROSTER, T0).incident
+    ended = decide(by_hand, received(alert(status="resolved", starts=T0 - timedelta(minutes=4),
+                                           ends=T0 + timedelta(minutes=1))), POLICY, ROSTER, T0 + timedelta(minutes=1))
+    assert ended.changed and ended.incident.alerts["fp1"].status == "resolved"
+    assert ended.incident.timeline[-1].kind == "alert_resolved" and ended.effects == []
+    late = decide(ended.incident, received(alert(starts=T0), new_id="2"), POLICY, ROSTER, T0 + timedelta(minutes=2))
+    assert late.incident.id == "1" and late.effects == []
 
 
 def test_resolve_for_unknown_group_pages_nobody_and_its_late_firing_neither():
