@@ -6,13 +6,14 @@ ended by hand in the past (``amtool alert add … --end``) resolves the incident
 firing copy of an episode that has already ended (the other Alertmanager of an HA pair
 delivering late) pages nobody, while a new episode after the end does page.
 
-Every time sent to Alertmanager is taken from ``am.now()`` (its clock: under
-``make test-future`` ours moves and its does not)."""
+Times are taken on our clock (``now()``) and the harness sends them on Alertmanager's
+(under ``make test-future`` ours moves and its does not); what Herald then holds is on
+Alertmanager's clock (``am.clock_offset`` later). amtool gets ``am.now()``, its clock."""
 from __future__ import annotations
 
 import re
 import subprocess
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -72,27 +73,35 @@ def webhooks_sent(am) -> float:
     return float(match.group(1))
 
 
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 def opened_by(am, url: str, api_proc, name: str, started: datetime) -> dict:
     am.post_alerts([alert(name, starts=started)])
     [opened] = wait_for(lambda: incidents(url), 20, "the firing notification", api_proc)
-    assert abs(starts_at(url, opened["id"]) - started) < timedelta(seconds=1)
+    assert abs(starts_at(url, opened["id"]) - (started + am.clock_offset)) < timedelta(seconds=1)
     return opened
+
+
+def earliest_start(am) -> datetime:
+    return min(datetime.fromisoformat(a["startsAt"].replace("Z", "+00:00")) for a in am.get_alerts())
 
 
 def test_resolve_whose_starts_at_moved_earlier_resolves(stack, tmp_path):
     with start_alertmanager(tmp_path / "am", f"{stack.url}/api/v1/alertmanager", bearer=AM_TOKEN) as am:
-        replica_a = am.now() - timedelta(minutes=1)
-        replica_b = am.now() - timedelta(minutes=3)
+        replica_a = now() - timedelta(minutes=1)
+        replica_b = now() - timedelta(minutes=3)
         opened = opened_by(am, stack.url, stack.worker, "HAMerge", replica_a)
         am.post_alerts([alert("HAMerge", starts=replica_b)])  # replica B saw it fire earlier
-        wait_for(lambda: min(a["startsAt"] for a in am.get_alerts()) < replica_a.isoformat(), 10,
+        wait_for(lambda: earliest_start(am) < replica_a + am.clock_offset, 10,
                  "Alertmanager to keep the earlier startsAt")
-        ended = am.now() - timedelta(seconds=1)
+        ended = now() - timedelta(seconds=1)
         am.post_alerts([alert("HAMerge", starts=replica_a, ends=ended), alert("HAMerge", starts=replica_b, ends=ended)])
         done = wait_for(lambda: (i := incident(stack.url, opened["id"]))["status"] == "resolved" and i, 20,
                         "the incident to resolve", stack.worker)
         assert done["resolved_by"] == "alertmanager"
-        assert abs(starts_at(stack.url, opened["id"]) - replica_b) < timedelta(seconds=1)
+        assert abs(starts_at(stack.url, opened["id"]) - (replica_b + am.clock_offset)) < timedelta(seconds=1)
         assert len(incidents(stack.url)) == 1
 
 
@@ -100,7 +109,7 @@ def test_resolve_whose_starts_at_moved_earlier_resolves(stack, tmp_path):
                          ids=["after-its-start", "before-its-start"])
 def test_alert_ended_by_hand_in_the_past_with_amtool_resolves(stack, tmp_path, end_before):
     with start_alertmanager(tmp_path / "am", f"{stack.url}/api/v1/alertmanager", bearer=AM_TOKEN) as am:
-        opened = opened_by(am, stack.url, stack.worker, "EndedByHand", am.now() - timedelta(minutes=1))
+        opened = opened_by(am, stack.url, stack.worker, "EndedByHand", now() - timedelta(minutes=1))
         end = (am.now() - end_before).replace(microsecond=0).isoformat()
         labels = [f"{k}={v}" for k, v in alert("EndedByHand")["labels"].items()]
         done = subprocess.run(["amtool", f"--alertmanager.url={am.url}", "alert", "add", *labels, f"--end={end}"],
@@ -114,15 +123,15 @@ def test_late_firing_copy_from_the_other_alertmanager_pages_nobody(stack, tmp_pa
     webhook = f"{stack.url}/api/v1/alertmanager"
     with start_alertmanager(tmp_path / "am1", webhook, bearer=AM_TOKEN) as am1, \
             start_alertmanager(tmp_path / "am2", webhook, bearer=AM_TOKEN) as am2:
-        earliest = am1.now() - timedelta(minutes=3)
+        earliest = now() - timedelta(minutes=3)
         opened = opened_by(am1, stack.url, stack.worker, "LateCopy", earliest)
-        am1.post_alerts([alert("LateCopy", starts=earliest, ends=am1.now() - timedelta(seconds=1))])
+        am1.post_alerts([alert("LateCopy", starts=earliest, ends=now() - timedelta(seconds=1))])
         wait_for(lambda: incident(stack.url, opened["id"])["status"] == "resolved", 20, "the resolve", stack.worker)
         timeline = len(incident(stack.url, opened["id"])["timeline"])
 
         # The other Alertmanager delivers its copy late: its replica's startsAt, before the end.
         sent = webhooks_sent(am2)
-        am2.post_alerts([alert("LateCopy", starts=am2.now() - timedelta(minutes=1))])
+        am2.post_alerts([alert("LateCopy", starts=now() - timedelta(minutes=1))])
         wait_for(lambda: webhooks_sent(am2) > sent, 20, "the second Alertmanager's notification")
         [still] = incidents(stack.url)
         assert still["id"] == opened["id"] and still["status"] == "resolved"
@@ -130,7 +139,7 @@ def test_late_firing_copy_from_the_other_alertmanager_pages_nobody(stack, tmp_pa
         assert len(late["timeline"]) == timeline and not [e for e in late["timeline"][timeline:] if e["kind"] == "page"]
 
         # A new episode, begun after the end, is news: it opens an incident that pages.
-        am1.post_alerts([alert("LateCopy", starts=am1.now())])
+        am1.post_alerts([alert("LateCopy", starts=now())])
         fresh = wait_for(lambda: [i for i in incidents(stack.url) if i["id"] != opened["id"]], 20,
                          "the new episode's incident", stack.worker)
         assert fresh[0]["status"] == "triggered"

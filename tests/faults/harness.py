@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -117,7 +118,7 @@ class Deployment:
         alert["fingerprint"] = f"fp-{group}"
         alert["status"] = status
         if status == "resolved":
-            alert["endsAt"] = "2026-11-27T10:40:00Z"
+            alert["endsAt"] = datetime.now(timezone.utc).isoformat()  # after its startsAt: the same episode
         return payload
 
     def post(self, payload: dict, url: str | None = None, timeout: float = 10) -> httpx.Response:
