@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import redis
 
@@ -26,9 +27,20 @@ class SentMessage:
     pages: tuple[tuple[str, int], ...]  # (incident id, round)
 
 
+#: Take a rate window that only a past message holds (its value "1"); a live sender's
+#: lease ("claimed:<holder>") is left alone.
+_TAKE_UNLESS_CLAIMED = """
+local held = redis.call('GET', KEYS[1])
+if held and string.sub(held, 1, 8) == 'claimed:' then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+
 class PagingStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        self._take_unless_claimed = client.register_script(_TAKE_UNLESS_CLAIMED)
 
     def pending_for(self, person: str, channel: str, until: float, limit: int = 50) -> list[tuple[str, int]]:
         """This person's pending pages on this channel that are due by ``until``, oldest first."""
@@ -39,15 +51,32 @@ class PagingStore:
             out.append((incident_id, int(round_)))
         return out
 
-    def take_rate_slot(self, person: str, channel: str, window_seconds: float, value: str = "1") -> float:
-        """Take the person's window on this channel; 0 if taken now, else seconds until it frees."""
+    def take_rate_slot(self, person: str, channel: str, window_seconds: float, value: str = "1",
+                       force: bool = False) -> float:
+        """Take the person's window on this channel; 0 if taken now, else seconds until it
+        frees. ``force``: take it even when a previous message's window holds it (not while
+        another sender holds it as its lease, whose message goes first)."""
         if window_seconds <= 0:
             return 0.0
         key = keys.rate(person, channel)
-        if self.redis.set(key, value, nx=True, px=max(1, int(window_seconds * 1000))):
+        px = max(1, int(window_seconds * 1000))
+        if self.redis.set(key, value, nx=True, px=px):
+            return 0.0
+        if force and self._take_unless_claimed(keys=[key], args=[value, px]):
             return 0.0
         left = self.redis.pttl(key)
         return max(left, 1) / 1000.0 if left and left > 0 else 0.001
+
+    def windows_running(self, people: list[str], channels: list[str], now: datetime) -> dict[tuple[str, str], datetime]:
+        """The rate windows running at ``now`` for these people on these channels, and when each ends."""
+        pairs = [(person, channel) for person in people for channel in channels]
+        if not pairs:
+            return {}
+        with self.redis.pipeline(transaction=False) as pipe:
+            for person, channel in pairs:
+                pipe.pttl(keys.rate(person, channel))
+            left = pipe.execute()
+        return {pair: now + timedelta(milliseconds=ms) for pair, ms in zip(pairs, left) if ms and ms > 0}
 
     def hold_rate_slot(self, person: str, channel: str, window_seconds: float) -> None:
         """After a send: the window runs its full length from now."""

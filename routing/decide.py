@@ -26,10 +26,11 @@ from routing.incident import (
     PageOutcome,
     Reassign,
     Release,
+    Reroute,
     Resolve,
     Snooze,
 )
-from routing.page_outcomes import delivery_failed, page_outcome
+from routing.page_outcomes import delivery_failed, page_outcome, reroute
 from routing.policy import Policy, Roster
 from routing.severity import most_severe
 
@@ -44,9 +45,11 @@ def decide(incident: Incident | None, command: Command, policy: Policy, roster: 
         return Decision(None)
     current = incident.model_copy(deep=True)
     if isinstance(command, PageOutcome):
-        return page_outcome(current, command, now)
+        return page_outcome(current, command, now, policy)
     if isinstance(command, DeliveryFailed):
         return delivery_failed(current, command, now)
+    if isinstance(command, Reroute):
+        return reroute(current, command, policy, roster, now)
     if current.status == "resolved":
         return Decision(current)  # nothing changes a resolved incident but a new firing
     if isinstance(command, Escalate):

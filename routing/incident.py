@@ -38,6 +38,7 @@ class PageIntent(BaseModel):
     detail: str = ""
     provider_id: str = ""
     fallback_from: str = ""  # the channel whose failure this page replaces
+    waited: bool = False  # held by a rate window or waiting for a retry: who is on call is asked again
 
     @property
     def key(self) -> str:
@@ -171,6 +172,14 @@ class Release(BaseModel):
     reason: str
 
 
+class Reroute(BaseModel):
+    """Pages that waited (a rate window, a retry) are about to go out: each goes to whoever
+    is on call for its tier now; a person who went off call meanwhile is not paged."""
+
+    kind: Literal["reroute"] = "reroute"
+    pages: list[tuple[int, str, str]] = Field(default_factory=list)  # (round, person, channel) about to be sent
+
+
 class Acknowledge(Actor):
     """``note``: kept on the timeline with the acknowledgement."""
 
@@ -212,7 +221,7 @@ class DeliveryFailed(BaseModel):
 
 
 Command = (AlertsReceived | Escalate | Acknowledge | Resolve | PageOutcome | DeliveryFailed | EscalateNow
-           | Reassign | Snooze | AddNote | Release)
+           | Reassign | Snooze | AddNote | Release | Reroute)
 
 
 # -- effects ----------------------------------------------------------------------------

@@ -102,6 +102,10 @@ def drill_result(incident: Incident, policy: Policy | None, now: datetime) -> di
     rounds = sorted((e for e in incident.timeline if e.kind in PAGING_KINDS), key=lambda e: e.at)
     acking = _acking_entry(rounds, f)
     windows = {t.name: t.delay(incident.severity) for t in policy.tiers} if policy else {}
+    left: dict[int, datetime] = {}  # each round's first page out: when its tier's window began
+    for e in incident.timeline:
+        if e.kind == "page":
+            left.setdefault(e.details.get("round", 0), e.at)
     tiers = []
     for entry in rounds:
         later = [e.at for e in rounds if e.details.get("round", 0) > entry.details.get("round", 0)]
@@ -122,7 +126,7 @@ def drill_result(incident: Incident, policy: Policy | None, now: datetime) -> di
         if outcome == "escalated":
             within = False
         elif outcome == "acknowledged" and window is not None and after is not None:
-            within = after <= window.total_seconds()
+            within = _seconds(left.get(entry.details.get("round", 0), entry.at), until) <= window.total_seconds()
         tiers.append({"round": entry.details.get("round"), "tier": entry.details.get("tier"),
                       "people": entry.details.get("people", []), "paged_after_seconds": _seconds(f.created_at, entry.at),
                       "outcome": outcome, "after_seconds": after,

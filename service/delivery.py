@@ -19,7 +19,8 @@ from datetime import timedelta
 from integrations import keys
 from integrations.pages import SendResult
 from integrations.paging_store import SentMessage
-from routing.incident import Incident, PageOutcome
+from routing.incident import Incident, PageOutcome, Reroute
+from routing.page_outcomes import NEVER_HELD, gone_off_call
 from service import metrics
 from service.leases import LeaseKeeper
 from service.messages import bundle_page, single_page
@@ -45,18 +46,23 @@ def deliver(herald: Herald, incident_id: str, incident: Incident | None = None) 
         time.sleep(wait)
     now = herald.clock()
     targets = sorted({(p.person, p.channel) for p in pending if p.at <= now})
-    return sum(deliver_to(herald, person, channel, incident_id) for person, channel in targets)
+    urgent = incident.severity == NEVER_HELD
+    return sum(deliver_to(herald, person, channel, incident_id, urgent=urgent) for person, channel in targets)
 
 
-def deliver_to(herald: Herald, person: str, channel: str, for_incident: str) -> int:
-    """One message to ``person`` on ``channel`` carrying every page due for them."""
+def deliver_to(herald: Herald, person: str, channel: str, for_incident: str, *, urgent: bool = False) -> int:
+    """One message to ``person`` on ``channel`` carrying every page due for them.
+    ``urgent`` (a P0 page): the person's rate window does not hold it; the message goes
+    now, with everything else due for them, and the window runs again from it."""
     now = herald.clock()
-    due = herald.paging.pending_for(person, channel, now.timestamp(), limit=BUNDLE_LIMIT)
+    # A P0 message also carries what the window was holding for the person (due later).
+    due = herald.paging.pending_for(person, channel, math.inf if urgent else now.timestamp(), limit=BUNDLE_LIMIT)
     if not due:
         return 0
     window, lease = herald.settings.rate_window(channel), herald.settings.send_lease
     # Held as a renewed lease while sending (a dead sender frees it), the full window after.
-    wait = herald.paging.take_rate_slot(person, channel, min(window, lease), value=f"claimed:{HOLDER}")
+    wait = herald.paging.take_rate_slot(person, channel, min(window, lease), value=f"claimed:{HOLDER}",
+                                        force=urgent)
     if wait:  # someone else's message holds the window: this incident's page waits for it
         until = now + timedelta(seconds=wait)
         for incident_id, round_ in due:
@@ -65,12 +71,14 @@ def deliver_to(herald: Herald, person: str, channel: str, for_incident: str) -> 
                                                     until=until, detail=f"rate limit: one {channel} per {window:g}s"))
         return 0
     claimed = _claim(herald, person, channel, due)
+    incidents = {i.id: i for i in (herald.store.get(incident_id) for incident_id, _ in claimed) if i is not None}
+    claimed = _still_on_call(herald, person, channel, claimed, incidents)
     if not claimed:
         herald.paging.give_back_rate_slot(person, channel)
         return 0
     held = [keys.send_log(i, r, person, channel) for i, r in claimed] + ([keys.rate(person, channel)] if window else [])
     with LeaseKeeper(herald.store, held, f"claimed:{HOLDER}", lease):
-        result = _send(herald, person, channel, claimed)
+        result = _send(herald, person, channel, claimed, incidents)
     metrics.PAGES.labels(channel=channel, outcome=result.outcome).inc()
     for incident_id, round_ in claimed:
         if result.outcome == "sent":
@@ -103,6 +111,30 @@ def _claim(herald: Herald, person: str, channel: str, due: list[tuple[str, int]]
     return claimed
 
 
+def _still_on_call(herald: Herald, person: str, channel: str, claimed: list[tuple[str, int]],
+                   incidents: dict[str, Incident]) -> list[tuple[str, int]]:
+    """The claimed pages that still go to ``person``. A page that waited (a rate window, a
+    retry) whose person has gone off call for its tier meanwhile is given back and
+    rerouted through ``decide`` to whoever is on call now (who gets their own message)."""
+    now, rosters, kept = herald.clock(), {}, []
+    for incident_id, round_ in claimed:
+        incident = incidents.get(incident_id)
+        page = next((p for p in incident.pages if (p.round, p.person, p.channel) == (round_, person, channel)),
+                    None) if incident is not None else None
+        policy = herald.config.policies.get(incident.policy) if incident is not None else None
+        if page is None or policy is None or not page.waited:
+            kept.append((incident_id, round_))
+            continue
+        if policy.name not in rosters:
+            rosters[policy.name] = herald.calendars.roster(policy, now)
+        if not gone_off_call(page, policy, rosters[policy.name]):
+            kept.append((incident_id, round_))
+            continue
+        herald.store.release_send(incident_id, round_, person, channel)
+        herald.act(incident_id, Reroute(pages=[(round_, person, channel)]))
+    return kept
+
+
 def _address(herald: Herald, person_id: str, channel: str) -> str | None:
     person = herald.config.people.get(person_id)
     if person is None:
@@ -112,7 +144,8 @@ def _address(herald: Herald, person_id: str, channel: str) -> str | None:
     return person.email if channel == "email" else ""
 
 
-def _send(herald: Herald, person_id: str, channel: str, claimed: list[tuple[str, int]]) -> SendResult:
+def _send(herald: Herald, person_id: str, channel: str, claimed: list[tuple[str, int]],
+          read: dict[str, Incident]) -> SendResult:
     address = _address(herald, person_id, channel)
     if address is None:
         return SendResult("failed", detail=f"{person_id} has no {channel} address")
@@ -121,7 +154,7 @@ def _send(herald: Herald, person_id: str, channel: str, claimed: list[tuple[str,
     notifier = herald.notifiers.get(channel)
     if notifier is None:
         return SendResult("failed", detail=f"no notifier for channel {channel}")
-    incidents = [i for i in (herald.store.get(incident_id) for incident_id, _ in claimed) if i is not None]
+    incidents = [read[incident_id] for incident_id, _ in claimed if incident_id in read]
     rounds = dict(claimed)
     ttl = herald.settings.ack_token_ttl
     tokens = {i.id: herald.store.create_ack_token(i.id, person_id, ttl) for i in incidents}

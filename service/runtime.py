@@ -17,7 +17,7 @@ from integrations.paging_store import PagingStore
 from integrations.store import Store
 from routing.decide import Decision, decide
 from routing.incident import (Command, DeliverAt, DeliverPages, Escalate, EscalateAt, EscalateNow, Hold, Incident,
-                              Reassign, Release)
+                              Reassign, Release, Reroute)
 from routing.maintenance import hold_for
 from service.config import HeraldConfig, load_config
 from service.settings import Settings
@@ -26,7 +26,7 @@ log = logging.getLogger("herald")
 
 
 #: Commands whose decision may page a tier, so decide() needs the roster.
-PAGING_COMMANDS = (Escalate, EscalateNow, Reassign, Release)
+PAGING_COMMANDS = (Escalate, EscalateNow, Reassign, Release, Reroute)
 
 
 def utcnow() -> datetime:

@@ -31,10 +31,16 @@ def simulate(herald: Herald, payload: WebhookPayload, at: datetime) -> dict[str,
     group = group_of(payload, herald.config.route, herald.config.severity)
     notes = []
     try:
-        windows = herald.maintenance.all()
+        held = herald.maintenance.all()
     except redis.RedisError:
-        windows = []
-        notes.append("Redis unreachable: maintenance windows and handoffs are not included")
+        held = []
+        notes.append("Redis unreachable: maintenance windows, handoffs and rate windows are not included")
+    windows = {c: herald.settings.rate_window(c) for c in ("sms", "voice", "email")}
+    try:
+        busy = herald.paging.windows_running(list(herald.config.people), [c for c, w in windows.items() if w > 0],
+                                             herald.clock())
+    except redis.RedisError:
+        busy = {}
     herald.calendars.refresh(herald.clock())
     plans = []
     for name in group.policies:
@@ -42,7 +48,7 @@ def simulate(herald: Herald, payload: WebhookPayload, at: datetime) -> dict[str,
         command = AlertsReceived(new_id="dry-run", receiver=group.receiver, group_key=group.group_key,
                                  severity=group.severity, title=group.title, alerts=list(group.alerts))
         result = plan(command, policy, at, lambda t, p=policy: herald.calendars.roster_at(p, t),
-                      lambda t: hold_for(group.alerts, windows, t))
+                      lambda t: hold_for(group.alerts, held, t), windows=windows, busy_until=busy)
         plans.append({**asdict(result), "steps": [asdict(s) for s in result.steps]})
     return {"at": at, "receiver": group.receiver, "group_key": group.group_key, "title": group.title,
             "severity": group.severity, "policies": list(group.policies), "plans": plans, "notes": notes}

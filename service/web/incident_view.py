@@ -74,7 +74,11 @@ def describe(entry: TimelineEntry, people: Mapping[str, Person]) -> Line:
         "page": f"Page sent: {page}" + (f", {d['bundled']} incidents in one message" if d.get("bundled", 1) > 1
                                          else "") + (" (after the stop)" if d.get("after_stop") else ""),
         "page_retry": f"Page failed, will retry: {page} — {d.get('detail', '')}",
-        "page_deferred": f"Page held by the rate limit: {page}",
+        "page_deferred": f"Page held by the rate limit: {page}"
+                         + (f"; {d.get('tier', '')} has until {d['escalates_at']} to acknowledge" if d.get("escalates_at")
+                            else ""),
+        "rerouted": f"{_name(people, d.get('person'))} is no longer on call for {d.get('tier', '')}: the waiting "
+                    f"{d.get('channel', '')} page goes to {', '.join(_name(people, p) for p in d.get('to', [])) or 'whoever was paged already'}",
         "page_failed": f"Page failed: {page} — {d.get('detail', '')}",
         "delivery_failed": f"Not delivered: {page} — {d.get('detail', '')}",
         "channel_fallback": f"Trying {d.get('next', '')} for {who} after {d.get('failed', '')} failed",

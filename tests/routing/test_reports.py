@@ -205,7 +205,7 @@ def test_drill_result_from_the_real_decision_chain():
                          alerts=[AlertState(fingerprint="f", status="firing", starts_at=T0)])
     incident = decide(None, cmd, POLICY, roster, T0).incident
     steps = [(10, PageOutcome(round=1, person="alice", channel="sms", outcome="sent")),
-             (300, Escalate(round=1)), (400, Acknowledge(by="bob", via="sms")), (900, Resolve(by="bob", via="api"))]
+             (310, Escalate(round=1)), (400, Acknowledge(by="bob", via="sms")), (900, Resolve(by="bob", via="api"))]
     for seconds, command in steps:
         incident = decide(incident, command, POLICY, roster, T0 + timedelta(seconds=seconds)).incident
     result = drill_result(incident, POLICY, T0 + timedelta(hours=1))

@@ -51,10 +51,13 @@ class SimStack:
     sim: SimulatorState
     sim_url: str
 
-    def fire(self, group: str) -> str:
-        """Alertmanager posts a new group; answers the incident id (stored, 200)."""
+    def fire(self, group: str, **labels: str) -> str:
+        """Alertmanager posts a new group (its alerts with ``labels`` added, e.g.
+        ``priority="P0"``); answers the incident id (stored, 200)."""
         payload = fixture_payload("firing.json")
         payload["groupKey"] = group
+        for alert in payload["alerts"]:
+            alert["labels"].update(labels)
         r = httpx.post(f"{self.url}/api/v1/alertmanager", content=json.dumps(payload),
                        headers={"Authorization": f"Bearer {AM_TOKEN}"}, timeout=10)
         assert r.status_code == 200, r.text

@@ -3,6 +3,7 @@ import json
 from datetime import timedelta
 
 from service import jobs
+from service.delivery import deliver
 from tests.herald_env import AM_TOKEN, fixture_payload
 
 
@@ -16,6 +17,7 @@ def open_one(client) -> str:
 def test_tick_escalates_exactly_when_due(client, herald, monkeypatch):
     monkeypatch.setattr(jobs, "_herald", herald)
     incident_id = open_one(client)
+    assert deliver(herald, incident_id) == 1  # L1's page left: its hour to acknowledge runs from now
     due = herald.store.get(incident_id).next_escalation_at
     monkeypatch.setattr(herald, "clock", lambda: due - timedelta(milliseconds=1))
     jobs.tick(herald)
