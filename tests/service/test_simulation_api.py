@@ -50,3 +50,20 @@ def test_simulate_rejects_bad_input(client):
                         content=json.dumps(fixture_payload("firing.json")))
     assert naive.status_code == 400 and "time zone" in naive.json()["detail"]
     assert client.post("/api/v1/simulate", content=json.dumps(fixture_payload("firing.json"))).status_code == 401
+
+
+def test_simulate_holds_a_page_inside_a_window_already_running(client, herald):
+    herald.paging.hold_rate_slot("alice", "sms", 60)  # alice was just texted for another incident
+    now = datetime.now(timezone.utc)
+    r = client.post("/api/v1/simulate", content=json.dumps(fixture_payload("firing.json")), headers=API)
+    assert r.status_code == 200, r.text
+    plan = r.json()["plans"][0]
+    [held] = [e for e in plan["events"] if e["kind"] == "page_deferred"]
+    assert (held["person"], held["channel"], held["tier"]) == ("alice", "sms", "L1")
+    until = datetime.fromisoformat(held["until"])
+    assert now + timedelta(seconds=50) < until <= now + timedelta(seconds=61)
+    l2 = next(s for s in plan["steps"] if s["tier"] == "L2")
+    assert datetime.fromisoformat(l2["at"]) == datetime.fromisoformat(held["escalates_at"])  # L1 gets its hour
+    later = client.post("/api/v1/simulate", params={"at": _iso(_at())}, content=json.dumps(fixture_payload("firing.json")),
+                        headers=API).json()["plans"][0]
+    assert not [e for e in later["events"] if e["kind"] == "page_deferred"]  # over by then
