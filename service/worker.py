@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -60,9 +61,9 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     # provider connection per job cost 100-300 ms each (bench/), far more than the work.
     # A provider call is bounded by HERALD_PROVIDER_TIMEOUT; a worker that dies mid-job
     # frees its send leases and the sweep of another worker takes over.
-    worker = _rq_worker(herald)
+    name = f"{socket.gethostname()}:{os.getpid()}"  # RQ's workers come and go (serve_rq); this is ours
     stop = threading.Event()
-    sweeper = threading.Thread(target=_sweep_forever, args=(herald, stop, worker.name),
+    sweeper = threading.Thread(target=_sweep_forever, args=(herald, stop, name),
                                name="herald-sweep", daemon=True)
     sweeper.start()
     ticker = threading.Thread(target=_tick_forever, args=(herald, stop), name="herald-tick", daemon=True)
@@ -74,12 +75,12 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
         drainer = threading.Thread(target=outbox.drain_forever, args=(herald, stop, REDIS_RETRY_SECONDS),
                                    name="herald-outbox", daemon=True)
         drainer.start()
-    log.info("worker %s on queue %s (sweep every %ss)", worker.name, herald.queue.name,
-             settings.sweep_interval)
+    log.info("worker %s on queue %s (sweep every %ss)", name, herald.queue.name, settings.sweep_interval)
     try:
-        serve_rq(herald, worker, burst=burst)
+        serve_rq(herald, None, burst=burst)  # its signal handlers are in force before RQ first reaches Redis
     finally:
         stop.set()
+    log.info("worker %s stopped", name)
 
 
 def serve_rq(herald: Herald, worker: SimpleWorker | None, *, burst: bool = False,
@@ -122,8 +123,10 @@ def serve_rq(herald: Herald, worker: SimpleWorker | None, *, burst: bool = False
             log.warning("the RQ loop ended without a stop request; the worker carries on")
         except StopRequested:  # SIGTERM while RQ was tearing its loop down: RQ's handler raises it
             return
-        except redis.ConnectionError as exc:  # Redis went away: wait for it, never exit
-            log.warning("lost Redis (%s); the worker carries on when it is back", type(exc).__name__)
+        except redis.ConnectionError as exc:  # Redis away (at start or later): wait for it, never exit
+            if stopping.is_set() or (worker is not None and _stop_was_requested(worker)):
+                return  # asked to stop (RQ's handler took the signal): RQ's goodbye to Redis failed, no matter
+            log.warning("Redis unreachable (%s); retrying in %ss", type(exc).__name__, REDIS_RETRY_SECONDS)
         _our_handlers()
         worker = None
         if stopping.wait(REDIS_RETRY_SECONDS):
@@ -153,11 +156,3 @@ def _one_rq_worker(herald: Herald) -> SimpleWorker:
     return SimpleWorker([herald.queue], connection=herald.queue.connection)
 
 
-def _rq_worker(herald: Herald) -> SimpleWorker:
-    """An RQ worker; RQ talks to Redis as it registers, so wait while Redis is down."""
-    while True:
-        try:
-            return _one_rq_worker(herald)
-        except redis.ConnectionError as exc:
-            log.warning("Redis unreachable (%s); retrying in %ss", type(exc).__name__, REDIS_RETRY_SECONDS)
-            time.sleep(REDIS_RETRY_SECONDS)

@@ -28,6 +28,8 @@ EXPECTED = {
                ("http", "healthz", "p99_ms")],
     "storm": [("alerts_lost",), ("gaps_under_window",), ("probe_during", "p99_ms"), ("probe_idle", "p99_ms")],
     "memory": [("idle", "api_kb"), ("loaded", "api_kb"), ("loaded", "worker_peak_kb"), ("loaded", "open_incidents")],
+    "worker_stop": [("rq_baseline", "max_s"), ("redis_up", "max_s"), ("redis_down_rq_retrying", "max_s"),
+                    ("redis_down_from_start", "max_s")],
 }
 
 
