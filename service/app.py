@@ -19,6 +19,7 @@ from service import errors, logs, metrics
 from service.http_guards import BodyLimit, SecurityHeaders
 from service.runtime import Herald
 from service.settings import Settings
+from service.web.session import credentials as console_credentials
 
 log = logging.getLogger("herald.api")
 
@@ -26,6 +27,7 @@ log = logging.getLogger("herald.api")
 def create_app(settings: Settings | None = None, herald: Herald | None = None) -> FastAPI:
     settings = settings or Settings()
     configured_tokens(settings)  # a malformed HERALD_API_TOKENS stops start-up (ValueError naming the entry)
+    console_credentials(settings)  # so does a HERALD_CONSOLE_PASSWORD under 16 characters
     owned = herald is None  # a Herald the app built itself is the app's to close
     herald = herald or Herald.from_settings(settings)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from service.ratelimit import FailureLimiter
+from service.ratelimit import FailureLimiter, client_address
 from service.web.base import PREFIX, ConsoleRoute, csrf_ok, flash, logged_in
 from service.web.oncall_view import policies_now, schedules_now
 from service.web.render import page
@@ -41,21 +41,22 @@ def login_form(request: Request, next: str = "") -> Response:
 def login(request: Request, credential: str = Form(""), person: str = Form(""), next: str = Form(""),
           _viewer: Viewer = Depends(csrf_ok)) -> Response:
     """Check the credential in constant time; on success start a fresh session (a new
-    CSRF token too) remembering who the viewer says they are, for the timeline."""
+    CSRF token too) remembering who the viewer says they are, for the timeline. The
+    right credential always logs in; only wrong ones are limited."""
     herald = request.app.state.herald
     key = signing_key(herald.settings)
-    limiter = FailureLimiter(herald.store.redis, "login", LOGIN_ATTEMPTS_PER_IP, LOGIN_ATTEMPTS_OVERALL)
-    ip = request.client.host if request.client else "unknown"
-    verdict = limiter.check(ip)
-    found = match(herald.settings, credential.strip()) if verdict.allowed and credential.strip() else None
+    found = match(herald.settings, credential.strip()) if credential.strip() else None
     if key is None or found is None:
-        if verdict.allowed:
-            limiter.failed(ip)
+        limiter = FailureLimiter(herald.store.redis, "login", LOGIN_ATTEMPTS_PER_IP, LOGIN_ATTEMPTS_OVERALL)
+        verdict = limiter.failed(client_address(request))
         people = sorted(herald.config.people.values(), key=lambda p: p.name)
-        error = ("Too many wrong tokens or passwords; wait a minute and try again." if not verdict.allowed
-                 else "That token or password is not valid.")
-        return page(request, "login.html", code=401 if verdict.allowed else 429, next=_safe_next(next),
-                    people=people, closed=key is None, error=error)
+        error = ("That token or password is not valid." if verdict.allowed
+                 else "Too many wrong tokens or passwords; wait a minute and try again.")
+        response = page(request, "login.html", code=401 if verdict.allowed else 429, next=_safe_next(next),
+                        people=people, closed=key is None, error=error)
+        if not verdict.allowed:
+            response.headers["Retry-After"] = str(verdict.retry_after)
+        return response
     session = new_session(fingerprint(key, found), person if person in herald.config.people else "")
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(value=encode(key, session), **cookie_args(request))

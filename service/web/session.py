@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
 
-from service.auth import configured_tokens
+from service.auth import MIN_TOKEN_LENGTH, configured_tokens
 
 COOKIE = "herald_session"
 LIFETIME = 12 * 3600
@@ -76,6 +76,8 @@ def credentials(settings: Any) -> list[Credential]:
     ``HERALD_API_TOKENS`` with their scopes) and the console password (admin)."""
     found = [Credential(t.name, t.scope, t.digest) for t in configured_tokens(settings)]
     if password := _secret(settings, "console_password"):
+        if len(password) < MIN_TOKEN_LENGTH:  # it is checked before wrong guesses are limited
+            raise ValueError(f"HERALD_CONSOLE_PASSWORD must be at least {MIN_TOKEN_LENGTH} characters")
         found.append(Credential("admin", "admin", hashlib.sha256(password.encode()).digest()))
     return found
 
