@@ -119,6 +119,16 @@ def failed_attempts(target: str, who: str, window: int) -> str:
     return f"{PREFIX}attempts:{target}:{who}:{window}"
 
 
+# -- web console sessions ---------------------------------------------------------------------
+CONSOLE_SESSIONS = PREFIX + "sessions"  # zset: console_session() key -> expiry (epoch s), the live ones
+
+
+def console_session(session_id: str) -> str:
+    """One console session's record, under the SHA-256 of its id: the id itself is only
+    in the browser's cookie, so a copy of the database opens no session."""
+    return f"{PREFIX}session:{hashlib.sha256(session_id.encode()).hexdigest()}"
+
+
 def notice(ref: str, person: str) -> str:
     """Set once a notice (a handoff message) went to a person: a retried job sends it once."""
     return f"{PREFIX}notice:{ref}:{person}"

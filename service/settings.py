@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     log_format: str = Field("plain", description="plain (human) or json (one object a line, with request and incident ids).")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     console_password: SecretStr | None = Field(None, description="A password that logs in to the web console as admin (besides API tokens); at least 16 characters.")
-    session_secret: SecretStr | None = Field(None, description="Key that signs web console session cookies; default: derived from the first configured credential, so changing that token ends every session.")
+    session_secret: SecretStr | None = Field(None, description="Key that signs web console session cookies (a session id; the sessions are in Redis) and fingerprints the credential of each session; default: derived from the first configured credential, so changing that token ends every session.")
     worker_metrics_port: int | None = Field(None, ge=0, le=65535, description="Port each worker serves /metrics and /healthz on (unset: none).")
     worker_metrics_addr: str = Field("0.0.0.0", description="Address the worker's metrics server binds.")
 

@@ -1,5 +1,5 @@
-"""Console access: login with an API token into a signed session cookie, CSRF on every
-form, read-only tokens, security headers."""
+"""Console access: login with an API token into a session (in Redis, named by a signed
+cookie), CSRF on every form, read-only tokens, security headers."""
 from __future__ import annotations
 
 import time
