@@ -4,7 +4,6 @@ client address and per target (429), while a right token always works."""
 from __future__ import annotations
 
 import base64
-import time
 
 from fastapi.testclient import TestClient
 
