@@ -111,11 +111,22 @@ HEARTBEATS_MISSING = PREFIX + "heartbeats:missing"  # hash: name -> the deadline
 DRILLS = PREFIX + "drills"  # zset: drill incident id -> created_at (epoch seconds)
 
 
-# -- rate limits on credentials (acknowledgement links) ---------------------------------------
-def failed_attempts(kind: str, who: str, window: int) -> str:
-    """Counter of wrong ``kind`` credentials (e.g. "ack") from ``who`` ("ip:…" or "all")
-    in the minute numbered ``window``; expires after two minutes."""
-    return f"{PREFIX}attempts:{kind}:{who}:{window}"
+# -- rate limits on wrong credentials (acknowledgement links, the console's login) -------------
+def failed_attempts(target: str, who: str, window: int) -> str:
+    """Counter of wrong credentials tried at ``target`` ("ack", "login") by ``who``
+    ("ip:…" for one client address, "all" for every client together) in the minute
+    numbered ``window``; expires after two minutes."""
+    return f"{PREFIX}attempts:{target}:{who}:{window}"
+
+
+# -- web console sessions ---------------------------------------------------------------------
+CONSOLE_SESSIONS = PREFIX + "sessions"  # zset: console_session() key -> expiry (epoch s), the live ones
+
+
+def console_session(session_id: str) -> str:
+    """One console session's record, under the SHA-256 of its id: the id itself is only
+    in the browser's cookie, so a copy of the database opens no session."""
+    return f"{PREFIX}session:{hashlib.sha256(session_id.encode()).hexdigest()}"
 
 
 def notice(ref: str, person: str) -> str:

@@ -2,8 +2,9 @@
 
 The token is the credential: it names one incident and one person and expires.
 GET only shows the page (SMS and mail apps fetch links to preview them); only the
-POST from its buttons acknowledges or resolves. Wrong tokens are rate-limited per
-client address and overall (``service.ratelimit``): past the limit, 429.
+POST from its buttons acknowledges or resolves. The token is looked up first: a right
+one always works; wrong ones are counted per client address and for the ack links as a
+whole (``service.ratelimit``), and past either limit a wrong one is answered 429.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from routing.incident import Acknowledge, Resolve
-from service.ratelimit import FailureLimiter, Verdict
+from service.ratelimit import ALLOWED, FailureLimiter, Verdict, client_address
 
 router = APIRouter(tags=["ack"])
 _templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -54,20 +55,16 @@ def _names(herald) -> dict[str, str]:
 
 
 def _grant(request: Request, token: str):
-    """(herald, grant, incident, verdict): a refused ``verdict`` means 429, nothing looked up."""
+    """(herald, grant, incident, verdict). A token that is not stored is a wrong guess and
+    counts; its ``verdict`` says whether to answer 429 rather than 404. A stored token
+    whose incident is gone answers 404 without counting (it was a real link)."""
     herald = request.app.state.herald
-    settings = herald.settings
-    limiter = FailureLimiter(herald.store.redis, "ack", settings.ack_attempts_per_ip, settings.ack_attempts_global)
-    ip = request.client.host if request.client else "unknown"
-    verdict = limiter.check(ip)
-    if not verdict.allowed:
-        return herald, None, None, verdict
     grant = herald.store.read_ack_token(token)
-    incident = herald.store.get(grant.incident_id) if grant is not None else None
-    if incident is None:
-        limiter.failed(ip)
-        return herald, None, None, verdict
-    return herald, grant, incident, verdict
+    if grant is None:
+        settings = herald.settings
+        limiter = FailureLimiter(herald.store.redis, "ack", settings.ack_attempts_per_ip, settings.ack_attempts_global)
+        return herald, None, None, limiter.failed(client_address(request))
+    return herald, grant, herald.store.get(grant.incident_id), ALLOWED
 
 
 @router.get("/ack/{token}", response_class=HTMLResponse)

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from service import ack_pages, api_alertmanager, api_incidents, api_maintenance, health, provider_webhooks, simulation
 from service import api_feeds, api_handoffs, api_oncall, api_schedules
-from service import api_drills, api_heartbeats, api_reports
+from service import api_drills, api_heartbeats, api_reports, api_sessions
 from service import web  # the web console: /ui and /static
 from service.api_docs import create_docs_app
 from service.auth import configured_tokens
@@ -19,6 +19,7 @@ from service import errors, logs, metrics
 from service.http_guards import BodyLimit, SecurityHeaders
 from service.runtime import Herald
 from service.settings import Settings
+from service.web.session import credentials as console_credentials
 
 log = logging.getLogger("herald.api")
 
@@ -26,6 +27,7 @@ log = logging.getLogger("herald.api")
 def create_app(settings: Settings | None = None, herald: Herald | None = None) -> FastAPI:
     settings = settings or Settings()
     configured_tokens(settings)  # a malformed HERALD_API_TOKENS stops start-up (ValueError naming the entry)
+    console_credentials(settings)  # so does a HERALD_CONSOLE_PASSWORD under 16 characters
     owned = herald is None  # a Herald the app built itself is the app's to close
     herald = herald or Herald.from_settings(settings)
 
@@ -66,6 +68,6 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
         app.include_router(module.router)
     for module in (api_schedules, api_feeds, api_oncall, api_handoffs):  # schedules, on call, handoffs
         app.include_router(module.router)
-    for module in (api_heartbeats, api_drills, api_reports, web, metrics):  # heartbeats, drills, reports, UI
+    for module in (api_heartbeats, api_drills, api_reports, api_sessions, web, metrics):  # ..., console sessions, UI
         app.include_router(module.router)
     return app

@@ -1,15 +1,22 @@
-"""Rate limits on guessing credentials, kept in Redis so every API replica shares them.
+"""Limits on guessing credentials, kept in Redis so every API replica shares them.
 
-Acknowledgement links carry 144-bit tokens, so guessing one is hopeless; the limit is
-defence in depth and keeps a scanner from turning link lookups into Redis load. Only
-*wrong* tokens count: a client address that tried ``per_ip`` wrong tokens in the
-current minute gets 429 until the minute ends, and once all clients together tried
-``overall`` wrong tokens every lookup gets 429 for the rest of the minute (a
-distributed scan). Right tokens never count, so people acknowledging are not slowed
-by each other — only by a scan in progress, which the log reports.
+Only *wrong* guesses are limited. A route checks the credential first and counts it
+here only when it is wrong: a right acknowledgement link or a right console credential
+always works, from any address, however many wrong ones came before — behind a reverse
+proxy every client shares one address, and a scan must not lock the people it is not
+aimed at out. Checking first is safe because what can be presented cannot be
+enumerated: ack tokens carry 144 random bits; ``HERALD_API_TOKENS`` entries and the
+console password have at least 16 characters (``HERALD_API_TOKEN`` should be as long).
 
-The client address is the TCP peer: behind a reverse proxy every request comes from
-the proxy, so size ``per_ip`` for it (or let the proxy limit per client).
+Wrong guesses are counted per clock minute, per client address and per target (the ack
+links, the console login: each has its own counts). Past ``per_client`` wrong guesses
+from one address in the minute, or ``per_target`` from all addresses together (a
+distributed scan), a wrong guess is answered 429 with ``Retry-After`` instead of "not
+valid" until the minute ends. What this buys is a scanner slowed and reported (the log
+says when a limit is reached) and the lookups it causes bounded, not secrecy: that is
+the credentials' length.
+
+The client address is the TCP peer: behind a reverse proxy it is the proxy's.
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
+from fastapi import Request
 
 from integrations import keys
 
@@ -33,40 +41,39 @@ class Verdict:
     reason: str = ""
 
 
+ALLOWED = Verdict(True)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 class FailureLimiter:
-    def __init__(self, client: redis.Redis, kind: str, per_ip: int, overall: int,
+    def __init__(self, client: redis.Redis, target: str, per_client: int, per_target: int,
                  clock: Callable[[], float] | None = None) -> None:
-        self.redis, self.kind = client, kind
-        self.per_ip, self.overall = per_ip, overall
+        self.redis, self.target = client, target
+        self.per_client, self.per_target = per_client, per_target
         self._clock = clock or time.time
 
-    def _window(self) -> tuple[int, int]:
+    def failed(self, ip: str) -> Verdict:
+        """Count one wrong guess from ``ip``: refused once it is over either limit (one
+        round trip; Redis errors propagate as 503)."""
         now = self._clock()
         window = int(now // WINDOW_SECONDS)
-        return window, max(1, int((window + 1) * WINDOW_SECONDS - now) + 1)
-
-    def check(self, ip: str) -> Verdict:
-        """May ``ip`` try a credential now? (One MGET; Redis errors propagate as 503.)"""
-        window, left = self._window()
-        mine, everyone = self.redis.mget([keys.failed_attempts(self.kind, f"ip:{ip}", window),
-                                          keys.failed_attempts(self.kind, "all", window)])
-        if int(mine or 0) >= self.per_ip:
-            return Verdict(False, left, "too many wrong links from this address")
-        if int(everyone or 0) >= self.overall:
-            return Verdict(False, left, "too many wrong links, try again shortly")
-        return Verdict(True)
-
-    def failed(self, ip: str) -> None:
-        """Count one wrong credential from ``ip``."""
-        window, _ = self._window()
-        mine = keys.failed_attempts(self.kind, f"ip:{ip}", window)
-        everyone = keys.failed_attempts(self.kind, "all", window)
+        mine = keys.failed_attempts(self.target, f"ip:{ip}", window)
+        everyone = keys.failed_attempts(self.target, "all", window)
         with self.redis.pipeline(transaction=False) as pipe:
             pipe.incr(mine)
             pipe.expire(mine, 2 * WINDOW_SECONDS)
             pipe.incr(everyone)
             pipe.expire(everyone, 2 * WINDOW_SECONDS)
-            counts = pipe.execute()
-        if counts[0] == self.per_ip or counts[2] == self.overall:
-            log.warning("%s: wrong-credential limit reached (%s from this address, %s overall this minute)",
-                        self.kind, counts[0], counts[2])
+            from_ip, from_all = pipe.execute()[::2]
+        if from_ip == self.per_client + 1 or from_all == self.per_target + 1:
+            log.warning("%s: wrong-guess limit reached (%s from this address, %s from all this minute)",
+                        self.target, from_ip, from_all)
+        left = max(1, int((window + 1) * WINDOW_SECONDS - now) + 1)
+        if from_ip > self.per_client:
+            return Verdict(False, left, "too many wrong tries from this address")
+        if from_all > self.per_target:
+            return Verdict(False, left, "too many wrong tries, try again shortly")
+        return ALLOWED

@@ -76,6 +76,15 @@ def writer(request: Request, csrf: str = Form("")) -> Viewer:
     return current
 
 
+def admin(request: Request, csrf: str = Form("")) -> Viewer:
+    """Dependency for POSTs only an admin may make: logged in as admin, CSRF checked."""
+    current = logged_in(request)
+    check_csrf(request, csrf)
+    if current.scope != "admin":
+        raise HTTPException(403, "only an admin login may do this")
+    return current
+
+
 def back(url: str, done: str = "") -> RedirectResponse:
     """Post/redirect/get: 303 to ``url`` with a flash code (a fixed word, never free text)."""
     sep = "&" if "?" in url else "?"

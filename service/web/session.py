@@ -1,15 +1,21 @@
-"""Console sessions: a signed, HttpOnly, SameSite=Lax cookie and a CSRF token per session.
+"""Console sessions: kept in Redis, named by a signed, HttpOnly, SameSite=Lax cookie.
 
-The cookie holds ``{"cred": <fingerprint of the credential used to log in>, "as":
-<person id or "">, "csrf": <random>, "exp": <unix time>}`` signed with HMAC-SHA256.
-It never holds the credential itself. On every request the fingerprint is matched
-against the credentials configured *now*, so rotating the API token (or the console
-password) ends every session made with the old one, and what a session may do always
-follows the credential's current rights.
+Logging in starts a session in Redis (``integrations.console_sessions``): a random id,
+the fingerprint of the credential used (an HMAC under the signing key, never the
+credential), the person the viewer says they are and a CSRF token, expiring after
+``LIFETIME``. The cookie holds only ``{"sid": <id>, "exp": <unix time>}``, signed with
+HMAC-SHA256 so that a forged cookie never reaches Redis. Logging out deletes the
+session, and an admin's "log out everyone" (``DELETE /api/v1/sessions`` or the
+console's button) deletes them all: every copy of the cookie stops working at once, in
+every replica. On every request the fingerprint is also matched against the credentials
+configured *now*, so changing an API token or the console password ends every session
+made with the old one, and what a session may do always follows the credential's
+current rights.
 
 The signing key is ``HERALD_SESSION_SECRET`` when set, else derived from the API token
-(or the console password). Anonymous visitors get a session too (``cred`` empty): it
-carries the CSRF token of the login form.
+(or the console password). Anonymous visitors get a session too, but only in their
+cookie (``{"csrf": <random>, "exp": ...}``, nothing in Redis): it carries the CSRF token
+of the login form.
 """
 from __future__ import annotations
 
@@ -25,7 +31,8 @@ from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
 
-from service.auth import configured_tokens
+from integrations.console_sessions import ConsoleSessions
+from service.auth import MIN_TOKEN_LENGTH, configured_tokens
 
 COOKIE = "herald_session"
 LIFETIME = 12 * 3600
@@ -50,8 +57,8 @@ class Viewer:
     person: str  # the person id the viewer said they are ("" if none)
     can_write: bool
     csrf: str
-    cred: str = ""
     scope: str = ""  # read | write | admin ("" when not logged in)
+    session: str = ""  # the session's id ("" when not logged in)
 
     @property
     def logged_in(self) -> bool:
@@ -76,6 +83,8 @@ def credentials(settings: Any) -> list[Credential]:
     ``HERALD_API_TOKENS`` with their scopes) and the console password (admin)."""
     found = [Credential(t.name, t.scope, t.digest) for t in configured_tokens(settings)]
     if password := _secret(settings, "console_password"):
+        if len(password) < MIN_TOKEN_LENGTH:  # it is checked before wrong guesses are limited
+            raise ValueError(f"HERALD_CONSOLE_PASSWORD must be at least {MIN_TOKEN_LENGTH} characters")
         found.append(Credential("admin", "admin", hashlib.sha256(password.encode()).digest()))
     return found
 
@@ -138,27 +147,51 @@ def decode(key: bytes, cookie: str | None, now: float) -> dict[str, Any] | None:
     return data
 
 
-def new_session(cred: str = "", person: str = "") -> dict[str, Any]:
-    return {"cred": cred, "as": person, "csrf": secrets.token_urlsafe(24), "exp": int(time.time()) + LIFETIME}
+def sessions(request: Request) -> ConsoleSessions:
+    return ConsoleSessions(request.app.state.herald.store.redis, LIFETIME)
+
+
+def anonymous() -> dict[str, Any]:
+    """A visitor's cookie before logging in: the login form's CSRF token, nothing in Redis."""
+    return {"csrf": secrets.token_urlsafe(24), "exp": int(time.time()) + LIFETIME}
+
+
+def start(request: Request, credential: Credential, person: str) -> str:
+    """Start a session in Redis for ``credential``; the value of its cookie."""
+    key = signing_key(request.app.state.herald.settings)
+    assert key is not None, "no credential is configured, so none can have matched"
+    now = time.time()
+    session = sessions(request).start(fingerprint(key, credential), person, now)
+    return encode(key, {"sid": session.id, "exp": int(now) + LIFETIME})
+
+
+def _credential(settings: Any, key: bytes, cred: str) -> Credential | None:
+    """The configured credential whose fingerprint is ``cred``, if it is still configured."""
+    for credential in credentials(settings):
+        if hmac.compare_digest(fingerprint(key, credential), cred):
+            return credential
+    return None
 
 
 def viewer_from(request: Request) -> tuple[Viewer, dict[str, Any] | None]:
-    """The viewer of this request, and a session to set when the request had none."""
+    """The viewer of this request, and an anonymous session to set when the request had
+    none — or had one that has ended (logged out, everyone logged out, expired, or its
+    credential changed)."""
     herald = request.app.state.herald
     key = signing_key(herald.settings)
     data = decode(key, request.cookies.get(COOKIE), time.time()) if key else None
+    if key and data and "sid" in data:
+        session = sessions(request).get(str(data["sid"]))
+        credential = _credential(herald.settings, key, session.cred) if session else None
+        if session and credential:
+            person = session.person if session.person in herald.config.people else ""
+            return Viewer(credential.name, person, credential.can_write, session.csrf, credential.scope,
+                          session.id), None
+        data = None
     fresh = None
     if data is None:
-        data = fresh = new_session()
-    csrf = str(data.get("csrf", ""))
-    if key and data.get("cred"):
-        for credential in credentials(herald.settings):
-            if hmac.compare_digest(fingerprint(key, credential), str(data["cred"])):
-                person = str(data.get("as") or "")
-                person = person if person in herald.config.people else ""
-                viewer = Viewer(credential.name, person, credential.can_write, csrf, data["cred"], credential.scope)
-                return viewer, fresh
-    return Viewer("", "", False, csrf), fresh
+        data = fresh = anonymous()
+    return Viewer("", "", False, str(data.get("csrf", ""))), fresh
 
 
 def check_csrf(request: Request, given: str) -> None:

@@ -12,7 +12,7 @@ from service.web.incident_view import describe, links
 from service.web.oncall_view import tier_now
 from service.web.render import safe_link, span
 from service.web.schedule_grid import weeks
-from service.web.session import decode, encode, new_session
+from service.web.session import anonymous, decode, encode
 
 UTC = timezone.utc
 NOW = datetime(2026, 5, 6, 12, tzinfo=UTC)  # a Wednesday
@@ -95,7 +95,7 @@ def test_timeline_sentences_name_people_and_keep_unknown_kinds():
 
 def test_session_cookie_round_trip_tamper_and_expiry():
     key = b"k" * 32
-    data = new_session("cred", "alice")
+    data = anonymous()
     cookie = encode(key, data)
     assert decode(key, cookie, time.time()) == data
     assert decode(b"x" * 32, cookie, time.time()) is None
