@@ -28,7 +28,6 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
     settings = settings or Settings()
     configured_tokens(settings)  # a malformed HERALD_API_TOKENS stops start-up (ValueError naming the entry)
     console_credentials(settings)  # so does a HERALD_CONSOLE_PASSWORD under 16 characters
-    owned = herald is None  # a Herald the app built itself is the app's to close
     herald = herald or Herald.from_settings(settings)
 
     @asynccontextmanager
@@ -44,8 +43,9 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
         finally:
             ingest, app.state.ingest = app.state.ingest, None
             await ingest.aclose()
-            if owned:
-                herald.close()
+            # The calendar refresher stops with the app (a Herald the caller passed in still
+            # answers on demand afterwards; it must not outlive the Redis it polls).
+            herald.close()
 
     # /docs and /redoc from this server, not a CDN; the OpenAPI document's security schemes
     app = create_docs_app(title="Herald", version="0.1.0", lifespan=lifespan,

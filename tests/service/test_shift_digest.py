@@ -28,6 +28,8 @@ def now() -> datetime:
 
 @pytest.fixture
 def herald_with_digest(tmp_path, redis_url, monkeypatch):
+    built: list[Herald] = []
+
     def build(shift_start: datetime, digest: bool = True) -> Herald:
         (tmp_path / "primary.ics").write_text(one_shift(shift_start), newline="")
         (tmp_path / "backup.ics").write_text(weekly_calendar("b1", "bob@example.com", "Bob Brown"), newline="")
@@ -37,8 +39,11 @@ def herald_with_digest(tmp_path, redis_url, monkeypatch):
         (tmp_path / "herald.yaml").write_text(text)
         for key, value in env_for(tmp_path / "herald.yaml", redis_url).items():
             monkeypatch.setenv(key, value)
-        return Herald.from_settings(Settings())
-    return build
+        built.append(Herald.from_settings(Settings()))
+        return built[-1]
+    yield build
+    for herald in built:
+        herald.close()
 
 
 def test_incoming_on_call_gets_one_digest_per_shift_start(herald_with_digest, now, capsys):
