@@ -28,6 +28,7 @@ EXPECTED = {
                ("http", "healthz", "p99_ms")],
     "storm": [("alerts_lost",), ("gaps_under_window",), ("probe_during", "p99_ms"), ("probe_idle", "p99_ms")],
     "memory": [("idle", "api_kb"), ("loaded", "api_kb"), ("loaded", "worker_peak_kb"), ("loaded", "open_incidents")],
+    "matchers": [("re2", "len_20", "ms"), ("python_re", "len_10", "ms"), ("re2_longest_ms",)],
 }
 
 
