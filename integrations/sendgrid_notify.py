@@ -3,10 +3,14 @@
 ``api_base`` is passed as the SDK's own ``host`` argument (e.g. the simulator at
 ``http://127.0.0.1:8765``); ``None`` means the real ``https://api.sendgrid.com``.
 
-The SDK's transport (python_http_client) logs every request's headers, including
-``Authorization: Bearer <api key>``, at DEBUG on the ``python_http_client.client``
-logger. Importing this module installs a filter on that logger which redacts
-bearer tokens, so turning on DEBUG logging cannot leak the key.
+The SDK's transport (python_http_client) logs every request at DEBUG on the
+``python_http_client.client`` logger: its headers, with ``Authorization: Bearer <api
+key>``, its payload — the whole page: the ack link, whose token acknowledges the
+incident, and the person's email address — and the response body. Importing this module
+installs a filter on that logger that drops the headers and payload lines, keeps the
+method, the path and the status of the others, and redacts any bearer token left, so
+turning on DEBUG logging leaks neither the key nor a page (``herald serve`` and
+``worker`` also keep that logger at WARNING: ``service.logs``).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import logging
 import re
 import socket
 import urllib.error
+from urllib.parse import urlsplit
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
@@ -27,26 +32,37 @@ from integrations.pages import OutboundPage, SendResult
 log = logging.getLogger(__name__)
 SENDGRID_HOST = "https://api.sendgrid.com"
 _BEARER = re.compile(r"(Bearer\s+)[^\s'\",}]+", re.IGNORECASE)
+_DROPPED = ("PAYLOAD:", "HEADERS:")  # python_http_client's request body and headers
+_REQUEST = re.compile(r"^([A-Z]+) Request: (\S+)")
+_RESPONSE = re.compile(r"^([A-Z]+) Response: (\d+)")
 
 
-class RedactBearerFilter(logging.Filter):
-    """Rewrites log records so any ``Bearer <token>`` reads ``Bearer [REDACTED]``."""
+class QuietTransportFilter(logging.Filter):
+    """For the SDK transport's records: no payload or headers line, a request's URL cut to
+    its path, a response without its body, and any ``Bearer <token>`` left reads
+    ``Bearer [REDACTED]``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a broken record is not ours to fix
             return True
-        if "earer" in message:
+        if message.startswith(_DROPPED):
+            return False
+        if request := _REQUEST.match(message):
+            record.msg, record.args = f"{request[1]} Request: {urlsplit(request[2]).path}", ()
+        elif response := _RESPONSE.match(message):
+            record.msg, record.args = f"{response[1]} Response: {response[2]} (body not logged)", ()
+        elif "earer" in message:
             record.msg, record.args = _BEARER.sub(r"\1[REDACTED]", message), ()
         return True
 
 
 def install_log_redaction(logger_name: str = "python_http_client.client") -> None:
-    """Idempotently attach ``RedactBearerFilter`` to the SDK transport logger."""
+    """Idempotently attach ``QuietTransportFilter`` to the SDK transport logger."""
     target = logging.getLogger(logger_name)
-    if not any(isinstance(f, RedactBearerFilter) for f in target.filters):
-        target.addFilter(RedactBearerFilter())
+    if not any(isinstance(f, QuietTransportFilter) for f in target.filters):
+        target.addFilter(QuietTransportFilter())
 
 
 install_log_redaction()

@@ -1,19 +1,37 @@
 """Alertmanager-style label matchers: ``name="value"``, ``!=``, ``=~``, ``!~``.
 
-As in Alertmanager, regular expressions are anchored at both ends and a missing
-label matches as the empty string.
+As in Alertmanager, a missing label matches as the empty string, and regular
+expressions use RE2's syntax and engine (the ``google-re2`` package; Alertmanager's Go
+``regexp`` is RE2 too), anchored the way Alertmanager anchors them: ``^(?:pattern)$``.
+RE2 runs in time linear in the label value whatever the pattern — ``(a+)+`` cannot make a
+webhook backtrack for seconds, as Python's ``re`` did — and has no backreferences or
+lookarounds: a pattern that needs them is refused with RE2's reason.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
-_MATCHER = re.compile(
-    r"""^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>.*?)\s*$""",
-    re.DOTALL,
-)
+import re2
+
+# Parsed after strip(): no pattern here can backtrack on a long run of spaces.
+_MATCHER = re.compile(r"""(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>.*)""", re.DOTALL)
 _OPS = ("=", "!=", "=~", "!~")
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # the reason is in the MatcherError; RE2 would print it to stderr too
+
+
+def compile_regex(pattern: str) -> Any:
+    """``pattern`` compiled by RE2 as Alertmanager compiles a regex matcher's value:
+    ``^(?:pattern)$``. MatcherError, with RE2's reason, when RE2 cannot run it."""
+    try:
+        return re2.compile(f"^(?:{pattern})$", _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise MatcherError(f"invalid regular expression \"{pattern}\": RE2, the regex engine of Alertmanager, "
+                           f"cannot run it ({reason}); backreferences and lookarounds are not supported") from None
 
 
 class MatcherError(ValueError):
@@ -25,7 +43,7 @@ class Matcher:
     name: str
     op: str
     value: str
-    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    regex: Any = field(default=None, compare=False, repr=False)  # an RE2 pattern for =~ and !~
 
     def matches(self, labels: dict[str, str]) -> bool:
         actual = labels.get(self.name, "")
@@ -33,8 +51,8 @@ class Matcher:
             return actual == self.value
         if self.op == "!=":
             return actual != self.value
-        assert self._regex is not None
-        found = self._regex.fullmatch(actual) is not None
+        assert self.regex is not None
+        found = self.regex.search(actual) is not None  # anchored by compile_regex, as Alertmanager does
         return found if self.op == "=~" else not found
 
     def __str__(self) -> str:
@@ -56,18 +74,12 @@ def _unquote(raw: str) -> str:
 def make_matcher(name: str, op: str, value: str) -> Matcher:
     if op not in _OPS:
         raise MatcherError(f"unknown operator {op!r}; use one of {', '.join(_OPS)}")
-    regex = None
-    if op in ("=~", "!~"):
-        try:
-            regex = re.compile(value)
-        except re.error as exc:
-            raise MatcherError(f"invalid regular expression {value!r}: {exc}") from exc
-    return Matcher(name, op, value, regex)
+    return Matcher(name, op, value, compile_regex(value) if op in ("=~", "!~") else None)
 
 
 def parse_matcher(text: str) -> Matcher:
     """Parse one matcher such as ``service=~"db|cache"``."""
-    found = _MATCHER.match(text)
+    found = _MATCHER.fullmatch(text.strip())
     if not found:
         raise MatcherError(
             f"cannot parse matcher {text!r}; expected name=\"value\", name!=, name=~ or name!~"

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from integrations.calendars import BACK
 from integrations.handoff_store import HandoffStore, StoredHandoff
 from service.handoff_messages import send_handoff_messages
+from service.redact import shown_to
 from service.schedule_views import Caller, api_caller, iso, require
 
 router = APIRouter(prefix="/api/v1/handoffs", tags=["handoffs"])
@@ -122,21 +123,24 @@ def list_handoffs(
     active: bool | None = Query(None, description="true: not ended yet (in effect or upcoming); false: ended"),
     caller: Caller = Depends(api_caller),
 ) -> dict[str, Any]:
-    """Stored handoffs in the order they apply (a later one wins where two overlap)."""
+    """Stored handoffs in the order they apply (a later one wins where two overlap).
+    A read token sees notes with phone numbers and email addresses hidden."""
     require(caller, "schedules:read")
-    now = request.app.state.herald.clock()
-    found = [h for h in HandoffStore(request.app.state.herald.store.redis).all()
+    herald = request.app.state.herald
+    now = herald.clock()
+    found = [h for h in HandoffStore(herald.store.redis).all()
              if (schedule is None or h.schedule == schedule) and (active is None or (h.end > now) == active)]
-    return {"handoffs": [handoff_json(h, now) for h in found]}
+    return shown_to(caller, herald.config.people, {"handoffs": [handoff_json(h, now) for h in found]})
 
 
 @router.get("/{handoff_id}")
 def get_handoff(handoff_id: str, request: Request, caller: Caller = Depends(api_caller)) -> dict[str, Any]:
     require(caller, "schedules:read")
-    handoff = HandoffStore(request.app.state.herald.store.redis).get(handoff_id)
+    herald = request.app.state.herald
+    handoff = HandoffStore(herald.store.redis).get(handoff_id)
     if handoff is None:
         raise HTTPException(404, f"no handoff {handoff_id!r}")
-    return handoff_json(handoff, request.app.state.herald.clock())
+    return shown_to(caller, herald.config.people, handoff_json(handoff, herald.clock()))
 
 
 @router.delete("/{handoff_id}")

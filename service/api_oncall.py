@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
+from service.redact import shown_to
 from service.schedule_views import Caller, api_caller, entry, iso, query_time, require, schedule_or_404
 
 router = APIRouter(prefix="/api/v1/oncall", tags=["on call"])
@@ -63,7 +64,8 @@ def oncall_everywhere(
     require(caller, "schedules:read")
     moment = _when(request, at)
     herald = request.app.state.herald
-    return oncall_at(herald, list(herald.config.schedules), moment, None, contacts=caller.can("contacts:read"))
+    out = oncall_at(herald, list(herald.config.schedules), moment, None, contacts=caller.can("contacts:read"))
+    return shown_to(caller, herald.config.people, out)  # a handoff's note may name a phone or an address
 
 
 @router.get("/{schedule}")
@@ -85,4 +87,4 @@ def oncall_for_schedule(
             known = ", ".join(herald.calendars.tiers(schedule))
             raise HTTPException(400, f"tier: schedule {schedule!r} has no tier {tier!r} (its tiers: {known})")
     out = oncall_at(herald, [schedule], moment, tier, contacts=caller.can("contacts:read"))
-    return {"schedule": schedule, **out}
+    return shown_to(caller, herald.config.people, {"schedule": schedule, **out})

@@ -23,6 +23,7 @@ from schedules.calendar import CalendarError
 from schedules.coverage import lint_line
 from schedules.model import Problem
 from service.api_alertmanager import read_body
+from service.redact import shown_to
 from service.schedule_views import Caller, api_caller, entry, iso, query_time, require, schedule_or_404
 
 router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
@@ -140,8 +141,9 @@ def shifts(
     rotation = herald.calendars.rotation(name)
     found = rotation.shifts(tier, lo, hi) if rotation else []
     contacts = caller.can("contacts:read")
-    return {"schedule": name, "from": iso(lo), "to": iso(hi),
-            "shifts": [entry(name, s, herald.config.people, contacts=contacts) for s in found]}
+    return shown_to(caller, herald.config.people, {  # a handoff's note may name a phone or an address
+        "schedule": name, "from": iso(lo), "to": iso(hi),
+        "shifts": [entry(name, s, herald.config.people, contacts=contacts) for s in found]})
 
 
 @router.get("/{name}/gaps")

@@ -2,9 +2,23 @@
 
 ``configure_logging(fmt, level, secrets)`` installs one handler on the root logger.
 Every record it writes carries ``request_id`` / ``incident_id`` from the context
-variables below (set by ``RequestIdMiddleware`` and ``incident_context``), and every
-occurrence of a configured secret — in the message, its arguments, the exception
-text or an ``extra`` field — is replaced with ``[REDACTED]`` before it is written.
+variables below (set by ``RequestIdMiddleware`` and ``incident_context``), and before it
+is written — in the message, its arguments, the exception text or an ``extra`` field,
+whichever logger it came from (Herald's, an SDK's, httpx's, RQ's, uvicorn's) —
+
+- every configured secret (the settings' ``SecretStr`` values) reads ``[REDACTED]``;
+- an ack link's token (``/ack/<token>``) and a ``token=`` query parameter (feed URLs)
+  read ``[REDACTED]``;
+- every configured person's phone number (with or without ``+``) and email address (any
+  case), and any other ``+``-prefixed international number, read ``[contact hidden]``;
+- a calendar URL from the configuration reads ``scheme://host/…``, its path ``/…``:
+  for Google's and Outlook's published calendars the URL is the credential.
+
+People and calendar URLs come from the configuration: ``redact_config(config)``, called
+by ``Herald.from_settings`` in every process. Libraries that would print a whole request
+(httpx and httpcore: every URL at INFO; python_http_client, SendGrid's transport: the
+payload at DEBUG) are kept at WARNING whatever ``HERALD_LOG_LEVEL`` says; the filter
+above is what still holds if one is turned up.
 """
 from __future__ import annotations
 
@@ -13,11 +27,13 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import IO, Any
+from urllib.parse import unquote, urlsplit
 
 from pydantic import SecretStr
 from starlette.datastructures import MutableHeaders
@@ -27,8 +43,15 @@ request_id_var: ContextVar[str | None] = ContextVar("herald_request_id", default
 incident_id_var: ContextVar[str | None] = ContextVar("herald_incident_id", default=None)
 
 REDACTED = "[REDACTED]"
+CONTACT_HIDDEN = "[contact hidden]"
 #: Secrets shorter than this are not redacted: replacing every "ab" would garble the logs.
 MIN_SECRET_LENGTH = 6
+#: Libraries that log whole requests below WARNING: a secret calendar URL (httpx, httpcore),
+#: a page's payload with its ack link and address (python_http_client, under SendGrid).
+QUIET_LOGGERS = ("httpx", "httpcore", "python_http_client")
+_ACK_PATH = re.compile(r"(/ack/)[A-Za-z0-9_\-]{6,}")
+_TOKEN_PARAM = re.compile(r"([?&;](?:token|access_token)=)[^&\s\"'#<>]+", re.IGNORECASE)
+_PHONE = re.compile(r"(?<![\w+])\+[1-9][0-9]{7,14}(?![0-9])")  # E.164
 REQUEST_ID_HEADER = "X-Request-Id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -49,6 +72,72 @@ def secrets_from_settings(settings: Any) -> list[str]:
     return found
 
 
+class _Sensitive:
+    """Text from the configuration that no log line may carry, and what is written instead
+    (case-insensitive: an address in capitals is the same address). Shared by every
+    handler: ``redact_config`` may run before or after ``configure_logging``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._instead: dict[str, str] = {}
+        self.pattern: re.Pattern[str] | None = None
+
+    def add(self, values: Mapping[str, str]) -> None:
+        with self._lock:
+            self._instead.update({k.lower(): v for k, v in values.items() if k and len(k) >= MIN_SECRET_LENGTH})
+            found = sorted(self._instead, key=len, reverse=True)  # a URL before its own path
+            self.pattern = re.compile("|".join(map(re.escape, found)), re.IGNORECASE) if found else None
+
+    def sub(self, text: str) -> str:
+        pattern = self.pattern
+        if pattern is None:
+            return text
+        return pattern.sub(lambda found: self._instead.get(found[0].lower(), REDACTED), text)
+
+
+_SENSITIVE = _Sensitive()
+
+
+def _redact_url(url: str) -> str:
+    """``scheme://host:port/…``: which source, without its secret."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or '?'}{port}/…"
+
+
+def redact_urls(urls: Iterable[str]) -> None:
+    """Secret URLs (a calendar's): written as ``scheme://host/…``; their path and query —
+    as given and percent-decoded — as ``/…`` wherever they turn up alone."""
+    values: dict[str, str] = {}
+    for url in urls:
+        parts = urlsplit(url)
+        rest = parts.path + (f"?{parts.query}" if parts.query else "")
+        if rest.strip("/"):
+            values[rest] = values[unquote(rest)] = "/…"
+            values[parts.path] = values[unquote(parts.path)] = "/…"
+        values[url] = _redact_url(url)
+    _SENSITIVE.add(values)
+
+
+def redact_contacts(contacts: Iterable[str]) -> None:
+    """Phone numbers (also without their ``+``) and email addresses: ``[contact hidden]``."""
+    values = {}
+    for contact in contacts:
+        if contact:
+            values[contact] = CONTACT_HIDDEN
+            if contact.startswith("+"):
+                values[contact[1:]] = CONTACT_HIDDEN  # providers and people drop the plus
+    _SENSITIVE.add(values)
+
+
+def redact_config(config: Any) -> None:
+    """What the configuration makes secret in a log line: every person's phone number and
+    email address, and every schedule's calendar URL."""
+    people = getattr(config, "people", {}).values()
+    redact_contacts([c for p in people for c in (getattr(p, "phone", None), getattr(p, "email", None)) if c])
+    redact_urls([s.url for s in getattr(config, "schedules", {}).values() if getattr(s, "url", None)])
+
+
 class ContextFilter(logging.Filter):
     """Puts ``request_id`` and ``incident_id`` on the record unless ``extra`` already did."""
 
@@ -60,7 +149,8 @@ class ContextFilter(logging.Filter):
 
 
 class RedactFilter(logging.Filter):
-    """Replaces each secret with ``[REDACTED]`` in the final message, exception and extras."""
+    """Writes each record with the secrets, ack and feed tokens, contacts and calendar URLs
+    of the module's docstring replaced, in the final message, exception and extras."""
 
     def __init__(self, secrets: Iterable[str | SecretStr | None]) -> None:
         super().__init__()
@@ -70,11 +160,16 @@ class RedactFilter(logging.Filter):
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
+        text = _SENSITIVE.sub(text)
+        if "/ack/" in text:
+            text = _ACK_PATH.sub(rf"\1{REDACTED}", text)
+        if "token" in text.lower():
+            text = _TOKEN_PARAM.sub(rf"\1{REDACTED}", text)
+        if "+" in text:
+            text = _PHONE.sub(CONTACT_HIDDEN, text)
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
         try:
             message = record.getMessage()
         except Exception:  # a broken format string: keep the raw parts, still redacted
@@ -149,8 +244,9 @@ def configure_logging(fmt: str = "plain", level: int | str = "INFO",
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
     # httpx logs every request URL at INFO; calendar URLs carry secrets (Google's and
-    # Outlook's private addresses), so its request lines stay below INFO.
-    for chatty in ("httpx", "httpcore"):
+    # Outlook's private addresses). python_http_client logs SendGrid's payloads (the page:
+    # its ack link, the address) at DEBUG. They stay at WARNING at every HERALD_LOG_LEVEL.
+    for chatty in QUIET_LOGGERS:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     return handler
 

@@ -2,8 +2,11 @@
 
 Incident JSON names people by id, but phone numbers and email addresses can still
 turn up inside it — a provider's error text ("Invalid 'To' Phone Number: +1555…"), a
-timeline detail, a label. For a ``read`` token every configured person's phone number
-and email address is replaced wherever it occurs, at any depth.
+timeline detail, a label — or a handoff's note ("call me on +1555…"), which the
+handoff, on-call and shift answers carry. For a ``read`` token every configured person's
+phone number and email address is replaced wherever it occurs, at any depth
+(``shown_to``): every route that answers a read token with data people wrote passes it
+through here.
 """
 from __future__ import annotations
 
@@ -37,6 +40,12 @@ def redact_contacts(data: Any, people: Mapping[str, Any]) -> Any:
     if pattern is None:
         return data
     return _walk(data, pattern)
+
+
+def shown_to(caller: Any, people: Mapping[str, Any], data: Any) -> Any:
+    """``data`` as the caller may see it: whole with ``contacts:read`` (write, admin), else
+    with every configured person's phone number and email address hidden."""
+    return data if caller.can("contacts:read") else redact_contacts(data, people)
 
 
 def _walk(value: Any, pattern: re.Pattern[str]) -> Any:

@@ -48,6 +48,9 @@ class Herald:
     @classmethod
     def from_settings(cls, settings: Settings, notifiers: dict[str, Notifier] | None = None) -> "Herald":
         config = load_config(settings.config)
+        from service.logs import redact_config
+
+        redact_config(config)  # before the first calendar fetch: its URL never reaches a log line
         from service.redis_clients import connect  # HERALD_REDIS_URL, or the Sentinel master
 
         client = connect(settings, decode_responses=True, socket_timeout=5, health_check_interval=30)

@@ -30,6 +30,7 @@ EXPECTED = {
     "memory": [("idle", "api_kb"), ("loaded", "api_kb"), ("loaded", "worker_peak_kb"), ("loaded", "open_incidents")],
     "worker_stop": [("rq_baseline", "max_s"), ("redis_up", "max_s"), ("redis_down_rq_retrying", "max_s"),
                     ("redis_down_from_start", "max_s")],
+    "matchers": [("re2", "len_20", "ms"), ("python_re", "len_10", "ms"), ("re2_longest_ms",)],
 }
 
 

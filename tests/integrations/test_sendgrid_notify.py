@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from integrations.message_text import email_content
-from integrations.sendgrid_notify import RedactBearerFilter, SendGridNotifier
+from integrations.sendgrid_notify import QuietTransportFilter, SendGridNotifier
 from tests.integrations.sim_fixture import EMAIL, SENDGRID_KEY, make_page, sim, sim_env  # noqa: F401
 
 SENDER = "herald@example.com"
@@ -74,8 +74,9 @@ def test_injected_errors_classified_without_leaking(sim, caplog, mode, outcome):
     result = n.send(email_page())
     assert result.outcome == outcome, result
     assert n.send(email_page()).outcome == "sent"  # the failure was used up
-    assert "Bearer" in caplog.text  # the SDK did log its headers at DEBUG...
-    assert_no_secret(repr(result), caplog.text)  # ...but redacted
+    assert "POST Request: /v3/mail/send" in caplog.text  # the SDK did log at DEBUG...
+    assert "HEADERS" not in caplog.text and "PAYLOAD" not in caplog.text  # ...without its headers or the page
+    assert_no_secret(repr(result), caplog.text)
 
 
 def test_connection_refused_is_retry_without_leaking(caplog):
@@ -98,7 +99,7 @@ def test_sdk_exception_text_carries_no_secret(sim, mode):
 
 
 def test_redact_filter_handles_args_and_plain_records():
-    f = RedactBearerFilter()
+    f = QuietTransportFilter()
     rec = logging.LogRecord("x", logging.DEBUG, __file__, 1, "h=%s", ({"Authorization": "Bearer abc.def"},), None)
     assert f.filter(rec) and "abc.def" not in rec.getMessage() and "[REDACTED]" in rec.getMessage()
     plain = logging.LogRecord("x", logging.INFO, __file__, 1, "nothing here %d", (3,), None)

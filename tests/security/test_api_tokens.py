@@ -71,6 +71,55 @@ def test_read_scope_reads_without_contacts_and_cannot_act(client):
     assert ALICE_PHONE in client.get("/api/v1/oncall", headers=bearer(WRITE_TOKEN)).text
 
 
+BOB_PHONE, BOB_EMAIL = "+15550100002", "bob@example.com"
+#: Every answer that shows a handoff's note, or who is on call with it.
+HANDOFF_VIEWS = ("/api/v1/handoffs", "/api/v1/handoffs/{id}", "/api/v1/oncall", "/api/v1/oncall/primary",
+                 "/api/v1/oncall/primary?tier=L1", "/api/v1/schedules/primary/shifts")
+
+
+def _handoff_with_contacts(client, note: str) -> str:
+    r = client.post("/api/v1/handoffs", headers=bearer(WRITE_TOKEN),
+                    json={"schedule": "primary", "tier": "L1", "to": "erin", "note": note})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def test_read_scope_sees_handoff_notes_without_contacts(client):
+    """A phone number and an address in a handoff note are hidden from a read token on every
+    route that shows the note; a write token sees the note as written."""
+    handoff = _handoff_with_contacts(client, f"ring Bob on {BOB_PHONE} or mail {BOB_EMAIL} if db1 flaps")
+    for path in (p.format(id=handoff) for p in HANDOFF_VIEWS):
+        read = client.get(path, headers=bearer(READ_TOKEN))
+        assert read.status_code == 200, f"{path}: {read.text}"
+        assert BOB_PHONE not in read.text and BOB_EMAIL not in read.text, f"{path} shows contacts to a read token"
+        assert "ring Bob on [contact hidden] or mail [contact hidden] if db1 flaps" in read.text, path
+        written = client.get(path, headers=bearer(WRITE_TOKEN))
+        assert BOB_PHONE in written.text and BOB_EMAIL in written.text, f"{path} hides the note from a write token"
+
+
+def test_read_scope_hides_contacts_however_they_are_written(client):
+    """The edge: a number without its plus, an address in capitals, Alice's contacts though
+    she is not the one the handoff is about, and the person's own contact block."""
+    handoff = _handoff_with_contacts(client, "bob: 15550100002, BOB@EXAMPLE.COM; alice: +15550100001")
+    for path in (p.format(id=handoff) for p in HANDOFF_VIEWS):
+        read = client.get(path, headers=bearer(READ_TOKEN)).text
+        for hidden in ("15550100002", "BOB@EXAMPLE.COM", "15550100001", "erin@example.com", "+15550100004"):
+            assert hidden not in read, f"{path}: {hidden} shown to a read token"
+        assert "bob: [contact hidden], [contact hidden]; alice: [contact hidden]" in read, path
+
+
+def test_read_scope_cannot_write_or_cancel_a_handoff(client):
+    handoff = _handoff_with_contacts(client, f"call {BOB_PHONE}")
+    body = {"schedule": "primary", "tier": "L1", "to": "bob", "note": "mine"}
+    refused = client.post("/api/v1/handoffs", headers=bearer(READ_TOKEN), json=body)
+    assert refused.status_code == 403 and "handoffs:write" in refused.json()["detail"]
+    assert BOB_PHONE not in refused.text
+    cancel = client.delete(f"/api/v1/handoffs/{handoff}", headers=bearer(READ_TOKEN))
+    assert cancel.status_code == 403 and BOB_PHONE not in cancel.text
+    listed = client.get("/api/v1/handoffs", headers=bearer(WRITE_TOKEN)).json()["handoffs"]
+    assert [h["id"] for h in listed] == [handoff]  # the refused requests changed nothing
+
+
 def test_write_scope_acts_but_changes_no_configuration(client):
     incident_id = open_incident(client)
     r = client.post(f"/api/v1/incidents/{incident_id}/ack", headers=bearer(WRITE_TOKEN))

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from service.logs import (REDACTED, RequestIdMiddleware, configure_logging, incident_context, request_id_var,
+from service.logs import (QUIET_LOGGERS, REDACTED, RequestIdMiddleware, configure_logging, incident_context, request_id_var,
                           secrets_from_settings, valid_request_id)
 from service.settings import Settings
 
@@ -22,6 +22,7 @@ OTHER = "sg-key-ZYXWVUTSRQ"
 def capture():
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
+    quiet = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
     stream = io.StringIO()
 
     def install(fmt: str = "json", secrets=(SECRET, OTHER)) -> io.StringIO:
@@ -30,6 +31,8 @@ def capture():
 
     yield install
     root.handlers[:], root.level = saved
+    for name, level in quiet.items():  # configure_logging quietened them: the other tests' caplog wants them
+        logging.getLogger(name).setLevel(level)
 
 
 def lines(stream: io.StringIO) -> list[dict]:
