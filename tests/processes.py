@@ -57,7 +57,10 @@ class Proc:
     def stop(self) -> None:
         stop_process(self.process)
         self._reader.join(timeout=5)
-        if self.process.stdout is not None:
+        # A grandchild that outlived the process (a forked scheduler) may still hold the pipe:
+        # the reader then still reads, and closing under it would block on its lock. The pipe
+        # closes when the last holder exits; the daemon reader ends with it.
+        if self.process.stdout is not None and not self._reader.is_alive():
             self.process.stdout.close()
 
 
