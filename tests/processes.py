@@ -241,6 +241,25 @@ def module_stack(tmp_path: Path, delay: str, config_suffix: str = "", **extra: s
         server.stop()
 
 
+def incidents(url: str) -> list[dict]:
+    """``GET /api/v1/incidents`` of a running ``herald serve`` (newest first), as the test API token."""
+    from tests.herald_env import API_TOKEN
+
+    r = httpx.get(f"{url}/api/v1/incidents", headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()["incidents"]
+
+
+def incident(url: str, incident_id: str) -> dict:
+    """``GET /api/v1/incidents/{id}`` of a running ``herald serve``, as the test API token."""
+    from tests.herald_env import API_TOKEN
+
+    r = httpx.get(f"{url}/api/v1/incidents/{incident_id}", headers={"Authorization": f"Bearer {API_TOKEN}"},
+                  timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
 def page_entries(url: str, incident_id: str, headers: dict[str, str]) -> list[dict]:
     """The ``details`` of every ``page`` entry on the incident's timeline."""
     r = httpx.get(f"{url}/api/v1/incidents/{incident_id}", headers=headers, timeout=10)

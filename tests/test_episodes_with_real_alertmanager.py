@@ -19,15 +19,14 @@ import httpx
 import pytest
 
 from tests.alertmanager_harness import alertmanager_binary, start_alertmanager
-from tests.herald_env import AM_TOKEN, API_TOKEN
-from tests.processes import module_stack, wait_for
+from tests.herald_env import AM_TOKEN
+from tests.processes import incident, incidents, module_stack, wait_for
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(alertmanager_binary() is None,
                        reason="prometheus-alertmanager is not installed (.ci/run installs it)"),
 ]
-API = {"Authorization": f"Bearer {API_TOKEN}"}
 GROUP_INTERVAL = 2  # seconds (the harness's Alertmanager configuration)
 
 
@@ -45,18 +44,6 @@ def stack(running):
 def alert(name: str, **times: datetime) -> dict:
     return {"labels": {"alertname": name, "service": "db", "instance": "db1:9100", "severity": "critical"},
             "annotations": {"summary": f"{name} on db1"}, **{f"{k}At": v for k, v in times.items()}}
-
-
-def incidents(url: str) -> list[dict]:
-    r = httpx.get(f"{url}/api/v1/incidents", headers=API, timeout=10)
-    assert r.status_code == 200, r.text
-    return r.json()["incidents"]
-
-
-def incident(url: str, incident_id: str) -> dict:
-    r = httpx.get(f"{url}/api/v1/incidents/{incident_id}", headers=API, timeout=10)
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def starts_at(url: str, incident_id: str) -> datetime:
@@ -107,6 +94,8 @@ def test_resolve_whose_starts_at_moved_earlier_resolves(stack, tmp_path):
 
 @pytest.mark.parametrize("end_before", [timedelta(seconds=30), timedelta(minutes=5)],
                          ids=["after-its-start", "before-its-start"])
+
+
 def test_alert_ended_by_hand_in_the_past_with_amtool_resolves(stack, tmp_path, end_before):
     with start_alertmanager(tmp_path / "am", f"{stack.url}/api/v1/alertmanager", bearer=AM_TOKEN) as am:
         opened = opened_by(am, stack.url, stack.worker, "EndedByHand", now() - timedelta(minutes=1))

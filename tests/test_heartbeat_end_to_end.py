@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.herald_env import AM_TOKEN, API_TOKEN
-from tests.processes import SweepWatch, module_stack, reset_state, wait_for, wait_sweep
+from tests.processes import SweepWatch, incident, incidents, module_stack, reset_state, wait_for, wait_sweep
 
 pytestmark = pytest.mark.slow
 API = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -43,18 +43,6 @@ def stack(running):
     url, worker, redis_url = running
     reset_state(redis_url)
     return running
-
-
-def incidents(url: str) -> list[dict]:
-    r = httpx.get(f"{url}/api/v1/incidents", headers=API, timeout=10)
-    assert r.status_code == 200, r.text
-    return r.json()["incidents"]
-
-
-def incident(url: str, incident_id: str) -> dict:
-    r = httpx.get(f"{url}/api/v1/incidents/{incident_id}", headers=API, timeout=10)
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def heartbeat(url: str, name: str) -> dict:

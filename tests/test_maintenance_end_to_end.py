@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.herald_env import AM_TOKEN, API_TOKEN, fixture_payload
-from tests.processes import module_stack, reset_state, wait_for, wait_sweep
+from tests.processes import incident, module_stack, reset_state, wait_for, wait_sweep
 
 pytestmark = pytest.mark.slow
 API = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -44,13 +44,6 @@ def fire(url: str, group: str, service: str) -> str:
     r = httpx.post(f"{url}/api/v1/alertmanager", content=json.dumps(payload), headers=AM, timeout=10)
     assert r.status_code == 200, r.text
     return r.json()["incidents"][0]["id"]
-
-
-def incident(url: str, incident_id: str) -> dict:
-    r = httpx.get(f"{url}/api/v1/incidents/{incident_id}", headers=API, timeout=10)
-    assert r.status_code == 200, r.text
-    return r.json()
-
 
 def kinds(url: str, incident_id: str) -> list[str]:
     return [e["kind"] for e in incident(url, incident_id)["timeline"]]

@@ -14,36 +14,23 @@ import httpx
 import pytest
 
 from tests.alertmanager_harness import alertmanager_binary, start_alertmanager
-from tests.herald_env import AM_TOKEN, API_TOKEN, env_for, write_config
-from tests.processes import herald, serve, wait_for
+from tests.herald_env import AM_TOKEN, env_for, write_config
+from tests.processes import herald, incident, incidents, serve, wait_for
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(alertmanager_binary() is None,
                        reason="prometheus-alertmanager is not installed (.ci/run installs it)"),
 ]
-API = {"Authorization": f"Bearer {API_TOKEN}"}
 ALERT = {"labels": {"alertname": "DiskFull", "service": "db", "instance": "db1:9100", "severity": "critical"},
          "annotations": {"summary": "Disk almost full on db1"},
          "generatorURL": "http://prometheus.example:9090/graph"}
 
 
-def _get(url: str, path: str) -> dict:
-    r = httpx.get(f"{url}{path}", headers=API)
-    assert r.status_code == 200, f"GET {path}: {r.status_code} {r.text}"
-    return r.json()
-
-
-def incidents(url: str) -> list[dict]:
-    return _get(url, "/api/v1/incidents")["incidents"]
-
-
-def incident(url: str, incident_id: str) -> dict:
-    return _get(url, f"/api/v1/incidents/{incident_id}")
-
-
 @pytest.mark.parametrize("auth, age_days", [("bearer", 0), ("basic", 0), ("bearer", 400)],
                          ids=["bearer", "basic", "bearer-400-days-old"])
+
+
 def test_alertmanager_to_page_and_resolve(tmp_path, redis_url, auth, age_days):
     env = env_for(write_config(tmp_path / "conf"), redis_url)
     api, url = serve(env)
