@@ -4,6 +4,7 @@ escalates the moment an escalation is due, and the sweep, which catches up on an
 overdue. All of them act through decide(), so they can overlap safely."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -117,6 +118,8 @@ def serve_rq(herald: Herald, worker: SimpleWorker | None, *, burst: bool = False
         try:
             if worker is None:
                 worker = current[0] = new_worker(herald)
+            if stopping.is_set():
+                return  # asked to stop while the RQ worker was being made: its loop never starts
             worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
             if burst or stopping.is_set() or _stop_was_requested(worker):
                 return  # a clean stop (SIGTERM) or the end of a burst
@@ -151,8 +154,33 @@ def _drain_once(herald: Herald) -> bool:
             time.sleep(REDIS_RETRY_SECONDS)
 
 
+#: Seconds the RQ scheduler (a forked child) gets to stop on SIGTERM before it is killed.
+SCHEDULER_STOP_SECONDS = 1.5
+
+
+class HeraldRQWorker(SimpleWorker):
+    """RQ's worker, except that stopping never waits for ever on its scheduler child: RQ
+    sends it SIGTERM and joins it without a bound, and a child wedged since its fork (a
+    lock another thread held at the fork, as libfaketime's can be) held the whole worker
+    up on SIGTERM. It gets ``SCHEDULER_STOP_SECONDS``, then SIGKILL: its Redis lock expires
+    by itself and the sweep covers what it would have enqueued."""
+
+    def stop_scheduler(self) -> None:
+        process = self.scheduler._process if self.scheduler else None
+        if process is None or not process.pid:
+            return
+        with contextlib.suppress(OSError):
+            os.kill(process.pid, signal.SIGTERM)
+        process.join(SCHEDULER_STOP_SECONDS)
+        if process.is_alive():
+            log.warning("the RQ scheduler did not stop on SIGTERM within %ss: killed", SCHEDULER_STOP_SECONDS)
+            with contextlib.suppress(OSError):
+                os.kill(process.pid, signal.SIGKILL)
+            process.join(SCHEDULER_STOP_SECONDS)
+
+
 def _one_rq_worker(herald: Herald) -> SimpleWorker:
     """An RQ worker (RQ talks to Redis as it registers: ConnectionError while Redis is down)."""
-    return SimpleWorker([herald.queue], connection=herald.queue.connection)
+    return HeraldRQWorker([herald.queue], connection=herald.queue.connection)
 
 

@@ -141,10 +141,12 @@ def leaked(tmp_path_factory) -> Run:
         state.inject("email", "5xx", 2)
         answers.append(_expect(httpx.post(f"{url}/api/v1/incidents/{incident_id}/escalate", headers=admin), 200,
                                "escalating the incident"))
+        # Bob's SMS first: a reassignment cancels the pages still pending, and on a busy
+        # machine his could still be waiting for the worker.
+        wait_for(lambda: state.messages_for(to="+15550100002", channel="sms"), 30, "the SMS to Bob", worker)
         answers.append(_expect(httpx.post(f"{url}/api/v1/incidents/{incident_id}/reassign", json={"person": "erin"},
                                           headers=admin), 200, "reassigning the incident to Erin"))
-        for person, phone in (("Bob", "+15550100002"), ("Erin", "+15550100004")):
-            wait_for(lambda to=phone: state.messages_for(to=to, channel="sms"), 30, f"the SMS to {person}", worker)
+        wait_for(lambda: state.messages_for(to="+15550100004", channel="sms"), 30, "the SMS to Erin", worker)
         now = datetime.now(timezone.utc)
         window = f"from={now - timedelta(days=1):%Y-%m-%dT%H:%M:%SZ}&to={now + timedelta(days=1):%Y-%m-%dT%H:%M:%SZ}"
         for path in ("/api/v1/incidents", f"/api/v1/incidents/{incident_id}", "/readyz", "/openapi.json", "/docs",
