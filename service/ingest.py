@@ -59,7 +59,8 @@ def decide_slot(herald: Herald, group: AlertGroup, policy_name: str, slot: Group
     policy = herald.config.policies[policy_name]
     command = AlertsReceived(new_id=slot.new_id or (slot.current.id if slot.current else ""),
                              receiver=group.receiver, group_key=group.group_key, severity=group.severity,
-                             title=group.title, alerts=list(group.alerts), drill=drill)
+                             title=group.title, alerts=list(group.alerts), drill=drill,
+                             max_alerts=herald.settings.max_alerts_per_incident, more_firing=group.more_firing)
     roster = herald.calendars.roster_seen(policy, now, versions[:2])
     return decide(slot.current, command, policy, roster, now, hold)
 
