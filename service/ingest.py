@@ -12,6 +12,10 @@ from routing.incident import AlertsReceived, AlertState, Hold
 from routing.routes import policies_for
 from service.runtime import Herald
 
+#: A webhook body, or a group's stored incidents, larger than this are parsed, decided and
+#: written in the thread pool, never on the API's event loop (``service.ingest_async``).
+OFF_LOOP_BYTES = 64 * 1024
+
 
 def ingest(herald: Herald, payload: WebhookPayload, digest: str | None = None) -> list[dict[str, Any]]:
     """Store the group durably (one atomic write per matching policy) and dispatch;

@@ -30,6 +30,8 @@ EXPECTED = {
     "memory": [("idle", "api_kb"), ("loaded", "api_kb"), ("loaded", "worker_peak_kb"), ("loaded", "open_incidents")],
     "worker_stop": [("rq_baseline", "max_s"), ("redis_up", "max_s"), ("redis_down_rq_retrying", "max_s"),
                     ("redis_down_from_start", "max_s")],
+    "incident_growth": [("first_s",), ("tenth_s",), ("ratio",), ("healthz_max_s",), ("incident_bytes",),
+                        ("worker_peak_mib",), ("worker_limit_mib",), ("tracked",)],
 }
 
 
