@@ -25,7 +25,8 @@ from typing import Any
 
 from bench.report import markdown
 
-BENCHMARKS = ["ingest", "time_to_page", "escalation", "oncall", "storm", "memory", "worker_stop", "matchers"]
+BENCHMARKS = ["ingest", "time_to_page", "escalation", "oncall", "storm", "memory", "worker_stop", "matchers",
+              "incident_growth"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -20,6 +20,12 @@ def incident(incident_id: str) -> str:
     return f"{PREFIX}incident:{incident_id}"
 
 
+def incident_alerts(incident_id: str) -> str:
+    """Hash: fingerprint -> the whole resolved alert (AlertState JSON) of the alerts that
+    left the incident's hot record (``routing.tracked``); written with the incident."""
+    return f"{PREFIX}incident-alerts:{incident_id}"
+
+
 @lru_cache(maxsize=8192)  # Alertmanager re-sends the same groups over and over
 def _group_hash(receiver: str, group_key: str, policy: str) -> str:
     return hashlib.sha256(f"{receiver}\0{group_key}\0{policy}".encode()).hexdigest()[:32]

@@ -21,7 +21,7 @@ import redis
 from integrations import keys
 from integrations.store_scripts import COMMIT, READ_GROUP
 from routing.decide import Decision
-from routing.incident import Incident
+from routing.incident import AlertState, Incident
 
 Decider = Callable[[Incident | None], Decision]
 #: Decides for a group: (current incident or None, a fresh incident id if one may open).
@@ -114,12 +114,15 @@ def commit_call(decision: Decision, previous: Incident | None, *, guard: str = "
     wake = outbox and bool(decision.effects)
     keys_ = [keys.incident(incident.id), keys.group(incident.receiver, incident.group_key, incident.policy),
              keys.digest(incident.receiver, incident.group_key, incident.policy), keys.INCIDENTS_ALL,
-             keys.INCIDENTS_OPEN, keys.DUE, keys.METRICS, keys.OUTBOX]
+             keys.INCIDENTS_OPEN, keys.DUE, keys.METRICS, keys.OUTBOX, keys.incident_alerts(incident.id)]
     args: list[object] = [expected, guard, incident.id, incident.model_dump_json(), created,
                           "1" if incident.is_open else "0", digest, incident.status,
                           "" if due is None else due.timestamp(), "1" if wake else "0", len(counts)]
     for name, amount in counts:
         args += [name, amount]
+    args.append(len(decision.archive))
+    for fingerprint, alert in decision.archive.items():
+        args += [fingerprint, "" if alert is None else alert.model_dump_json()]
     for page in incident.pages:
         keys_.append(keys.pending(page.person, page.channel))
         live = page.state == "pending" and incident.status == "triggered"
@@ -172,6 +175,21 @@ class Store:
     def get(self, incident_id: str) -> Incident | None:
         raw = self.redis.get(keys.incident(incident_id))
         return Incident.model_validate_json(raw) if raw else None
+
+    def moved_out_alerts(self, incident: Incident) -> list[AlertState]:
+        """The whole resolved alerts that left ``incident``'s hot record (those its
+        ``ended`` map still names; at most the cap's worth)."""
+        if not incident.ended:
+            return []
+        raws = self.redis.hmget(keys.incident_alerts(incident.id), list(incident.ended))
+        out = []
+        for fingerprint, raw in zip(incident.ended, raws):
+            if raw:
+                out.append(AlertState.model_validate_json(raw))
+            else:  # written before the hash existed: what the incident still knows of it
+                starts, ends = incident.ended[fingerprint]
+                out.append(AlertState(fingerprint=fingerprint, status="resolved", starts_at=starts, ends_at=ends))
+        return out
 
     def list(self, *, open_only: bool = False, limit: int = 100) -> list[Incident]:
         index = keys.INCIDENTS_OPEN if open_only else keys.INCIDENTS_ALL

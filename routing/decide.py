@@ -33,6 +33,7 @@ from routing.incident import (
 from routing.page_outcomes import delivery_failed, page_outcome, reroute
 from routing.policy import Policy, Roster
 from routing.severity import most_severe
+from routing.tracked import Notes, Tracked
 
 __all__ = ["Decision", "decide"]
 
@@ -68,7 +69,7 @@ def _alerts(incident: Incident | None, cmd: AlertsReceived, policy: Policy, rost
             hold: Hold | None) -> Decision:
     if incident is not None and not incident.is_open:
         if _is_stale_refire(incident, cmd.alerts):
-            return _remember_resolved(incident, cmd.alerts, now)
+            return _remember_resolved(incident, cmd, now)
         incident = None
     if incident is None:
         if all(a.status == "resolved" for a in cmd.alerts):
@@ -76,37 +77,74 @@ def _alerts(incident: Incident | None, cmd: AlertsReceived, policy: Policy, rost
         opened = Incident(
             id=cmd.new_id, receiver=cmd.receiver, group_key=cmd.group_key, policy=policy.name,
             severity=cmd.severity, title=cmd.title, created_at=now, drill=cmd.drill,
-            alerts={a.fingerprint: a for a in cmd.alerts},
         )
+        book = Tracked(opened, cmd.max_alerts)
+        waiting = [a for a in cmd.alerts if a.status == "firing"]
+        for alert in cmd.alerts:
+            if alert.status == "resolved":
+                book.put(alert)
+        book.compact()
+        admitted = waiting[:cmd.max_alerts]
+        for alert in admitted:
+            book.put(alert)
         opened.note(now, "triggered", severity=cmd.severity, policy=policy.name, drill=cmd.drill,
-                    alerts=len([a for a in cmd.alerts if a.status == "firing"]))
-        return start(opened, policy, roster, now, hold)
+                    alerts=len(admitted))
+        _count_untracked(opened, cmd, len(waiting) - len(admitted), now)
+        decision = start(opened, policy, roster, now, hold)
+        decision.archive = book.archive
+        return decision
 
     current = incident.model_copy(deep=True)
+    book, notes = Tracked(current, cmd.max_alerts), Notes()
     changed = False
+    waiting: list[tuple[AlertState, AlertState | None]] = []  # firing alerts that need room under the cap
     for alert in cmd.alerts:
-        known = current.alerts.get(alert.fingerprint)
+        known = book.known(alert.fingerprint)
         if known is not None and _stale_copy(known, alert):
             continue  # a copy of an episode that has already ended, delivered late
-        if known is None and alert.status == "firing":
-            current.note(now, "alert_added", fingerprint=alert.fingerprint,
-                         alertname=alert.labels.get("alertname", ""))
-        elif known is not None and known.status != alert.status:
-            current.note(now, f"alert_{alert.status}", fingerprint=alert.fingerprint,
-                         alertname=alert.labels.get("alertname", ""))
-        if known != alert:
-            current.alerts[alert.fingerprint] = alert
+        if alert.status == "firing" and (known is None or known.status == "resolved"):
+            waiting.append((alert, known))
+            continue
+        if known is not None and known.status != alert.status:
+            notes.add(f"alert_{alert.status}", alert)
+        if not book.holds(alert):
+            book.put(alert)
             changed = True
-    if current.alerts and all(a.status == "resolved" for a in current.alerts.values()):
-        return _resolve(current, Resolve(by="alertmanager", via="alertmanager"), now)
+    room = max(0, cmd.max_alerts - book.firing())  # resolves first: what they free, new alerts take
+    for alert, known in waiting[:room]:
+        notes.add("alert_added" if known is None else "alert_firing", alert)
+        book.put(alert)
+        changed = True
+    changed = book.compact() or changed
+    changed = _count_untracked(current, cmd, max(0, len(waiting) - room), now) or changed
+    notes.write(current, now)
+    if (current.alerts or current.ended) and not book.firing() and not current.untracked_alerts \
+            and not cmd.more_firing:
+        decision = _resolve(current, Resolve(by="alertmanager", via="alertmanager"), now)
+        decision.archive = book.archive
+        return decision
     if cmd.severity != current.severity and most_severe([cmd.severity, current.severity]) == cmd.severity:
         current.note(now, "severity_raised", old=current.severity, new=cmd.severity)
         current.severity = cmd.severity
         if current.held_until is not None and current.hold_reason == "outside business hours" \
                 and not policy.rule(cmd.severity).business_hours_only:
-            return start(current, policy, roster, now, hold)  # raised out of a business-hours hold
+            decision = start(current, policy, roster, now, hold)  # raised out of a business-hours hold
+            decision.archive = book.archive
+            return decision
         changed = True
-    return Decision(current, changed=changed)
+    return Decision(current, changed=changed, archive=book.archive)
+
+
+def _count_untracked(current: Incident, cmd: AlertsReceived, untracked: int, now: datetime) -> bool:
+    """Record how many firing alerts of this notification the cap left out; the first
+    time it does, say so on the timeline (once per incident, not per webhook)."""
+    if untracked and current.cap_reached_at is None:
+        current.cap_reached_at = now
+        current.note(now, "alert_cap_reached", max_alerts=cmd.max_alerts, untracked=untracked)
+    if untracked == current.untracked_alerts:
+        return False
+    current.untracked_alerts = untracked
+    return True
 
 
 def _resolved_unseen(cmd: AlertsReceived, policy: Policy, now: datetime) -> Decision:
@@ -117,20 +155,24 @@ def _resolved_unseen(cmd: AlertsReceived, policy: Policy, now: datetime) -> Deci
     closed = Incident(
         id=cmd.new_id, receiver=cmd.receiver, group_key=cmd.group_key, policy=policy.name,
         severity=cmd.severity, title=cmd.title, created_at=now, drill=cmd.drill,
-        alerts={a.fingerprint: a for a in cmd.alerts}, status="resolved", resolved_at=now,
-        resolved_by="alertmanager",
+        status="resolved", resolved_at=now, resolved_by="alertmanager",
     )
+    book = Tracked(closed, cmd.max_alerts)
+    for alert in cmd.alerts:
+        book.put(alert)
+    book.compact()
     closed.note(now, "resolved_unseen", alerts=len(cmd.alerts), policy=policy.name)
-    return Decision(closed, changed=True)
+    return Decision(closed, changed=True, archive=book.archive)
 
 
-def _remember_resolved(closed: Incident, alerts: list[AlertState], now: datetime) -> Decision:
+def _remember_resolved(closed: Incident, cmd: AlertsReceived, now: datetime) -> Decision:
     """Resolves that reach a closed incident are remembered on it, so that firing copies
     delivered late are recognised as stale: episodes it never saw firing, and the end of
     an alert that was still firing when someone resolved the incident by hand."""
+    seen = Tracked(closed, cmd.max_alerts)
     unseen, ended = [], []
-    for alert in alerts:
-        known = closed.alerts.get(alert.fingerprint)
+    for alert in cmd.alerts:
+        known = seen.known(alert.fingerprint)
         if alert.status != "resolved":
             continue
         if known is None or _later_episode(known, alert):
@@ -140,13 +182,16 @@ def _remember_resolved(closed: Incident, alerts: list[AlertState], now: datetime
     if not unseen and not ended:
         return Decision(closed)
     current = closed.model_copy(deep=True)
+    book, notes = Tracked(current, cmd.max_alerts), Notes()
     for alert in unseen + ended:
-        current.alerts[alert.fingerprint] = alert
+        book.put(alert)
     for alert in ended:
-        current.note(now, "alert_resolved", fingerprint=alert.fingerprint, alertname=alert.labels.get("alertname", ""))
+        notes.add("alert_resolved", alert)
+    book.compact()
+    notes.write(current, now)
     if unseen:
         current.note(now, "resolved_unseen", alerts=len(unseen))
-    return Decision(current, changed=True)
+    return Decision(current, changed=True, archive=book.archive)
 
 
 def _is_stale_refire(resolved: Incident, alerts: list[AlertState]) -> bool:
@@ -154,8 +199,9 @@ def _is_stale_refire(resolved: Incident, alerts: list[AlertState]) -> bool:
     firing = [a for a in alerts if a.status == "firing"]
     if not firing:
         return True
+    seen = Tracked(resolved, 1)
     for alert in firing:
-        known = resolved.alerts.get(alert.fingerprint)
+        known = seen.known(alert.fingerprint)
         if known is None or _later_episode(known, alert):
             return False
     return True

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from routing.incident import Effect, Incident
+from routing.incident import AlertState, Effect, Incident
 
 
 @dataclass
@@ -12,3 +12,6 @@ class Decision:
     effects: list[Effect] = field(default_factory=list)
     changed: bool = False
     early: bool = False  # an escalation timer that fired before its due time
+    # Whole alerts that left the hot record (resolved, kept in the incident's alert hash,
+    # written with the commit) by fingerprint; None: remove it from the hash.
+    archive: dict[str, AlertState | None] = field(default_factory=dict)

@@ -28,6 +28,7 @@ class AlertGroup:
     title: str
     alerts: tuple[AlertState, ...]
     digest: str = NO_DIGEST  # of the payload (``body_digest`` / ``payload_digest``)
+    more_firing: bool = False  # Alertmanager truncated the payload of a group that is firing
 
 
 def title_of(payload: WebhookPayload) -> str:
@@ -85,4 +86,5 @@ def group_of(payload: WebhookPayload, route: Route, severity: SeverityMapping,
         title=title_of(payload),
         alerts=alerts,
         digest=digest,
+        more_firing=payload.truncated_alerts > 0 and payload.status == "firing",
     )

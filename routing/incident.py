@@ -64,7 +64,14 @@ class Incident(BaseModel):
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
     resolved_by: str | None = None
+    # Firing alerts (at most ``AlertsReceived.max_alerts``) and the most recently resolved
+    # ones (``routing.tracked.KEEP_RESOLVED``), whole; older resolved alerts leave the hot
+    # record: ``ended`` keeps what the episode rule needs of them (start, end), bounded too,
+    # and the whole alert goes to the incident's alert hash (``Decision.archive``).
     alerts: dict[str, AlertState] = Field(default_factory=dict)
+    ended: dict[str, tuple[datetime, datetime | None]] = Field(default_factory=dict)
+    untracked_alerts: int = 0  # firing alerts of the group's last notification beyond the cap
+    cap_reached_at: datetime | None = None  # when the cap first left alerts untracked
     round: int = 0  # escalation rounds started so far (the first page is round 1)
     tier_index: int = -1  # index of the tier paged last
     next_tier_index: int = 0  # the tier the next escalation pages
@@ -118,6 +125,12 @@ class AlertsReceived(BaseModel):
     severity: str
     title: str
     alerts: list[AlertState]
+    #: Firing alerts an incident tracks at most (``HERALD_MAX_ALERTS_PER_INCIDENT``); the
+    #: rest are counted, and the resolved episodes it remembers are bounded by it too.
+    max_alerts: int = Field(1000, ge=1)
+    #: The group fires alerts this notification does not carry (Alertmanager truncated it:
+    #: ``truncatedAlerts`` > 0 with status ``firing``): not a resolve, whatever it lists.
+    more_firing: bool = False
 
 
 class Escalate(BaseModel):

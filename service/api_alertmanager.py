@@ -16,9 +16,10 @@ from routing.alertmanager import WebhookPayload
 from routing.grouping import body_digest
 from service import metrics
 from service.auth import check_alertmanager
-from service.ingest import ingest
+from service.ingest import OFF_LOOP_BYTES, ingest  # a larger body is parsed and decided off the event loop
 
 router = APIRouter()
+
 
 
 async def read_body(request: Request, limit: int, what: str = "request body") -> bytes:
@@ -39,6 +40,13 @@ def _explain(exc: ValidationError) -> str:
     return f"not an Alertmanager webhook payload: {where}: {first['msg']}{more}"
 
 
+def _parse(body: bytes) -> WebhookPayload:
+    try:
+        return WebhookPayload.model_validate_json(body)
+    except ValidationError as exc:
+        raise HTTPException(400, _explain(exc)) from None
+
+
 @router.post("/api/v1/alertmanager", tags=["alertmanager"])
 async def receive_alertmanager(request: Request) -> dict:
     """Receive one Alertmanager webhook notification (payload version 4)."""
@@ -47,11 +55,11 @@ async def receive_alertmanager(request: Request) -> dict:
     try:
         check_alertmanager(request, herald.settings)
         body = await read_body(request, herald.settings.max_body_bytes)
-        try:
-            payload = WebhookPayload.model_validate_json(body)
-        except ValidationError as exc:
-            raise HTTPException(400, _explain(exc)) from None
+        big = len(body) > OFF_LOOP_BYTES
+        payload = await run_in_threadpool(_parse, body) if big else _parse(body)
         fast = getattr(request.app.state, "ingest", None)  # the event-loop path, while the app runs
+        if big:
+            fast = None  # deciding and writing thousands of alerts is the thread pool's work too
         digest = body_digest(body)  # a re-send is the same body again
         incidents = await (fast(payload, digest) if fast is not None
                            else run_in_threadpool(ingest, herald, payload, digest))

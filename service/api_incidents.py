@@ -14,7 +14,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from routing.incident import Acknowledge, AddNote, Command, EscalateNow, Incident, Reassign, Resolve, Snooze
+from routing.incident import Acknowledge, AddNote, AlertState, Command, EscalateNow, Incident, Reassign, Resolve, Snooze
 from service.auth import Caller, check_api, require_scope
 from service.redact import redact_contacts
 
@@ -34,13 +34,33 @@ def _shown(request: Request, caller: Caller, data: dict[str, Any]) -> dict[str, 
 
 
 def _public(incident: Incident) -> dict[str, Any]:
-    return incident.model_dump(mode="json")
+    """The incident as the API shows it: ``alerts`` holds its firing alerts and the most
+    recently resolved ones (the rest: ``GET …/alerts``), ``alerts_total`` counts them all."""
+    data = incident.model_dump(mode="json", exclude={"ended"})
+    data["alerts_total"] = len(incident.alerts) + len(incident.ended)
+    return data
 
 
 def _summary(incident: Incident) -> dict[str, Any]:
-    data = incident.model_dump(mode="json", exclude={"timeline", "pages", "alerts"})
-    data["alerts"] = len(incident.alerts)
+    data = incident.model_dump(mode="json", exclude={"timeline", "pages", "alerts", "ended"})
+    data["alerts"] = len(incident.alerts) + len(incident.ended)
     return data
+
+
+def alerts_page(alerts: list[AlertState], status: str, offset: int, limit: int) -> tuple[int, list[AlertState]]:
+    """(how many match, the page): firing alerts first, earliest start first; then
+    resolved ones, latest end first; fingerprint breaks ties, so pages never overlap."""
+    chosen = [a for a in alerts if status == "all" or a.status == status]
+    firing = sorted((a for a in chosen if a.status == "firing"), key=lambda a: (a.starts_at, a.fingerprint))
+    ended = sorted((a for a in chosen if a.status != "firing"),
+                   key=lambda a: (-(a.ends_at or a.starts_at).timestamp(), a.fingerprint))
+    ordered = firing + ended
+    return len(ordered), ordered[offset:offset + limit]
+
+
+def all_alerts(request: Request, incident: Incident) -> list[AlertState]:
+    """Every alert the incident tracks: its hot record's and those moved out of it."""
+    return list(incident.alerts.values()) + request.app.state.herald.store.moved_out_alerts(incident)
 
 
 @router.get("")
@@ -63,6 +83,28 @@ def get_incident(incident_id: str, request: Request, caller: Caller = Depends(re
     if incident is None:
         raise HTTPException(404, f"no incident {incident_id!r}")
     return _shown(request, caller, _public(incident))
+
+
+@router.get("/{incident_id}/alerts")
+def get_incident_alerts(
+    incident_id: str,
+    request: Request,
+    status: Literal["all", "firing", "resolved"] = Query("all", description="only firing or only resolved alerts"),
+    offset: int = Query(0, ge=0, le=1_000_000, description="alerts to skip"),
+    limit: int = Query(100, ge=1, le=1000, description="alerts to answer at most"),
+    caller: Caller = Depends(reader),
+) -> dict[str, Any]:
+    """An incident's alerts, a page at a time: firing first (earliest start first), then
+    resolved (latest end first). ``total``: how many match ``status``;
+    ``untracked_alerts``: firing alerts of the group beyond
+    ``HERALD_MAX_ALERTS_PER_INCIDENT``, counted but not kept."""
+    incident = request.app.state.herald.store.get(incident_id)
+    if incident is None:
+        raise HTTPException(404, f"no incident {incident_id!r}")
+    total, chosen = alerts_page(all_alerts(request, incident), status, offset, limit)
+    return _shown(request, caller, {
+        "incident": incident.id, "status": status, "offset": offset, "limit": limit, "total": total,
+        "untracked_alerts": incident.untracked_alerts, "alerts": [a.model_dump(mode="json") for a in chosen]})
 
 
 def _act(request: Request, incident_id: str, command: Command) -> dict[str, Any]:

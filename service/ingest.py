@@ -12,6 +12,10 @@ from routing.incident import AlertsReceived, AlertState, Hold
 from routing.routes import policies_for
 from service.runtime import Herald
 
+#: A webhook body, or a group's stored incidents, larger than this are parsed, decided and
+#: written in the thread pool, never on the API's event loop (``service.ingest_async``).
+OFF_LOOP_BYTES = 64 * 1024
+
 
 def ingest(herald: Herald, payload: WebhookPayload, digest: str | None = None) -> list[dict[str, Any]]:
     """Store the group durably (one atomic write per matching policy) and dispatch;
@@ -59,7 +63,8 @@ def decide_slot(herald: Herald, group: AlertGroup, policy_name: str, slot: Group
     policy = herald.config.policies[policy_name]
     command = AlertsReceived(new_id=slot.new_id or (slot.current.id if slot.current else ""),
                              receiver=group.receiver, group_key=group.group_key, severity=group.severity,
-                             title=group.title, alerts=list(group.alerts), drill=drill)
+                             title=group.title, alerts=list(group.alerts), drill=drill,
+                             max_alerts=herald.settings.max_alerts_per_incident, more_firing=group.more_firing)
     roster = herald.calendars.roster_seen(policy, now, versions[:2])
     return decide(slot.current, command, policy, roster, now, hold)
 

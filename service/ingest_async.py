@@ -22,7 +22,7 @@ from routing.alertmanager import WebhookPayload
 from routing.grouping import group_of, payload_digest, policies_of
 from routing.maintenance import hold_for
 from service.heartbeats import carries_watchdog
-from service.ingest import decide_slot, ingest, ingest_group, is_firing, ref, unchanged
+from service.ingest import OFF_LOOP_BYTES, decide_slot, ingest, ingest_group, is_firing, ref, unchanged
 from service.runtime import Herald
 
 
@@ -37,9 +37,14 @@ class AsyncIngest:
         await self.client.aclose()
 
     async def _read_group(self, payload: WebhookPayload, policies: tuple[str, ...] | list[str], digest: str,
-                          firing: bool) -> GroupRead:
+                          firing: bool) -> tuple[GroupRead, bool]:
+        """The group as read, and whether its incidents are big (parsed, then decided and
+        written, in the thread pool: a large incident's JSON costs milliseconds each way)."""
         keys_, args = group_read_call(payload.receiver, payload.group_key, policies, digest, firing)
-        return parse_group_read(await self.scripts.run(READ_GROUP, keys_, args), len(policies))
+        reply = await self.scripts.run(READ_GROUP, keys_, args)
+        if sum(len(part) for part in reply) > OFF_LOOP_BYTES:
+            return await run_in_threadpool(parse_group_read, reply, len(policies)), True
+        return parse_group_read(reply, len(policies)), False
 
     async def __call__(self, payload: WebhookPayload, digest: str | None = None) -> list[dict[str, Any]]:
         """``digest``: of the body as received (``routing.grouping.body_digest``)."""
@@ -48,13 +53,13 @@ class AsyncIngest:
             return await run_in_threadpool(ingest, herald, payload, digest)
         digest = digest or payload_digest(payload)
         policies, firing = policies_of(payload, herald.config.route), is_firing(payload)
-        read = await self._read_group(payload, policies, digest, firing)
+        read, big = await self._read_group(payload, policies, digest, firing)
         if read.same is not None:
             return unchanged(read)
         group = group_of(payload, herald.config.route, herald.config.severity, policies, digest)
         now = herald.clock()
         windows = herald.maintenance.cached_at(read.versions[2])
-        if windows is None or not herald.calendars.is_current(read.versions[:2], now):
+        if big or windows is None or not herald.calendars.is_current(read.versions[:2], now):
             decisions = await run_in_threadpool(ingest_group, herald, group, False, read)
             return [ref(d) for d in decisions if d.incident is not None]
         hold = hold_for(list(group.alerts), windows, now)

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     ack_token_ttl: int = Field(86400, gt=0, description="Seconds an acknowledgement link stays valid.")
     send_lease: float = Field(15.0, ge=1, le=300, description="Seconds a sender's claim on a page outlives the sender: renewed while the provider call runs, so a worker killed mid-send frees its pages within this time and the sweep sends them.")
     max_body_bytes: int = Field(1024 * 1024, gt=0, description="Largest request body accepted.")
+    max_alerts_per_incident: int = Field(1000, ge=1, le=100_000, description="Firing alerts one incident tracks at most; alerts of its group beyond that are counted (untracked_alerts), not kept, and keep the incident open while they fire. Bounds the resolved episodes an incident remembers too.")
     log_format: str = Field("plain", description="plain (human) or json (one object a line, with request and incident ids).")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     console_password: SecretStr | None = Field(None, description="A password that logs in to the web console as admin (besides API tokens); at least 16 characters.")

@@ -6,11 +6,12 @@ same command the API and SMS build and goes through ``herald.act`` (``decide()``
 transaction); the viewer is recorded as ``by`` with ``via="web"``. Post/redirect/get: the answer is a 303 back to the incident with a flash."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from service.api_incidents import alerts_page, all_alerts
 from routing.incident import Acknowledge, AddNote, EscalateNow, Reassign, Resolve, Snooze
 from service.web.base import PREFIX, ConsoleRoute, back, flash, logged_in, writer
 from service.web.incident_view import SEVERITIES, STATUSES, describe, links, select, services
@@ -19,6 +20,7 @@ from service.web.session import Viewer
 
 router = APIRouter(prefix=PREFIX + "/incidents", route_class=ConsoleRoute, include_in_schema=False)
 LISTED = 500
+ALERTS_SHOWN = 50  # alerts on one page of an incident; previous/next links page through the rest
 VIA = "web"
 
 
@@ -36,11 +38,14 @@ def incident_list(request: Request, status: str = "open", severity: str = "", se
 
 
 @router.get("/{incident_id}", response_class=HTMLResponse)
-def incident_page(incident_id: str, request: Request, viewer: Viewer = Depends(logged_in)) -> Response:
+def incident_page(incident_id: str, request: Request, alerts_offset: int = Query(0, ge=0, le=1_000_000),
+                  viewer: Viewer = Depends(logged_in)) -> Response:
+    """The incident; its alerts ``ALERTS_SHOWN`` at a time (``alerts_offset``), firing first."""
     herald = request.app.state.herald
     incident = herald.store.get(incident_id) if len(incident_id) <= 32 else None
     if incident is None:
         raise HTTPException(404, f"There is no incident #{incident_id}.")
+    total, shown = alerts_page(all_alerts(request, incident), "all", alerts_offset, ALERTS_SHOWN)
     people = herald.config.people
     policy = herald.config.policies.get(incident.policy)
     return page(request, "incident.html", incident=incident, flash=flash(request),
@@ -48,7 +53,7 @@ def incident_page(incident_id: str, request: Request, viewer: Viewer = Depends(l
                 links=links(incident), people=sorted(people.values(), key=lambda p: p.name),
                 names={pid: p.name for pid, p in people.items()},
                 tiers=[t.name for t in policy.tiers] if policy else [],
-                alerts=sorted(incident.alerts.values(), key=lambda a: (a.status != "firing", a.starts_at)))
+                alerts=shown, alerts_total=total, alerts_offset=alerts_offset, alerts_limit=ALERTS_SHOWN)
 
 
 async def _act(request: Request, incident_id: str, command, done: str) -> Response:

@@ -31,6 +31,8 @@ EXPECTED = {
     "worker_stop": [("rq_baseline", "max_s"), ("redis_up", "max_s"), ("redis_down_rq_retrying", "max_s"),
                     ("redis_down_from_start", "max_s")],
     "matchers": [("re2", "len_20", "ms"), ("python_re", "len_10", "ms"), ("re2_longest_ms",)],
+    "incident_growth": [("first_s",), ("tenth_s",), ("ratio",), ("healthz_max_s",), ("incident_bytes",),
+                        ("worker_peak_mib",), ("worker_limit_mib",), ("tracked",)],
 }
 
 

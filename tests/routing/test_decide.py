@@ -343,3 +343,35 @@ def test_decide_never_mutates_its_input():
     before = inc.model_dump()
     decide(inc, Acknowledge(by="alice", via="api"), POLICY, ROSTER, T0)
     assert inc.model_dump() == before
+
+
+# -- the per-incident cap (issue 16.1): structure, not time ------------------------------
+
+def capped(*alerts, cap=2, more_firing=False):
+    return received(*alerts).model_copy(update={"max_alerts": cap, "more_firing": more_firing})
+
+
+def test_alerts_beyond_the_cap_are_counted_not_kept_and_noted_once():
+    inc = decide(None, capped(*(alert(fp=f"fp{n}") for n in range(5))), POLICY, ROSTER, T0).incident
+    assert sorted(inc.alerts) == ["fp0", "fp1"] and inc.untracked_alerts == 3
+    later = decide(inc, capped(*(alert(fp=f"fp{n}") for n in range(7))), POLICY, ROSTER, T0 + timedelta(minutes=1))
+    assert later.changed and later.effects == [] and later.incident.untracked_alerts == 5
+    assert [e.kind for e in later.incident.timeline].count("alert_cap_reached") == 1
+
+
+def test_a_truncated_firing_notification_does_not_resolve():
+    """Alertmanager left firing alerts out (truncatedAlerts): every listed alert resolved
+    is not the group resolved; the next, complete notification resolves it."""
+    inc = opened().incident
+    d = decide(inc, capped(alert("resolved"), more_firing=True), POLICY, ROSTER, T0 + timedelta(minutes=2))
+    assert d.incident.status == "triggered"
+    d = decide(d.incident, capped(alert("resolved")), POLICY, ROSTER, T0 + timedelta(minutes=3))
+    assert d.incident.status == "resolved"
+
+
+def test_many_changes_in_one_notification_are_summed_up_on_the_timeline():
+    inc = opened().incident
+    d = decide(inc, capped(*(alert(fp=f"n{n}") for n in range(30)), cap=100), POLICY, ROSTER, T0)
+    kinds = [e.kind for e in d.incident.timeline]
+    assert kinds.count("alert_added") == 10 and kinds[-1] == "alerts_added"
+    assert d.incident.timeline[-1].details["count"] == 20

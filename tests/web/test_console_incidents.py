@@ -133,3 +133,27 @@ def test_second_ack_says_nothing_changed(admin, herald):
     csrf = csrf_of(admin.get("/ui/").text)
     r = admin.post(f"/ui/incidents/{incident_id}/ack", data={"csrf": csrf})
     assert "Nothing changed" in r.text
+
+
+def test_the_incident_page_shows_a_page_of_alerts_with_next_and_previous(admin):
+    """A group of 120 alerts: the page shows 50, then the next 50, then the last 20;
+    each alert appears on exactly one page. Failure case: a bad offset is refused."""
+    first = fixture_payload("firing.json")["alerts"][0]
+    alerts = []
+    for n in range(120):
+        a = copy.deepcopy(first)
+        a["fingerprint"] = f"growth{n:04d}"
+        a["labels"] = {**a["labels"], "alertname": f"Growth{n:04d}"}
+        alerts.append(a)
+    incident_id = fire(admin, alerts=alerts)
+    seen, offset = [], 0
+    while True:
+        html = admin.get(f"/ui/incidents/{incident_id}", params={"alerts_offset": offset}).text
+        seen += [n for n in range(120) if f"Growth{n:04d}</strong>" in html]
+        assert "Alerts (120" in html
+        assert ('rel="prev"' in html) == (offset > 0)
+        if 'rel="next"' not in html:
+            break
+        offset += 50
+    assert offset == 100 and sorted(seen) == list(range(120)) and len(seen) == 120
+    assert admin.get(f"/ui/incidents/{incident_id}", params={"alerts_offset": -1}).status_code in (400, 422)
