@@ -28,6 +28,9 @@ EXPECTED = {
                ("http", "healthz", "p99_ms")],
     "storm": [("alerts_lost",), ("gaps_under_window",), ("probe_during", "p99_ms"), ("probe_idle", "p99_ms")],
     "memory": [("idle", "api_kb"), ("loaded", "api_kb"), ("loaded", "worker_peak_kb"), ("loaded", "open_incidents")],
+    "retention": [("used_memory_per_incident",), ("record_memory_usage",), ("kept_per_incident",),
+                  ("kept_per_extra_alert",), ("ttl_bytes_per_incident",), ("after_purge_used_memory",),
+                  ("purge_ms_per_incident",)],
 }
 
 
