@@ -13,12 +13,13 @@ Figures, each against a baseline of the same run:
   ones — ack links, provider message records — included), against ``MEMORY USAGE`` of
   its record alone: the rest is indexes, group pointer and digest, send-log, TTL'd keys.
 - what the incident keeps for the whole retention (``MEMORY USAGE`` of its record, group
-  pointer, digest and send-log slots), the same for incidents of 20 alerts (the per-alert
-  cost is the difference), both against the record of a 1-alert incident.
+  pointer, digest and send-log slots) against the record of a 1-alert incident; the same
+  for incidents of 20 alerts against that (the per-alert cost is the difference).
 - ``used_memory`` after the purge (and after the keys with a TTL have run out, which the
   benchmark does by deleting them) against before the first incident, and what is left
-  per purged incident against what one kept: about nothing but the SLA month totals. RQ's jobs are left out of every figure: nothing runs
-  them here; in a deployment they run and expire.
+  per purged incident against what one kept: about nothing but the SLA month totals.
+  RQ's jobs are left out of every figure: nothing runs them here; in a deployment they
+  run and expire.
 - purge time per incident against the webhook's in-process write of one.
 """
 from __future__ import annotations

@@ -9,7 +9,7 @@ Incident state in Redis, and how long each piece lives (``integrations/keys.py``
   members of each person's pending-page queue.
 - a TTL of their own: ack links (``HERALD_ACK_TOKEN_TTL``), provider message records
   and the latest message per number (7 days), inbound provider events (7 days), send
-  leases and rate windows (seconds), wrong-token counters (2 minutes), notices (a day).
+  leases and rate windows (seconds), wrong-token counters (2 minutes), notices (7 days).
 - incidents resolved before this index existed (an older Herald wrote them) are found
   by a walk over all incidents, a chunk a sweep, and purged or indexed as they are.
 - left alone: an id still in the outbox list (a worker takes it, finds nothing and moves

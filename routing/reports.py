@@ -195,7 +195,8 @@ class Totals:
     escalations: Counter[str] = field(default_factory=Counter)
 
     def __add__(self, other: "Totals") -> "Totals":
-        return Totals(*(getattr(self, n) + getattr(other, n) for n in FIGURES), escalations=self.escalations + other.escalations)
+        return Totals(*(getattr(self, n) + getattr(other, n) for n in FIGURES),
+                      escalations=self.escalations + other.escalations)
 
 
 FIGURES = ("incidents", "acknowledged", "resolved", "ack_ms", "resolve_ms", "sla_counted", "met")

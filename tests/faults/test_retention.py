@@ -116,7 +116,7 @@ def test_a_resolved_incident_past_retention_goes_with_every_key_that_names_it(tm
 
         assert local.herald.store.get(old) is None
         assert naming(client, old) == []
-        assert without_ttl(client, current) == []  # all that is left of it has a TTL of its own (ack links, provider ids)
+        assert without_ttl(client, current) == []  # what is left of it has a TTL (ack links, provider ids)
         assert local.herald.store.get(current) == before
         assert client.get(keys.group(before.receiver, before.group_key, before.policy)) == current
 

@@ -34,7 +34,8 @@ def clock(herald):
 def fire(client, group: str) -> str:
     payload = fixture_payload("firing.json")
     payload["groupKey"] = group
-    r = client.post("/api/v1/alertmanager", content=json.dumps(payload), headers={"Authorization": f"Bearer {AM_TOKEN}"})
+    r = client.post("/api/v1/alertmanager", content=json.dumps(payload),
+                    headers={"Authorization": f"Bearer {AM_TOKEN}"})
     assert r.status_code == 200, r.text
     return r.json()["incidents"][0]["id"]
 
