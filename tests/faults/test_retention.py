@@ -67,6 +67,20 @@ def full_life(local, group: str) -> str:
     return incident_id
 
 
+def resolved_long_ago(local, count: int, ago: timedelta) -> list[str]:
+    """``count`` incidents opened and resolved ``ago`` (the outbox drained, as a worker
+    does); Herald's clock is back at now afterwards."""
+    now = local.clock.now
+    local.clock.now = now - ago
+    ids = []
+    for n in range(count):
+        ids.append(post(local, f"old-{n}"))
+        post(local, f"old-{n}", "resolved")
+    outbox.drain(local.herald)
+    local.clock.now = now
+    return ids
+
+
 def naming(client: redis.Redis, incident_id: str) -> list[str]:
     """Every Herald key whose name, members, fields or value point at ``incident_id``."""
     found = []
@@ -171,12 +185,7 @@ def test_each_sweep_purges_a_bounded_batch(tmp_path, redis_url, monkeypatch):
     monkeypatch.setattr(retention, "PURGE_BATCH", 3)
     with local_herald(tmp_path, redis_url) as local:
         now = local.clock.now
-        local.clock.now = now - RETENTION - timedelta(days=3)
-        ids = []
-        for n in range(7):
-            ids.append(post(local, f"g{n}"))
-            post(local, f"g{n}", "resolved")
-        local.clock.now = now
+        ids = resolved_long_ago(local, 7, RETENTION + timedelta(days=3))
         left = []
         for _ in range(4):
             jobs.sweep(local.herald)
@@ -210,13 +219,7 @@ def test_a_purge_decided_from_an_older_version_removes_nothing_and_a_repeated_on
 def test_a_full_redis_refuses_webhooks_and_the_purge_still_frees_it(tmp_path, redis_url):
     with local_herald(tmp_path, redis_url) as local:
         now = local.clock.now
-        local.clock.now = now - RETENTION - timedelta(days=5)
-        old = []
-        for n in range(40):
-            old.append(post(local, f"old-{n}"))
-            post(local, f"old-{n}", "resolved")
-        outbox.drain(local.herald)  # as a worker does
-        local.clock.now = now
+        old = resolved_long_ago(local, 40, RETENTION + timedelta(days=5))
         client = local.herald.store.redis
         try:
             client.config_set("maxmemory", int(client.info("memory")["used_memory"]) - 1)  # full (noeviction)
