@@ -10,6 +10,7 @@ PREFIX = "herald:"
 INCIDENT_SEQ = PREFIX + "seq:incident"
 INCIDENTS_ALL = PREFIX + "incidents"  # zset: id -> created_at (epoch seconds)
 INCIDENTS_OPEN = PREFIX + "incidents:open"  # zset: id -> created_at
+INCIDENTS_RESOLVED = PREFIX + "incidents:resolved"  # zset: id -> resolved_at: what the retention purge reads
 DUE = PREFIX + "due"  # zset: id -> epoch seconds when a worker must look at it
 OUTBOX = PREFIX + "outbox"  # list of incident ids committed with pages to send or timers to set
 METRICS = PREFIX + "metrics"  # hash: metric, label values[, bucket] -> count, shared by every process
@@ -133,6 +134,19 @@ def console_session(session_id: str) -> str:
     """One console session's record, under the SHA-256 of its id: the id itself is only
     in the browser's cookie, so a copy of the database opens no session."""
     return f"{PREFIX}session:{hashlib.sha256(session_id.encode()).hexdigest()}"
+
+
+# -- retention (integrations/retention_store.py) -----------------------------------------------
+def sla_month(month: str) -> str:
+    """hash: the SLA totals of the incidents created in ``month`` ("2026-03") that the
+    retention purge removed; field "<kind>\\x1f<severity>\\x1f<policy>\\x1f<figure>" -> count
+    (``routing.reports.archive_fields``). Kept for good: a few hundred bytes a month."""
+    return f"{PREFIX}sla:{month}"
+
+
+#: The walk over ``INCIDENTS_ALL`` that finds incidents resolved before the resolved-time
+#: index existed: the creation time (epoch s) it goes on from, "done" once it saw them all.
+RESOLVED_INDEX_BACKFILL = PREFIX + "retention:indexed"
 
 
 def notice(ref: str, person: str) -> str:

@@ -114,10 +114,12 @@ def commit_call(decision: Decision, previous: Incident | None, *, guard: str = "
     wake = outbox and bool(decision.effects)
     keys_ = [keys.incident(incident.id), keys.group(incident.receiver, incident.group_key, incident.policy),
              keys.digest(incident.receiver, incident.group_key, incident.policy), keys.INCIDENTS_ALL,
-             keys.INCIDENTS_OPEN, keys.DUE, keys.METRICS, keys.OUTBOX, keys.incident_alerts(incident.id)]
+             keys.INCIDENTS_OPEN, keys.DUE, keys.METRICS, keys.OUTBOX, keys.incident_alerts(incident.id),
+             keys.INCIDENTS_RESOLVED]
+    resolved = (incident.resolved_at or incident.created_at).timestamp() if not incident.is_open else ""
     args: list[object] = [expected, guard, incident.id, incident.model_dump_json(), created,
                           "1" if incident.is_open else "0", digest, incident.status,
-                          "" if due is None else due.timestamp(), "1" if wake else "0", len(counts)]
+                          "" if due is None else due.timestamp(), "1" if wake else "0", len(counts), resolved]
     for name, amount in counts:
         args += [name, amount]
     args.append(len(decision.archive))

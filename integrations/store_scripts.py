@@ -19,16 +19,17 @@ from integrations import keys
 
 # KEYS: 1 incident, 2 group pointer, 3 group digest, 4 all incidents, 5 open incidents, 6 due,
 #       7 metrics hash, 8 outbox, 9 the incident's alert hash (resolved alerts out of the hot record),
-#       10.. one pending-page queue per page (same order as the page ARGV)
+#       10 resolved incidents (by resolved time, for the retention purge),
+#       11.. one pending-page queue per page (same order as the page ARGV)
 # ARGV: 1 expected version ("0": the incident must not exist yet),
 #       2 group guard ("*": not a webhook write — the group is left alone unless it names this
 #         incident; else the group pointer's expected value, "" for none, and this write takes it),
 #       3 id, 4 incident JSON, 5 created (epoch s), 6 "1" if open, 7 the digest of the payload
 #       applied ("" for a write that applied none: the group's digest keeps its alerts part),
 #       8 status, 9 due (epoch s) or "", 10 "1" to push the id onto the outbox,
-#       11 number of metric pairs, then (field, amount) metric pairs, then the number of alert-hash
-#       pairs and (fingerprint, alert JSON or "" to remove) pairs, then (member, score or ""
-#       to remove) per page.
+#       11 number of metric pairs, 12 resolved (epoch s) or "" while open, then (field, amount)
+#       metric pairs, then the number of alert-hash pairs and (fingerprint, alert JSON or ""
+#       to remove) pairs, then (member, score or "" to remove) per page.
 # The group digest reads "<payload digest>:<incident id>:<status>".
 COMMIT = """
 local raw = redis.call('GET', KEYS[1])
@@ -59,11 +60,12 @@ end
 redis.call('ZADD', KEYS[4], ARGV[5], id)
 if ARGV[6] == '1' then redis.call('ZADD', KEYS[5], ARGV[5], id) else redis.call('ZREM', KEYS[5], id) end
 if ARGV[9] == '' then redis.call('ZREM', KEYS[6], id) else redis.call('ZADD', KEYS[6], ARGV[9], id) end
+if ARGV[12] == '' then redis.call('ZREM', KEYS[10], id) else redis.call('ZADD', KEYS[10], ARGV[12], id) end
 if ARGV[10] == '1' then
   redis.call('RPUSH', KEYS[8], id)
   redis.call('LTRIM', KEYS[8], -100000, -1)
 end
-local i = 12
+local i = 13
 for _ = 1, tonumber(ARGV[11]) do
   redis.call('HINCRBYFLOAT', KEYS[7], ARGV[i], ARGV[i + 1])
   i = i + 2
@@ -75,7 +77,7 @@ for _ = 1, n_alerts do
   else redis.call('HSET', KEYS[9], ARGV[i], ARGV[i + 1]) end
   i = i + 2
 end
-for k = 10, #KEYS do
+for k = 11, #KEYS do
   if ARGV[i + 1] == '' then redis.call('ZREM', KEYS[k], ARGV[i])
   else redis.call('ZADD', KEYS[k], ARGV[i + 1], ARGV[i]) end
   i = i + 2

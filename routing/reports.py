@@ -178,26 +178,103 @@ def parse_range(start: str | None, end: str | None, now: datetime) -> tuple[date
     return first, last
 
 
-def _mean(values: Iterable[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return round(sum(present) / len(present), 3) if present else None
+@dataclass
+class Totals:
+    """Sums behind the report's figures for some incidents: what the retention purge keeps
+    of each incident it removes (per month, kind, severity and policy), so that totals of
+    purged and of stored incidents add up to what the incidents themselves gave. Times are
+    whole milliseconds (the report shows seconds to three decimals)."""
+
+    incidents: int = 0
+    acknowledged: int = 0
+    resolved: int = 0
+    ack_ms: int = 0  # created -> acknowledged, summed over the acknowledged
+    resolve_ms: int = 0  # created -> resolved, summed over the resolved
+    sla_counted: int = 0
+    met: int = 0
+    escalations: Counter[str] = field(default_factory=Counter)
+
+    def __add__(self, other: "Totals") -> "Totals":
+        return Totals(*(getattr(self, n) + getattr(other, n) for n in FIGURES),
+                      escalations=self.escalations + other.escalations)
+
+
+FIGURES = ("incidents", "acknowledged", "resolved", "ack_ms", "resolve_ms", "sla_counted", "met")
+#: Which incidents a figure is about: (drill, severity, policy).
+Key = tuple[bool, str, str]
+SEP = "\x1f"
+
+
+def _ms(start: datetime, end: datetime | None) -> int | None:
+    return None if end is None else round((end - start) / timedelta(milliseconds=1))
+
+
+def totals_of(f: Facts) -> Totals:
+    acked, resolved = _ms(f.created_at, f.acknowledged), _ms(f.created_at, f.resolved)
+    return Totals(1, int(acked is not None), int(resolved is not None), acked or 0, resolved or 0,
+                  int(f.met is not None), int(bool(f.met)), Counter(f.escalations))
+
+
+def summary(t: Totals) -> dict:
+    """The report's figures from totals."""
+    return {
+        "incidents": t.incidents, "acknowledged": t.acknowledged, "resolved": t.resolved,
+        "mtta_seconds": round(t.ack_ms / t.acknowledged / 1000, 3) if t.acknowledged else None,
+        "mttr_seconds": round(t.resolve_ms / t.resolved / 1000, 3) if t.resolved else None,
+        "sla_counted": t.sla_counted, "acknowledged_within_sla": t.met,
+        "share_within_sla": round(t.met / t.sla_counted, 4) if t.sla_counted else None,
+        "escalations_per_tier": dict(sorted((k, n) for k, n in t.escalations.items() if n)),
+    }
 
 
 def stats(items: list[Facts]) -> dict:
-    counted = [f for f in items if f.met is not None]
-    met = sum(1 for f in counted if f.met)
-    escalations: Counter[str] = Counter()
-    for f in items:
-        escalations.update(f.escalations)
-    return {
-        "incidents": len(items), "acknowledged": sum(1 for f in items if f.acknowledged),
-        "resolved": sum(1 for f in items if f.resolved),
-        "mtta_seconds": _mean(_seconds(f.created_at, f.acknowledged) for f in items),
-        "mttr_seconds": _mean(_seconds(f.created_at, f.resolved) for f in items),
-        "sla_counted": len(counted), "acknowledged_within_sla": met,
-        "share_within_sla": round(met / len(counted), 4) if counted else None,
-        "escalations_per_tier": dict(sorted(escalations.items())),
-    }
+    return summary(sum((totals_of(f) for f in items), Totals()))
+
+
+def archive_fields(f: Facts) -> list[tuple[str, int]]:
+    """What one purged incident adds to its month's totals: (hash field, amount) pairs,
+    the field "<kind>\\x1f<severity>\\x1f<policy>\\x1f<figure>", the figure one of ``FIGURES``
+    or "esc:<tier>"."""
+    t, prefix = totals_of(f), SEP.join(("drill" if f.drill else "incident", f.severity, f.policy, ""))
+    out = [(prefix + name, getattr(t, name)) for name in FIGURES if getattr(t, name) or name == "incidents"]
+    return out + [(f"{prefix}esc:{tier}", n) for tier, n in sorted(t.escalations.items())]
+
+
+def parse_archive(months: Iterable[Mapping[str, str]]) -> dict[Key, Totals]:
+    """Month hashes written from ``archive_fields``, summed per (drill, severity, policy);
+    a field that is not one of them is skipped."""
+    out: dict[Key, Totals] = {}
+    for fields in months:
+        for name, value in fields.items():
+            parts = name.split(SEP)
+            if len(parts) != 4 or parts[0] not in ("drill", "incident") or not str(value).lstrip("-").isdigit():
+                continue
+            kind, severity, policy, figure = parts
+            one = Totals()
+            if figure.startswith("esc:"):
+                one.escalations[figure[4:]] = int(value)
+            elif figure in FIGURES:
+                setattr(one, figure, int(value))
+            else:
+                continue
+            key = (kind == "drill", severity, policy)
+            out[key] = out.get(key, Totals()) + one
+    return out
+
+
+def _month(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def months_between(start: datetime, end: datetime) -> tuple[list[str], list[str]]:
+    """The UTC months ("2026-03") that [start, end) covers whole, and those it cuts."""
+    whole, cut = [], []
+    month = _month(start)
+    while month < end:
+        following = _month(month + timedelta(days=32))
+        (whole if start <= month and following <= end else cut).append(f"{month:%Y-%m}")
+        month = following
+    return whole, cut
 
 
 def collect(incidents: Iterable[Incident], start: datetime, end: datetime, policies: Mapping[str, Policy],
@@ -206,24 +283,43 @@ def collect(incidents: Iterable[Incident], start: datetime, end: datetime, polic
     return [facts(i, policies.get(i.policy), now) for i in incidents if start <= i.created_at < end]
 
 
-def _section(items: list[Facts]) -> dict:
-    by = lambda key: {k: stats([f for f in items if getattr(f, key) == k])  # noqa: E731
-                      for k in sorted({getattr(f, key) for f in items})}
-    return {"total": stats(items), "by_severity": by("severity"), "by_policy": by("policy")}
+def _groups(items: Iterable[Facts], archived: Mapping[Key, Totals] | None) -> dict[Key, Totals]:
+    groups: dict[Key, Totals] = {}
+    for f in items:
+        key = (f.drill, f.severity, f.policy)
+        groups[key] = groups.get(key, Totals()) + totals_of(f)
+    for key, t in (archived or {}).items():
+        groups[key] = groups.get(key, Totals()) + t
+    return groups
 
 
-def sla_report(items: list[Facts], start: datetime, end: datetime) -> dict:
-    """Per severity and per policy; drills in their own section, never in the real numbers."""
+def _section(groups: Mapping[Key, Totals], drill: bool) -> dict:
+    mine = {k: t for k, t in groups.items() if k[0] == drill}
+
+    def by(at: int) -> dict:
+        return {name: summary(sum((t for k, t in mine.items() if k[at] == name), Totals()))
+                for name in sorted({k[at] for k in mine})}
+
+    return {"total": summary(sum(mine.values(), Totals())), "by_severity": by(1), "by_policy": by(2)}
+
+
+def sla_report(items: list[Facts], start: datetime, end: datetime, archived: Mapping[Key, Totals] | None = None,
+               included: Iterable[str] = (), left_out: Iterable[str] = ()) -> dict:
+    """Per severity and per policy; drills in their own section, never in the real numbers.
+    ``archived``: totals of purged incidents of the months ``included`` (whole months in
+    range); ``left_out``: months the range cuts that have purged incidents, not counted."""
+    groups = _groups(items, archived)
     return {"from": start.isoformat(), "to": end.isoformat(),
-            "incidents": _section([f for f in items if not f.drill]),
-            "drills": _section([f for f in items if f.drill])}
+            "incidents": _section(groups, False), "drills": _section(groups, True),
+            "purged": {"included": list(included), "left_out": list(left_out)}}
 
 
-def sla_rows(items: list[Facts]) -> list[tuple]:
+def sla_rows(items: list[Facts], archived: Mapping[Key, Totals] | None = None) -> list[tuple]:
     """One CSV row per (kind, severity, policy) under ``CSV_HEADER``."""
     rows = []
-    for kind, severity, policy in sorted({("drill" if f.drill else "incident", f.severity, f.policy) for f in items}):
-        s = stats([f for f in items if (f.drill, f.severity, f.policy) == (kind == "drill", severity, policy)])
+    groups = _groups(items, archived)
+    for kind, severity, policy in sorted(("drill" if d else "incident", sev, pol) for d, sev, pol in groups):
+        s = summary(groups[(kind == "drill", severity, policy)])
         rows.append((kind, severity, policy, s["incidents"], s["acknowledged"], s["resolved"], s["mtta_seconds"],
                      s["mttr_seconds"], s["sla_counted"], s["acknowledged_within_sla"], s["share_within_sla"],
                      ";".join(f"{t}={n}" for t, n in s["escalations_per_tier"].items())))

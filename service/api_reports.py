@@ -10,6 +10,11 @@ the severity; see ``routing/reports.py`` for what counts), and escalations per t
 (``paging``/``escalated`` timeline entries). Drills are reported in their own section
 (``drills``) and never in the real numbers. ``format=csv``: a header row, then one row
 per (kind, severity, policy). API token.
+
+Incidents removed after their retention (``HERALD_RETENTION_DAYS``) are counted from their
+month's totals, kept when they were removed: a month the range covers whole reports the
+same after the purge as before it, and ``purged.included`` names it; a month the range
+cuts has only its still stored incidents counted, and ``purged.left_out`` names it.
 """
 from __future__ import annotations
 
@@ -22,9 +27,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from integrations import keys
+from integrations.retention_store import RetentionStore
 from integrations.store import Store
 from routing.incident import Incident
-from routing.reports import CSV_HEADER, collect, parse_range, sla_report, sla_rows
+from routing.reports import CSV_HEADER, Key, Totals, collect, months_between, parse_archive, parse_range, sla_report, \
+    sla_rows
 from service.api_incidents import reader
 from service.auth import Caller
 
@@ -42,6 +49,16 @@ def incidents_between(store: Store, start: datetime, end: datetime) -> list[Inci
     return found
 
 
+def purged_between(store: Store, start: datetime, end: datetime) -> tuple[dict[Key, Totals], list[str], list[str]]:
+    """The totals of purged incidents of the months [start, end) covers whole, those
+    months, and the months it cuts that have purged incidents (left out)."""
+    whole, cut = months_between(start, end)
+    found = RetentionStore(store.redis).archived(whole + cut)
+    included = [(month, fields) for month, fields in zip(whole, found) if fields]
+    left_out = [month for month, fields in zip(cut, found[len(whole):]) if fields]
+    return parse_archive(fields for _, fields in included), [month for month, _ in included], left_out
+
+
 @router.get("/sla")
 def sla(request: Request,
         start: str | None = Query(None, alias="from", description="ISO 8601, e.g. 2026-01-01T00:00:00Z; "
@@ -57,12 +74,13 @@ def sla(request: Request,
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
     items = collect(incidents_between(herald.store, first, last), first, last, herald.config.policies, now)
+    archived, included, left_out = purged_between(herald.store, first, last)
     if fmt == "json":
-        return sla_report(items, first, last)
+        return sla_report(items, first, last, archived, included, left_out)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
-    writer.writerows(["" if cell is None else cell for cell in row] for row in sla_rows(items))
+    writer.writerows(["" if cell is None else cell for cell in row] for row in sla_rows(items, archived))
     name = f"herald-sla-{first:%Y%m%d}-{last:%Y%m%d}.csv"
     return Response(out.getvalue(), media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

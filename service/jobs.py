@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from routing.incident import Escalate
 from service import heartbeats
 from service import metrics
+from service import retention
 from service.delivery import deliver as deliver_pages
 from service.runtime import Herald
 from service.settings import Settings
@@ -115,6 +116,10 @@ def sweep(herald: Herald) -> int:
     now = herald.clock()
     cutoff = now - timedelta(seconds=herald.settings.sweep_grace)
     done = run_due(herald, cutoff, cutoff, overdue=True)
+    try:  # before anything that writes: when Redis is full, the purge is what frees it
+        done += retention.purge(herald, now)
+    except Exception:
+        log.exception("sweep: retention purge failed")
     done += heartbeats.check(herald)  # heartbeats past their deadline open (and resolve) their incidents
     try:
         from service.shift_digest import send_digests

@@ -139,6 +139,8 @@ CALENDAR_FAILURES = Counter("herald_calendar_load_failures", "Calendar loads tha
 COVERAGE_GAP = Gauge("herald_coverage_gap_seconds", "Seconds until the next gap in coverage (0: in one; +Inf: "
                      "none ahead).", ["schedule", "tier"], **_R)
 SWEEPS = Counter("herald_sweeps", "Sweeps run by this worker, by outcome (ok, error).", ["outcome"], **_R)
+INCIDENTS_PURGED = Counter("herald_incidents_purged", "Resolved incidents this worker removed after their "
+                           "retention (HERALD_RETENTION_DAYS).", **_R)
 SWEEP_LAST = Gauge("herald_sweep_last_run_timestamp_seconds", "When this process last finished a sweep.", **_R)
 for _reason in REJECT_REASONS:
     WEBHOOKS_REJECTED.labels(reason=_reason)
@@ -210,12 +212,16 @@ class RedisStateCollector(Collector):
                 pipe.zcount(keys.WORKER_HEARTBEAT, now - ALIVE_WITHIN, "+inf")
                 pipe.llen(keys.OUTBOX)
                 pipe.hgetall(SHARED_KEY)
-                opened, overdue, alive, waiting, shared = pipe.execute()
+                pipe.zcard(keys.INCIDENTS_ALL)
+                opened, overdue, alive, waiting, shared, stored = pipe.execute()
         except redis.RedisError:
             yield GaugeMetricFamily("herald_redis_up", _UP, value=0)
             return
         yield GaugeMetricFamily("herald_redis_up", _UP, value=1)
+        yield from _memory(self.client)
         yield GaugeMetricFamily("herald_incidents_open", "Incidents not yet resolved.", value=opened)
+        yield GaugeMetricFamily("herald_incidents_stored", "Incidents in Redis, open and resolved (resolved ones "
+                                "stay HERALD_RETENTION_DAYS).", value=stored)
         yield GaugeMetricFamily("herald_work_overdue", f"Incidents with pages or an escalation overdue by more "
                                 f"than {OVERDUE_AFTER:g} s.", value=overdue)
         yield GaugeMetricFamily("herald_workers_alive", f"Workers that swept within {ALIVE_WITHIN:g} s.", value=alive)
@@ -224,6 +230,23 @@ class RedisStateCollector(Collector):
         data = {(k.decode() if isinstance(k, bytes) else k): v for k, v in shared.items()}
         for metric in Shared.all:
             yield metric.family(data)
+
+
+def redis_memory(client: redis.Redis) -> tuple[int, int]:
+    """Redis's ``used_memory`` and ``maxmemory`` (0: no limit), from ``INFO memory``."""
+    info = client.info("memory")
+    return int(info["used_memory"]), int(info.get("maxmemory", 0))
+
+
+def _memory(client: redis.Redis) -> Iterator[Metric]:
+    """Used and maximum bytes; absent when INFO is refused (a Redis user without it)."""
+    try:
+        used, limit = redis_memory(client)
+    except redis.RedisError:
+        return
+    yield GaugeMetricFamily("herald_redis_memory_used_bytes", "Redis used_memory (INFO memory).", value=used)
+    yield GaugeMetricFamily("herald_redis_memory_max_bytes", "Redis maxmemory (0: no limit set; with noeviction "
+                            "Redis refuses writes once used reaches it).", value=limit)
 
 
 class QueueCollector(Collector):

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     sweep_grace: float = Field(3.0, ge=0, le=30, description="How overdue work must be before the sweep takes it from the timers.")
     ack_token_ttl: int = Field(86400, gt=0, description="Seconds an acknowledgement link stays valid.")
     send_lease: float = Field(15.0, ge=1, le=300, description="Seconds a sender's claim on a page outlives the sender: renewed while the provider call runs, so a worker killed mid-send frees its pages within this time and the sweep sends them.")
+    retention_days: int = Field(90, ge=1, description="Days a resolved incident is kept after it resolved; then the sweep removes it with its indexes and adds it to its month's SLA report totals.")
     max_body_bytes: int = Field(1024 * 1024, gt=0, description="Largest request body accepted.")
     max_alerts_per_incident: int = Field(1000, ge=1, le=100_000, description="Firing alerts one incident tracks at most; alerts of its group beyond that are counted (untracked_alerts), not kept, and keep the incident open while they fire. Bounds the resolved episodes an incident remembers too.")
     log_format: str = Field("plain", description="plain (human) or json (one object a line, with request and incident ids).")

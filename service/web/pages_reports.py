@@ -1,6 +1,8 @@
 """``GET /ui/reports``: the SLA report (``routing.reports``) for a date range as a table
 per severity and per policy, and an inline-SVG chart of the mean time to acknowledge
-against the SLA per severity. Drills are shown apart, never mixed into the numbers."""
+against the SLA per severity. Drills are shown apart, never mixed into the numbers;
+incidents removed after their retention count from their month's totals, as in the API
+(``service/api_reports.py``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,8 +11,8 @@ from datetime import datetime, time, timedelta, timezone
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from routing.reports import Facts, collect, parse_range, sla_report
-from service.api_reports import incidents_between
+from routing.reports import collect, parse_range, sla_for, sla_report
+from service.api_reports import incidents_between, purged_between
 from service.web.base import PREFIX, ConsoleRoute, logged_in
 from service.web.render import page, span
 from service.web.session import Viewer
@@ -29,14 +31,14 @@ class Bar:
     label: str
 
 
-def chart(section: dict, items: list[Facts]) -> tuple[list[Bar], int]:
-    """Bars (mean time to acknowledge, one per severity) against each severity's SLA."""
+def chart(section: dict, slas: dict[str, float]) -> tuple[list[Bar], int]:
+    """Bars (mean time to acknowledge, one per severity) against each severity's SLA
+    (``slas``: seconds, the longest of the policies reported for the severity)."""
     rows = []
     for severity, stats in section["by_severity"].items():
-        slas = [f.sla.total_seconds() for f in items if f.severity == severity]
-        if not slas:
+        if severity not in slas:
             continue
-        rows.append((severity, stats["mtta_seconds"], max(slas), stats["share_within_sla"]))
+        rows.append((severity, stats["mtta_seconds"], slas[severity], stats["share_within_sla"]))
     scale = max([1.0, *(max(m or 0, s) for _, m, s, _ in rows)]) * 1.15
     usable = WIDTH - LEFT - 8
     bars = []
@@ -75,9 +77,14 @@ def reports_page(request: Request, start: str = "", end: str = "", days: str = "
     first, last, error = _range(request, start, end, days)
     items = collect(incidents_between(herald.store, first, last), first, last, herald.config.policies,
                     herald.clock())
-    report = sla_report(items, first, last)
-    real = [f for f in items if not f.drill]
-    bars, height = chart(report["incidents"], real)
+    archived, included, left_out = purged_between(herald.store, first, last)
+    report = sla_report(items, first, last, archived, included, left_out)
+    slas: dict[str, float] = {}
+    for drill, severity, policy in [(f.drill, f.severity, f.policy) for f in items] + list(archived):
+        if not drill:
+            window = sla_for(herald.config.policies.get(policy), severity).total_seconds()
+            slas[severity] = max(slas.get(severity, 0.0), window)
+    bars, height = chart(report["incidents"], slas)
     return page(request, "reports.html", code=400 if error else 200, error=error, report=report,
                 first=first, last=last - timedelta(days=1), bars=bars, height=height, width=WIDTH, left=LEFT,
                 days=days, start=start, end=end, drills=[f for f in items if f.drill])

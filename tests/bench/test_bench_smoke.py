@@ -33,6 +33,9 @@ EXPECTED = {
     "matchers": [("re2", "len_20", "ms"), ("python_re", "len_10", "ms"), ("re2_longest_ms",)],
     "incident_growth": [("first_s",), ("tenth_s",), ("ratio",), ("healthz_max_s",), ("incident_bytes",),
                         ("worker_peak_mib",), ("worker_limit_mib",), ("tracked",)],
+    "retention": [("used_memory_per_incident",), ("record_memory_usage",), ("kept_per_incident",),
+                  ("kept_per_extra_alert",), ("ttl_bytes_per_incident",), ("after_purge_used_memory",),
+                  ("purge_ms_per_incident",)],
 }
 
 

@@ -169,6 +169,30 @@ def test_redis_is_durable_and_matches_the_compose_config():
     assert "/data" in {m["mountPath"] for m in container["volumeMounts"]}
 
 
+def _size(text: str, units: dict[str, int]) -> int:
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    return int(number) * units[text[len(number):]]
+
+
+#: redis.conf sizes (case-insensitive: "1mb" is 2**20 bytes, "1m" 10**6) and Kubernetes quantities.
+REDIS_UNITS = {"": 1, "k": 10**3, "kb": 2**10, "m": 10**6, "mb": 2**20, "g": 10**9, "gb": 2**30}
+KUBE_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+
+
+def test_redis_has_a_memory_limit_well_inside_its_container():
+    """noeviction without maxmemory never refuses a write: Redis grows until the kernel
+    kills it (then reloads the same data and is killed again). With maxmemory below the
+    container's limit, a full Redis refuses writes (503, Alertmanager retries) instead,
+    and the memory alert (80 % of maxmemory) fires before that."""
+    conf = (DEPLOY / "redis" / "redis.conf").read_text()
+    settings = dict(line.split(None, 1) for line in conf.splitlines() if line.strip() and not line.startswith("#"))
+    assert settings["maxmemory-policy"] == "noeviction"
+    [container] = pod(named("StatefulSet", "herald-redis"))["containers"]
+    limit = _size(container["resources"]["limits"]["memory"], KUBE_UNITS)
+    # Room beside the data set: the AOF rewrite's copy-on-write pages, buffers, fragmentation.
+    assert 0 < _size(settings["maxmemory"].lower(), REDIS_UNITS) <= 0.75 * limit
+
+
 def test_documents_parse_one_by_one():
     for path in KUBE.glob("*.yaml"):
         for doc in load_all(path):

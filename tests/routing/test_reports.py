@@ -214,3 +214,36 @@ def test_drill_result_from_the_real_decision_chain():
         == ("L2", 400, 900)
     assert [(t["tier"], t["outcome"]) for t in result["tiers"]] == [("L1", "escalated"), ("L2", "acknowledged")]
     assert result["sla"]["met"] is False
+
+
+def test_totals_kept_for_a_purged_month_report_what_the_incidents_did():
+    """What the retention purge adds to a month's totals (``archive_fields``), read back
+    (``parse_archive``), reports what the incidents themselves did — per kind, severity
+    and policy, means included, CSV rows too."""
+    from routing.reports import archive_fields, parse_archive
+
+    start, end, now = T0, T0 + timedelta(days=1), T0 + timedelta(hours=2)
+    items = collect(_sample(), start, end, POLICIES, now)
+    fields: dict[str, int] = {}
+    for f in items:
+        for name, amount in archive_fields(f):
+            fields[name] = fields.get(name, 0) + amount
+    archived = parse_archive([{k: str(v) for k, v in fields.items()}])
+    live, kept = sla_report(items, start, end), sla_report([], start, end, archived)
+    assert kept["incidents"] == live["incidents"] and kept["drills"] == live["drills"]
+    assert sla_rows([], archived) == sla_rows(items)
+    half = collect(_sample()[:2], start, end, POLICIES, now)
+    rest = parse_archive([{k: str(v) for f in items[2:] for k, v in archive_fields(f)}])
+    mixed = sla_report(half, start, end, rest)  # some incidents still stored, the others purged
+    assert mixed["incidents"] == live["incidents"] and mixed["drills"] == live["drills"]
+
+
+def test_an_archive_field_that_is_not_herald_s_is_skipped():
+    from routing.reports import archive_fields, parse_archive
+
+    [f] = collect([inc([paging(), ack(2 * M)])], T0, T0 + timedelta(days=1), POLICIES, T0 + timedelta(hours=1))
+    fields = {k: str(v) for k, v in archive_fields(f)}
+    archived = parse_archive([{**fields, "garbage": "1", "incident\x1fP1\x1fdefault\x1fsomething": "3",
+                                          "incident\x1fP1\x1fdefault\x1fesc:L9": "x"}])
+    total = sla_report([], T0, T0 + timedelta(days=1), archived)["incidents"]["total"]
+    assert total == sla_report([f], T0, T0 + timedelta(days=1))["incidents"]["total"]

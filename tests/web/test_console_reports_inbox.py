@@ -12,6 +12,7 @@ from routing.incident import Acknowledge
 from service.app import create_app
 from service.runtime import Herald
 from service.settings import Settings
+from tests.herald_env import API_TOKEN
 from tests.web.conftest import csrf_of, fire, login
 
 
@@ -74,3 +75,24 @@ def test_dev_inbox_lists_messages_and_replies_as_the_person(settings, monkeypatc
                         {"phone": "+15550100001", "action": "4", "code": "7; rm"}):
                 assert c.post("/ui/inbox/reply", data={"csrf": csrf_of(page.text), **bad}).status_code == 400
             assert c.post("/ui/inbox/reply", data={"phone": "+15550100001", "action": "4"}).status_code == 403
+
+
+def test_report_page_over_a_purged_month_counts_it_and_names_a_month_it_cuts(admin, herald):
+    """Incidents removed after their retention count from their month's totals, as in the API."""
+    from service import jobs
+
+    now = herald.clock()
+    first = (now - timedelta(days=200)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    herald.clock = lambda: first + timedelta(days=2)
+    incident_id = fire(admin)
+    assert admin.post(f"/api/v1/incidents/{incident_id}/resolve",
+                      headers={"Authorization": f"Bearer {API_TOKEN}"}).status_code == 200
+    herald.clock = lambda: now
+    jobs.sweep(herald)
+    assert herald.store.get(incident_id) is None
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    whole = admin.get(f"/ui/reports?start={first.date()}&end={last.date()}").text
+    table = whole[whole.index('id="report-incidents"'):]
+    assert "<td>1</td>" in table and "counted from their month's totals" in whole and "SLA 1h" in whole
+    cut = admin.get(f"/ui/reports?start={(first + timedelta(days=1)).date()}&end={last.date()}").text
+    assert f"removed from {first:%Y-%m}, a month this range covers only in part" in cut
