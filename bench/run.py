@@ -25,7 +25,7 @@ from typing import Any
 
 from bench.report import markdown
 
-BENCHMARKS = ["ingest", "time_to_page", "escalation", "oncall", "storm", "memory"]
+BENCHMARKS = ["ingest", "time_to_page", "escalation", "oncall", "storm", "memory", "slow_clients"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

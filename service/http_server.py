@@ -18,10 +18,11 @@ Alertmanager's webhook waited behind them.
   most ``per_client`` from one client address (an IPv6 /64 counts as one address). A new
   connection over either limit first makes room by closing the oldest *idle* connection —
   one with no request in progress: its head not yet complete, or kept alive between
-  requests — of that client, or of all; only when none is idle is the new one refused
-  (closed at once). A slow client therefore cannot lock out a fast one, whose head
-  arrives long before its connection could become the oldest idle one; nginx reuses its
-  idle connections the same way when it runs out of them.
+  requests; one never answered before one kept alive after an answer — of that client,
+  or of all; only when none is idle is the new one refused (closed at once). A slow
+  client therefore cannot lock out a fast one, whose head arrives long before its
+  connection could become the oldest idle one; nginx reuses its idle connections the
+  same way when it runs out of them.
 
 A request *body* that trickles is ``service.http_guards.BodyLimit``'s to cut off (408).
 Every refusal is counted by ``Refusals``: ``herald_http_refused_total{reason}`` and one
@@ -120,6 +121,33 @@ def connection_limit(configured: int, open_files: int | None = None) -> int:
     return max(1, min(configured, open_files // 2))
 
 
+class IdleQueue:
+    """Idle connections, oldest first: those that never completed a request before those
+    kept alive after an answer (a client that was answered has shown it is real)."""
+
+    def __init__(self) -> None:
+        self.fresh: OrderedDict[GuardedH11Protocol, None] = OrderedDict()
+        self.kept: OrderedDict[GuardedH11Protocol, None] = OrderedDict()
+
+    def add(self, conn: "GuardedH11Protocol") -> None:
+        """(One already in keeps its place.)"""
+        if conn.served:
+            self.fresh.pop(conn, None)
+            self.kept.setdefault(conn, None)
+        else:
+            self.fresh.setdefault(conn, None)
+
+    def discard(self, conn: "GuardedH11Protocol") -> None:
+        self.fresh.pop(conn, None)
+        self.kept.pop(conn, None)
+
+    def oldest(self) -> "GuardedH11Protocol | None":
+        return next(iter(self.fresh), None) or next(iter(self.kept), None)
+
+    def __bool__(self) -> bool:
+        return bool(self.fresh or self.kept)
+
+
 class ConnectionGuard:
     """The connection limits of one server: who is open, who is idle (oldest first)."""
 
@@ -129,8 +157,8 @@ class ConnectionGuard:
         self.refusals = refusals
         self.total = 0
         self.open: dict[str | None, int] = {}
-        self.idle: OrderedDict[GuardedH11Protocol, None] = OrderedDict()
-        self.idle_by_client: dict[str | None, OrderedDict[GuardedH11Protocol, None]] = {}
+        self.idle = IdleQueue()
+        self.idle_by_client: dict[str | None, IdleQueue] = {}
         self._loops: set[int] = set()
 
     def admit(self, conn: "GuardedH11Protocol") -> str | None:
@@ -141,17 +169,18 @@ class ConnectionGuard:
             mine = self.idle_by_client.get(key)
             if not mine:
                 return "client_limit"
-            self.evict(next(iter(mine)), "client_limit")
+            self.evict(mine.oldest(), "client_limit")
         if self.total >= self.max_connections:
             if not self.idle:
                 return "connection_limit"
-            self.evict(next(iter(self.idle)), "connection_limit")
+            self.evict(self.idle.oldest(), "connection_limit")
         self.total += 1
         self.open[key] = self.open.get(key, 0) + 1
         metrics.HTTP_CONNECTIONS.set(self.total)
         return None
 
-    def evict(self, conn: "GuardedH11Protocol", reason: str) -> None:
+    def evict(self, conn: "GuardedH11Protocol | None", reason: str) -> None:
+        assert conn is not None  # (the callers checked that there is an idle one)
         if not conn.transport.is_closing():  # (one already closing only gives its place up)
             self.refusals.count(reason, conn.client_key)
         conn.cut_off()
@@ -159,13 +188,13 @@ class ConnectionGuard:
     def set_idle(self, conn: "GuardedH11Protocol", idle: bool) -> None:
         """Mark ``conn`` idle (it keeps its place when it already was) or busy."""
         if idle:
-            self.idle.setdefault(conn, None)
-            self.idle_by_client.setdefault(conn.client_key, OrderedDict()).setdefault(conn, None)
+            self.idle.add(conn)
+            self.idle_by_client.setdefault(conn.client_key, IdleQueue()).add(conn)
             return
-        self.idle.pop(conn, None)
+        self.idle.discard(conn)
         mine = self.idle_by_client.get(conn.client_key)
         if mine is not None:
-            mine.pop(conn, None)
+            mine.discard(conn)
             if not mine:
                 del self.idle_by_client[conn.client_key]
 
@@ -211,7 +240,7 @@ class GuardedH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.client_key = client_key(self.client)
-        self.admitted = False
+        self.admitted = self.served = False
         self._head_timer: asyncio.TimerHandle | None = None
         self._bytes_since_response = False
         self.guard.watch_loop(self.loop)
@@ -229,7 +258,7 @@ class GuardedH11Protocol(H11Protocol):
         self._follow()
 
     def on_response_complete(self) -> None:
-        self._bytes_since_response = False
+        self._bytes_since_response, self.served = False, True
         super().on_response_complete()
         self._follow()
 

@@ -28,6 +28,8 @@ EXPECTED = {
                ("http", "healthz", "p99_ms")],
     "storm": [("alerts_lost",), ("gaps_under_window",), ("probe_during", "p99_ms"), ("probe_idle", "p99_ms")],
     "memory": [("idle", "api_kb"), ("loaded", "api_kb"), ("loaded", "worker_peak_kb"), ("loaded", "open_incidents")],
+    "slow_clients": [("idle", "healthz", "p99_ms"), ("during", "healthz", "p99_ms"), ("during", "webhook", "p99_ms"),
+                     ("refused",), ("api_open_files_peak",)],
 }
 
 

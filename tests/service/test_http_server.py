@@ -174,6 +174,18 @@ def test_over_the_per_client_cap_the_clients_oldest_idle_connection_makes_room(m
         assert refused("client_limit") == before + 1
 
 
+def test_a_connection_kept_alive_after_an_answer_is_closed_after_one_never_answered(make_settings):
+    with served(make_settings(max_connections_per_client="2")) as srv:
+        kept = srv.connect()
+        assert srv.get(sock=kept)[0] == 200  # answered, now idle between requests: the oldest idle
+        slow = srv.connect()
+        slow.sendall(PARTIAL_HEAD)
+        time.sleep(0.2)
+        assert srv.get() == (200, b'{"status":"ok"}')  # a third: the never-answered one makes room
+        closed_by_server(slow)
+        assert srv.get(sock=kept) == (200, b'{"status":"ok"}')
+
+
 def test_a_client_with_every_connection_busy_is_refused_and_other_clients_are_not(make_settings):
     with served(make_settings(max_connections_per_client="2", body_timeout="60")) as srv:
         before = refused("client_limit")
