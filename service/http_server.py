@@ -14,8 +14,10 @@ Alertmanager's webhook waited behind them.
   the connection opened — on a kept-alive connection, after the next request's first byte
   (its idle time before that is ``timeout_keep_alive``'s) — or the connection is closed
   without an answer, as nginx's ``client_header_timeout`` does;
-- **admission** (``ConnectionGuard``): at most ``max_connections`` open connections, and at
-  most ``per_client`` from one client address (an IPv6 /64 counts as one address). A new
+- **admission** (``ConnectionGuard``): at most ``max_connections`` open connections (never
+  more than half the open-file limit, whose soft value ``herald serve`` first raises as
+  far as the hard one allows), and at most ``per_client`` from one client address (an
+  IPv6 /64 counts as one address). A new
   connection over either limit first makes room by closing the oldest *idle* connection —
   one with no request in progress: its head not yet complete, or kept alive between
   requests; one never answered before one kept alive after an answer — of that client,
@@ -109,6 +111,22 @@ def client_key(client: tuple[str, int] | None) -> str | None:
         except ValueError:
             return host
     return host
+
+
+def raise_open_file_limit(configured: int) -> int:
+    """Raise this process's soft open-file limit towards twice ``configured`` (a
+    connection and as much again for the rest), as far as the hard limit allows — Go's
+    runtime does the same at start-up; containers often start at a soft 1,024. The soft
+    limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 2 * configured if hard == resource.RLIM_INFINITY else min(hard, 2 * configured)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            return soft
+        return wanted
+    return soft
 
 
 def connection_limit(configured: int, open_files: int | None = None) -> int:
@@ -317,11 +335,12 @@ def protocol_class(guard: ConnectionGuard) -> type[GuardedH11Protocol]:
 def uvicorn_options(settings: Settings, refusals: Refusals = REFUSALS) -> dict[str, Any]:
     """The keyword arguments ``herald serve`` adds to ``uvicorn.run``: the guarded
     protocol, the keep-alive timeout, the head size. Sets the refusal log's interval."""
-    limit = connection_limit(settings.http_max_connections)
+    open_files = raise_open_file_limit(settings.http_max_connections)
+    limit = connection_limit(settings.http_max_connections, open_files)
     if limit < settings.http_max_connections:
-        log.warning("HERALD_HTTP_MAX_CONNECTIONS %d lowered to %d: this process may open %d files (ulimit -n) "
-                    "and keeps half of them for Redis, calendars and refusing connections",
-                    settings.http_max_connections, limit, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        log.warning("HERALD_HTTP_MAX_CONNECTIONS %d lowered to %d: this process may open %d files (ulimit -n, "
+                    "its hard limit) and keeps half of them for Redis, calendars and refusing connections",
+                    settings.http_max_connections, limit, open_files)
     refusals.interval = settings.http_refused_log_interval
     guard = ConnectionGuard(limit, settings.http_max_connections_per_client, settings.http_header_timeout, refusals)
     if not any(isinstance(f, _CountedElsewhere) for f in logging.getLogger("uvicorn.error").filters):

@@ -335,6 +335,24 @@ def test_the_connection_limit_stays_below_half_the_open_file_limit(configured, o
     assert connection_limit(configured, open_files) == expected
 
 
+@pytest.mark.parametrize("limits, expected", [
+    ("256:4096", "2000 1000"),  # raised towards twice the connection limit
+    ("256:1500", "1500 750"),  # as far as the hard limit allows; half of it for connections
+    ("4096:8192", "4096 1000"),  # already enough: left alone
+], ids=["raised", "up-to-the-hard-limit", "enough"])
+def test_serve_raises_its_open_file_limit_as_far_as_it_may(limits, expected):
+    import subprocess
+    import sys
+
+    code = ("import resource; from service.http_server import uvicorn_options; from service.settings import Settings;"
+            "options = uvicorn_options(Settings());"
+            "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0], options['http'].guard.max_connections)")
+    done = subprocess.run(["prlimit", f"--nofile={limits}", "--", sys.executable, "-c", code], capture_output=True,
+                          text=True, timeout=60, check=False, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == expected.split()
+
+
 def test_a_client_is_an_ipv4_address_or_an_ipv6_64():
     assert client_key(("192.0.2.7", 4242)) == "192.0.2.7"
     assert client_key(("2001:db8:1:2::7", 1)) == client_key(("2001:db8:1:2:ffff::1", 2)) == "2001:db8:1:2::/64"
