@@ -100,16 +100,20 @@ REFUSALS = Refusals()
 
 
 def client_key(client: tuple[str, int] | None) -> str | None:
-    """The address a per-client cap counts by: IPv4 as is, IPv6 by its /64 (one host's
-    share of addresses); None for a Unix socket."""
+    """The address a per-client cap counts by: IPv4 as is (also mapped into IPv6 by a
+    dual-stack socket), IPv6 by its /64 (one host's share of addresses); None for a Unix
+    socket."""
     if not client:
         return None
     host = client[0]
-    if ":" in host:
-        try:
-            return str(ipaddress.ip_network(f"{host}/64", strict=False))
-        except ValueError:
-            return host
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
     return host
 
 

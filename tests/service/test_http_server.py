@@ -357,4 +357,6 @@ def test_a_client_is_an_ipv4_address_or_an_ipv6_64():
     assert client_key(("192.0.2.7", 4242)) == "192.0.2.7"
     assert client_key(("2001:db8:1:2::7", 1)) == client_key(("2001:db8:1:2:ffff::1", 2)) == "2001:db8:1:2::/64"
     assert client_key(("2001:db8:1:3::7", 1)) != client_key(("2001:db8:1:2::7", 1))
+    assert client_key(("::ffff:192.0.2.7", 1)) == "192.0.2.7"  # IPv4 on a dual-stack socket: itself
+    assert client_key(("::ffff:192.0.2.8", 1)) == "192.0.2.8"
     assert client_key(None) is None
