@@ -15,7 +15,7 @@ from service import api_drills, api_heartbeats, api_reports
 from service import web  # the web console: /ui and /static
 from service.api_docs import create_docs_app
 from service.auth import configured_tokens
-from service import errors, http_server, logs, metrics
+from service import errors, http_refusals, logs, metrics
 from service.http_guards import BodyLimit, SecurityHeaders
 from service.runtime import Herald
 from service.settings import Settings
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
         try:
             yield
         finally:
-            http_server.REFUSALS.flush()  # the refusals of the interval still open
+            http_refusals.REFUSALS.flush()  # the refusals of the interval still open
             ingest, app.state.ingest = app.state.ingest, None
             await ingest.aclose()
             if owned:

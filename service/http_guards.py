@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.http_server import REFUSALS, Refusals, client_key
+from service.http_refusals import REFUSALS, Refusals, client_key
 
 log = logging.getLogger("herald.http")
 

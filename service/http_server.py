@@ -27,94 +27,30 @@ Alertmanager's webhook waited behind them.
   same way when it runs out of them.
 
 A request *body* that trickles is ``service.http_guards.BodyLimit``'s to cut off (408).
-Every refusal is counted by ``Refusals``: ``herald_http_refused_total{reason}`` and one
-summary line per interval in the log — never a line, let alone a traceback, per
+Every refusal is counted by ``service.http_refusals``: ``herald_http_refused_total{reason}``
+and one summary line per interval in the log — never a line, let alone a traceback, per
 connection. uvicorn's own line for each malformed request and asyncio's for an accept
 that found no free file are counted there instead of logged.
 """
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import resource
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from service import metrics
+from service.http_refusals import REFUSALS, Refusals, client_key
 from service.settings import Settings
 
 log = logging.getLogger("herald.http")
 #: Largest request head (request line and headers) h11 buffers: its default, stated here.
 MAX_HEAD_BYTES = 16 * 1024
-#: Client addresses named in one summary line's tally (the rest are counted, not named).
-MAX_CLIENTS_TALLIED = 1000
 ACCEPT_OUT_OF_FILES = "socket.accept() out of system resource"  # asyncio's message
 INVALID_REQUEST = "Invalid HTTP request received."  # uvicorn's message, one per request
-
-
-class Refusals:
-    """Counts refused connections and requests; logs one summary line per ``interval``."""
-
-    def __init__(self, interval: float = 10.0) -> None:
-        self.interval = interval
-        self.reasons: Counter[str] = Counter()
-        self.clients: Counter[str] = Counter()
-        self._timer: asyncio.TimerHandle | None = None
-
-    def count(self, reason: str, client: str | None) -> None:
-        metrics.HTTP_REFUSED.labels(reason=reason).inc()
-        self.reasons[reason] += 1
-        if client is not None and (client in self.clients or len(self.clients) < MAX_CLIENTS_TALLIED):
-            self.clients[client] += 1
-        if self._timer is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # outside an event loop: nothing to wait with
-                self.flush()
-                return
-            self._timer = loop.call_later(self.interval, self.flush)
-
-    def flush(self) -> None:
-        """Log what was counted since the last line (nothing when nothing was)."""
-        if self._timer is not None:
-            self._timer.cancel()  # (a no-op when it is the timer calling)
-            self._timer = None
-        total = sum(self.reasons.values())
-        if not total:
-            return
-        reasons = ", ".join(f"{reason} {n}" for reason, n in self.reasons.most_common())
-        top = self.clients.most_common(3)
-        most = "; most from " + ", ".join(f"{client} ({n})" for client, n in top) if top else ""
-        plural = "" if total == 1 else "s"
-        log.warning("refused %d connection%s or request%s in the last %g s: %s%s", total, plural, plural,
-                    self.interval, reasons, most, extra={"refused": dict(self.reasons), "clients": dict(top)})
-        self.reasons.clear()
-        self.clients.clear()
-
-
-#: The API process's one tally, shared by the protocol and ``BodyLimit``.
-REFUSALS = Refusals()
-
-
-def client_key(client: tuple[str, int] | None) -> str | None:
-    """The address a per-client cap counts by: IPv4 as is (also mapped into IPv6 by a
-    dual-stack socket), IPv6 by its /64 (one host's share of addresses); None for a Unix
-    socket."""
-    if not client:
-        return None
-    host = client[0]
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return host
 
 
 def raise_open_file_limit(configured: int) -> int:

@@ -1,7 +1,7 @@
-"""The API's HTTP server against slow and greedy clients (service/http_server.py, and the
-slow-body guard in service/http_guards.py): Herald's own app served by uvicorn exactly as
-``herald serve`` configures it (``uvicorn_options``), on a loopback port in this process,
-driven with raw sockets. Time appears only as lower bounds ("never early"); every wait
+"""The API's HTTP server against slow and greedy clients (service/http_server.py, its tally
+in service/http_refusals.py, the slow-body guard in service/http_guards.py): Herald's own
+app served by uvicorn exactly as ``herald serve`` configures it (``uvicorn_options``), on a
+loopback port in this process, driven with raw sockets. Time appears only as lower bounds ("never early"); every wait
 has a generous bound that fails the test saying what never happened."""
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ import uvicorn
 
 from service import metrics
 from service.app import create_app
-from service.http_server import (ACCEPT_OUT_OF_FILES, ConnectionGuard, Refusals, client_key, connection_limit,
-                                 uvicorn_options)
+from service.http_refusals import Refusals, client_key
+from service.http_server import ACCEPT_OUT_OF_FILES, ConnectionGuard, connection_limit, uvicorn_options
 from service.settings import Settings
 from tests.herald_env import AM_TOKEN, env_for, fixture_payload, write_config
 from tests.processes import wait_for
