@@ -93,7 +93,8 @@ def run(quick: bool, workdir: Path, profile: bool | None = None) -> dict[str, An
     size = QUICK if quick else FULL
     profile = (not quick) if profile is None else profile
     out: dict[str, Any] = {"config": {**size, "load_generator": "bench.loadgen (raw asyncio HTTP/1.1, keep-alive)",
-                                      "uvicorn": "uvicorn.run(app, log_level='warning', proxy_headers=False)"}}
+                                      "uvicorn": "uvicorn.run(app, log_level='warning', proxy_headers=False, "
+                                                 "**service.http_server.uvicorn_options(settings))"}}
     rows = []
     with Stack(workdir / NAME) as stack:
         (bare, bare_url), (api, api_url) = stack.start_bare_and_api()

@@ -15,7 +15,7 @@ from service import api_drills, api_heartbeats, api_reports, api_sessions
 from service import web  # the web console: /ui and /static
 from service.api_docs import create_docs_app
 from service.auth import configured_tokens
-from service import errors, logs, metrics
+from service import errors, http_refusals, logs, metrics
 from service.http_guards import BodyLimit, SecurityHeaders
 from service.runtime import Herald
 from service.settings import Settings
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
         try:
             yield
         finally:
+            http_refusals.REFUSALS.flush()  # the refusals of the interval still open
             ingest, app.state.ingest = app.state.ingest, None
             await ingest.aclose()
             # The calendar refresher stops with the app (a Herald the caller passed in still
@@ -51,7 +52,8 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
     app = create_docs_app(title="Herald", version="0.1.0", lifespan=lifespan,
                           description="Alert routing and paging for Prometheus Alertmanager.")
     app.state.herald = herald
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # declared or streamed (chunked) bodies
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes,  # declared or streamed (chunked) bodies
+                       timeout=settings.http_body_timeout, min_rate=settings.http_body_min_rate)  # and slow ones
     app.add_middleware(SecurityHeaders)
     app.add_middleware(logs.RequestIdMiddleware)  # outermost: even a 413 carries its request id
     metrics.observe(redis_url=settings.redis_url, queue_name=settings.queue, calendars=herald.calendars)

@@ -21,6 +21,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app
+    from service.http_server import uvicorn_options
 
     settings = Settings()
     _logging(settings)
@@ -33,7 +34,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # only what requests allocate (bench/: it was the webhook's p99).
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=False, log_config=None)
+    # Slow and greedy clients: a head deadline, connection limits, refusals counted and
+    # summarised (service/http_server.py); slow bodies are BodyLimit's (service/http_guards.py).
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=False, log_config=None,
+                **uvicorn_options(settings))
     return 0
 
 

@@ -42,6 +42,9 @@ CHANNELS = ("voice", "sms", "email", "console")
 PAGE_OUTCOMES = ("sent", "retry", "failed", "deferred")
 REJECT_REASONS = ("unauthorized", "too_large", "invalid_payload", "storage_unavailable")
 INBOUND_EVENT_KINDS = ("twilio-sms", "twilio-keypress", "twilio-status", "sendgrid-event")
+#: Why the API cut a connection or a request off (service/http_server.py).
+HTTP_REFUSAL_REASONS = ("header_timeout", "body_timeout", "client_limit", "connection_limit", "invalid_request",
+                        "out_of_files")
 #: A heartbeat younger than this counts a worker as alive; work overdue by more is "overdue".
 ALIVE_WITHIN = 90.0
 OVERDUE_AFTER = 60.0
@@ -123,6 +126,11 @@ REPLIES_REFUSED = Counter("herald_replies_refused", "SMS replies and keypresses 
                           "for the incident, not on call for its policy, not a responder.", ["channel"], **_R)
 EVENTS_REPLAYED = Counter("herald_provider_events_replayed", "Inbound provider events seen before (a replay or a "
                           "provider's retry), answered 200 and ignored.", ["kind"], **_R)
+HTTP_REFUSED = Counter("herald_http_refused", "Connections and requests this API process cut off, by reason: a "
+                       "request head or body too slow, a client over its connection cap, the connection limit "
+                       "reached, a malformed request, an accept that found no free file.", ["reason"], **_R)
+HTTP_CONNECTIONS = Gauge("herald_http_connections", "Open HTTP connections of this API process, idle ones included.",
+                         **_R)
 _SEV = [(s,) for s in SEVERITIES]
 INCIDENTS_OPENED = Shared("herald_incidents_opened", "Incidents opened.", ["severity"], _SEV)
 INCIDENTS_ACKNOWLEDGED = Shared("herald_incidents_acknowledged", "Incidents acknowledged.", ["severity"], _SEV)
@@ -150,6 +158,8 @@ for _channel in ("sms", "voice"):
     REPLIES_REFUSED.labels(channel=_channel)
 for _kind in INBOUND_EVENT_KINDS:
     EVENTS_REPLAYED.labels(kind=_kind)
+for _reason in HTTP_REFUSAL_REASONS:
+    HTTP_REFUSED.labels(reason=_reason)
 
 
 # -- helpers the core calls ---------------------------------------------------------------

@@ -36,6 +36,8 @@ EXPECTED = {
     "retention": [("used_memory_per_incident",), ("record_memory_usage",), ("kept_per_incident",),
                   ("kept_per_extra_alert",), ("ttl_bytes_per_incident",), ("after_purge_used_memory",),
                   ("purge_ms_per_incident",)],
+    "slow_clients": [("idle", "healthz", "p99_ms"), ("during", "healthz", "p99_ms"), ("during", "webhook", "p99_ms"),
+                     ("refused",), ("api_open_files_peak",)],
 }
 
 

@@ -98,7 +98,7 @@ def test_wheel_carries_every_package_file():
 
 
 def test_compose_services_commands_and_ports():
-    assert set(SERVICES) == {"redis", "api", "worker-1", "worker-2", "sim", "alertmanager", "prometheus"}
+    assert set(SERVICES) == {"redis", "api", "nginx", "worker-1", "worker-2", "sim", "alertmanager", "prometheus"}
     assert SERVICES["api"]["command"] == ["serve", "--host", "0.0.0.0", "--port", "8080"]
     assert SERVICES["worker-1"]["command"] == SERVICES["worker-2"]["command"] == ["worker"]
     assert "herald sim --host 0.0.0.0 --port 8765 --herald-url http://api:8080" in SERVICES["sim"]["command"][0]

@@ -197,3 +197,36 @@ def test_documents_parse_one_by_one():
     for path in KUBE.glob("*.yaml"):
         for doc in load_all(path):
             assert isinstance(doc, dict) and doc.get("apiVersion") and doc.get("kind"), path.name
+
+
+def test_the_ingress_fronts_the_api_with_ingress_nginx_limits_for_slow_and_greedy_clients():
+    from urllib.parse import urlsplit
+
+    ingress, closed = named("Ingress", "herald"), named("Ingress", "herald-metrics-closed")
+    service = named("Service", "herald")
+    host = urlsplit(named("ConfigMap", "herald-env")["data"]["HERALD_PUBLIC_URL"]).hostname
+    for obj in (ingress, closed):
+        assert obj["spec"]["ingressClassName"] == "nginx"
+        [rule] = obj["spec"]["rules"]
+        assert rule["host"] == host
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            assert backend["name"] == service["metadata"]["name"]
+            assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+    assert ingress["spec"]["tls"][0]["hosts"] == [host]
+    annotations = {k.removeprefix("nginx.ingress.kubernetes.io/"): v
+                   for k, v in ingress["metadata"]["annotations"].items()}
+    assert annotations["proxy-request-buffering"] == "on"  # Herald sees whole requests only
+    assert annotations["limit-connections"] == "20" and annotations["limit-rps"] == "20"
+    assert annotations["proxy-body-size"] == "2m"  # a calendar upload's default max_bytes
+    assert {"proxy-connect-timeout", "proxy-send-timeout", "proxy-read-timeout"} <= annotations.keys()
+    # /metrics carries no credential: closed to everyone outside the controller.
+    [metrics_path] = closed["spec"]["rules"][0]["http"]["paths"]
+    assert (metrics_path["path"], metrics_path["pathType"]) == ("/metrics", "Exact")
+    assert closed["metadata"]["annotations"]["nginx.ingress.kubernetes.io/whitelist-source-range"] == "127.0.0.1/32"
+
+
+def test_behind_the_ingress_the_api_leaves_per_client_caps_and_idle_closing_to_the_controller():
+    env = named("ConfigMap", "herald-env")["data"]
+    assert env["HERALD_HTTP_MAX_CONNECTIONS_PER_CLIENT"] == "0"
+    assert int(env["HERALD_HTTP_KEEPALIVE_TIMEOUT"]) > 60  # ingress-nginx's upstream-keepalive-timeout
