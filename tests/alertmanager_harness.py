@@ -58,6 +58,7 @@ __all__ = [
     "AlertmanagerProcess",
     "alertmanager_binary",
     "alertmanager_version",
+    "clock_offset_and_error",
     "free_port",
     "measure_clock_offset",
     "start_alertmanager",
@@ -129,29 +130,38 @@ def _server_date(response: httpx.Response) -> _dt.datetime:
 def measure_clock_offset(client: httpx.Client, path: str = "/-/ready",
                          settle: float = 3.0) -> _dt.timedelta:
     """The server's clock minus ours, from the ``Date`` header of its answers to
-    ``GET path``; ``timedelta(0)`` when they differ by less than CLOCK_TOLERANCE.
+    ``GET path``; ``timedelta(0)`` when they differ by less than CLOCK_TOLERANCE
+    (``clock_offset_and_error`` also says how far off it may be)."""
+    return clock_offset_and_error(client, path, settle)[0]
+
+
+def clock_offset_and_error(client: httpx.Client, path: str = "/-/ready",
+                           settle: float = 3.0) -> tuple[_dt.timedelta, _dt.timedelta]:
+    """``measure_clock_offset``, and the most it can be off by.
 
     One answer gives it to within a second (the header has whole seconds). When
     the clocks do differ, the header is read again until its second ticks over:
-    that moment is the server's ``Date`` exactly, which pins the offset down to
-    the time between two requests (milliseconds on loopback)."""
-    def sample() -> tuple[_dt.datetime, _dt.datetime]:
+    that moment is the server's ``Date`` exactly, and it lies between the start of
+    the last request that saw the old second and the end of the first that saw the
+    new one. The offset is taken at the middle of that span, so it is off by at most
+    half of it (milliseconds on loopback, more on a loaded machine)."""
+    def sample() -> tuple[_dt.datetime, _dt.datetime, _dt.datetime]:
         before = _utc_now()
         response = client.get(path, timeout=2.0)
-        after = _utc_now()
-        return _server_date(response), before + (after - before) / 2
+        return _server_date(response), before, _utc_now()
 
-    date, at = sample()
-    coarse = date + _dt.timedelta(milliseconds=500) - at
+    date, before, after = sample()
+    coarse = date + _dt.timedelta(milliseconds=500) - (before + (after - before) / 2)
     if abs(coarse) < CLOCK_TOLERANCE:
-        return _dt.timedelta(0)
+        return _dt.timedelta(0), CLOCK_TOLERANCE
     deadline = time.monotonic() + settle
     while time.monotonic() < deadline:
-        later, later_at = sample()
+        later, later_before, later_after = sample()
         if later != date:  # the server's clock read `later` exactly between the two samples
-            return later - (at + (later_at - at) / 2)
-        at = later_at
-    return coarse  # no tick seen (a stalled machine): the one-second estimate
+            span = later_after - before
+            return later - (before + span / 2), span / 2
+        before = later_before
+    return coarse, _dt.timedelta(seconds=1)  # no tick seen (a stalled machine): the one-second estimate
 
 
 def _on_clock(value: Any, offset: _dt.timedelta) -> Any:
