@@ -14,7 +14,7 @@ import pytest
 from integrations.local_redis import start_redis
 from tests.faults.harness import SessionProc
 from tests.herald_env import env_for, write_config
-from tests.processes import stop_all, wait_for
+from tests.processes import redis_client, stop_all, wait_for
 
 pytestmark = pytest.mark.slow
 READY = "herald.worker: worker "
@@ -51,8 +51,11 @@ def test_the_worker_stops_on_sigterm(tmp_path, state):
     worker = started_worker(tmp_path, url)
     try:
         if state == "redis-down-rq-retrying":
-            wait_for(lambda: worker.process.poll() is None and any("on queue" in line for line in worker.lines), 10,
-                     "the worker to run", worker)
+            client = redis_client(url)
+            try:  # RQ's loop runs once its worker has registered: only then is Redis taken away
+                wait_for(lambda: client.scard("rq:workers"), 60, "the RQ worker to register", worker)
+            finally:
+                client.close()
             server.stop()
         if state != "redis-up":
             wanted = RQ_RETRYING if state == "redis-down-rq-retrying" else WAITING
