@@ -13,6 +13,7 @@ import time
 from datetime import datetime
 
 import httpx
+import pytest
 
 from service import jobs, outbox
 from service.delivery import deliver
@@ -65,9 +66,15 @@ def test_a_window_longer_than_the_lease_holds_later_pages_until_it_ends(sim_stac
         assert (page.state, page.provider_id) == ("sent", bundle.provider_id)
 
 
-def test_a_page_held_by_the_window_moves_its_rounds_escalation_in_the_store(sim_stack_factory, monkeypatch):
-    stack = sim_stack_factory(HERALD_RATE_LIMIT_SMS=str(WINDOW))
-    monkeypatch.setattr(jobs, "_herald", stack.herald)
+@pytest.fixture
+def stack(sim_stack_factory, monkeypatch):
+    """Herald with a WINDOW-second SMS window; the delivery jobs it runs see this Herald."""
+    built = sim_stack_factory(HERALD_RATE_LIMIT_SMS=str(WINDOW))
+    monkeypatch.setattr(jobs, "_herald", built.herald)
+    return built
+
+
+def test_a_page_held_by_the_window_moves_its_rounds_escalation_in_the_store(stack):
     stack.fire("first")
     assert outbox.drain(stack.herald) == 1
     second = stack.fire("second")
@@ -82,9 +89,7 @@ def test_a_page_held_by_the_window_moves_its_rounds_escalation_in_the_store(sim_
     assert second in stack.herald.store.due(until.timestamp())
 
 
-def test_a_p0_page_is_not_held_and_carries_what_the_window_held(sim_stack_factory, monkeypatch):
-    stack = sim_stack_factory(HERALD_RATE_LIMIT_SMS=str(WINDOW))
-    monkeypatch.setattr(jobs, "_herald", stack.herald)
+def test_a_p0_page_is_not_held_and_carries_what_the_window_held(stack):
     first = stack.fire("first")
     assert outbox.drain(stack.herald) == 1
     held = stack.fire("held")
@@ -105,9 +110,7 @@ def test_a_p0_page_is_not_held_and_carries_what_the_window_held(sim_stack_factor
 ERIN = "+15550100004"
 
 
-def test_a_held_page_goes_to_whoever_is_on_call_when_it_is_sent(sim_stack_factory, monkeypatch):
-    stack = sim_stack_factory(HERALD_RATE_LIMIT_SMS=str(WINDOW))
-    monkeypatch.setattr(jobs, "_herald", stack.herald)
+def test_a_held_page_goes_to_whoever_is_on_call_when_it_is_sent(stack):
     stack.fire("first")
     assert outbox.drain(stack.herald) == 1
     second = stack.fire("second")
@@ -129,9 +132,7 @@ def test_a_held_page_goes_to_whoever_is_on_call_when_it_is_sent(sim_stack_factor
     assert {(p.person, p.state) for p in incident.pages} == {("alice", "cancelled"), ("erin", "sent")}
 
 
-def test_a_page_that_did_not_wait_is_not_asked_again(sim_stack_factory, monkeypatch):
-    stack = sim_stack_factory(HERALD_RATE_LIMIT_SMS=str(WINDOW))
-    monkeypatch.setattr(jobs, "_herald", stack.herald)
+def test_a_page_that_did_not_wait_is_not_asked_again(stack):
     first = stack.fire("first")
     r = httpx.post(f"{stack.url}/api/v1/handoffs", json={"schedule": "primary", "tier": "L1", "to": "erin"},
                    headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10)
