@@ -21,7 +21,6 @@ from service.ingest import OFF_LOOP_BYTES, ingest  # a larger body is parsed and
 router = APIRouter()
 
 
-
 async def read_body(request: Request, limit: int, what: str = "request body") -> bytes:
     """The request body, refusing (413) to buffer more than ``limit`` bytes."""
     chunks, size = [], 0
@@ -57,9 +56,8 @@ async def receive_alertmanager(request: Request) -> dict:
         body = await read_body(request, herald.settings.max_body_bytes)
         big = len(body) > OFF_LOOP_BYTES
         payload = await run_in_threadpool(_parse, body) if big else _parse(body)
-        fast = getattr(request.app.state, "ingest", None)  # the event-loop path, while the app runs
-        if big:
-            fast = None  # deciding and writing thousands of alerts is the thread pool's work too
+        # The event-loop path while the app runs; deciding and writing a big body is the thread pool's work.
+        fast = None if big else getattr(request.app.state, "ingest", None)
         digest = body_digest(body)  # a re-send is the same body again
         incidents = await (fast(payload, digest) if fast is not None
                            else run_in_threadpool(ingest, herald, payload, digest))
