@@ -16,11 +16,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from herald_errors import Unavailable
+
 USER_AGENT = "Herald/0.1 (calendar poller)"
 
 
-class SourceError(Exception):
-    """The calendar could not be read or fetched; the message is safe to show."""
+class SourceError(Unavailable):
+    """The calendar could not be read or fetched; the message is safe to show (an
+    ``Unavailable``: the copy in force stays, and the next poll tries again)."""
 
 
 @dataclass(frozen=True, slots=True)

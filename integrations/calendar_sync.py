@@ -17,6 +17,7 @@ from typing import Any
 
 import redis
 
+from herald_errors import Conflict
 from integrations import keys
 from integrations.calendar_sources import SourceError, digest, fetch_url
 from integrations.calendar_state import InForce
@@ -35,8 +36,9 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-class UploadRefused(Exception):
-    """The schedule does not take uploads (its calendar comes from a file or a URL)."""
+class UploadRefused(Conflict):
+    """The schedule does not take uploads (its calendar comes from a file or a URL): a
+    ``Conflict`` between the request and the configuration."""
 
 
 class SyncMixin:

@@ -16,6 +16,7 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from herald_errors import Invalid
 from integrations.message_text import clean_text
 
 TWILIO_SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -135,7 +136,7 @@ def parse_keypress(digits: str | None) -> Keypress | None:
 
 
 def parse_status(params: Mapping[str, str]) -> DeliveryStatus:
-    """Parse a Twilio message or call status callback; ValueError if it is neither."""
+    """Parse a Twilio message or call status callback; ``Invalid`` (a ValueError) if it is neither."""
     call_sid, msg_sid = params.get("CallSid", ""), params.get("MessageSid") or params.get("SmsSid", "")
     call_status = params.get("CallStatus", "")
     msg_status = params.get("MessageStatus") or params.get("SmsStatus", "")
@@ -148,18 +149,18 @@ def parse_status(params: Mapping[str, str]) -> DeliveryStatus:
     if msg_sid and msg_status:
         status = msg_status.lower()
         return DeliveryStatus(msg_sid, status, status in _TWILIO_FAILED, "sms", params.get("ErrorCode", ""))
-    raise ValueError("not a Twilio message or call status callback")
+    raise Invalid("not a Twilio message or call status callback")
 
 
 def parse_sendgrid_events(payload: bytes) -> list[EmailEvent]:
-    """Parse a SendGrid event-webhook batch (a JSON array); ValueError if malformed.
+    """Parse a SendGrid event-webhook batch (a JSON array); ``Invalid`` (a ValueError) if malformed.
     Entries that are not objects or lack ``event`` are skipped."""
     try:
         data = json.loads(payload)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-        raise ValueError("SendGrid event payload is not JSON") from exc
+        raise Invalid("SendGrid event payload is not JSON") from exc
     if not isinstance(data, list):
-        raise ValueError("SendGrid event payload is not a JSON array")
+        raise Invalid("SendGrid event payload is not a JSON array")
     events = []
     for item in data:
         if not isinstance(item, dict) or not isinstance(item.get("event"), str):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from herald_errors import Invalid
 from routing.decision import Decision
 from routing.escalation import page_next, reassign_person, retrigger, start, stop_paging
 from routing.incident import (
@@ -314,7 +315,7 @@ def _manual(current: Incident, cmd: Command, policy: Policy, roster: Roster, now
             return reassign_person(current, policy, cmd.person, now)
         names = [t.name for t in policy.tiers]
         if cmd.tier not in names:
-            raise ValueError(f"policy {policy.name!r} has no tier {cmd.tier!r}")
+            raise Invalid(f"tier: policy {policy.name!r} has no tier {cmd.tier!r}", field="tier")
         current.next_tier_index = names.index(cmd.tier)
         return page_next(current, policy, roster, now)
-    raise TypeError(f"unknown command {cmd!r}")
+    raise TypeError(f"unknown command {cmd!r}")  # a bug of the caller's, never an input: stays a 500

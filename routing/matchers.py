@@ -16,6 +16,8 @@ from typing import Any
 
 import re2
 
+from herald_errors import Invalid
+
 # Parsed after strip(): no pattern here can backtrack on a long run of spaces.
 _MATCHER = re.compile(r"""(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>.*)""", re.DOTALL)
 _OPS = ("=", "!=", "=~", "!~")
@@ -34,8 +36,8 @@ def compile_regex(pattern: str) -> Any:
                            f"cannot run it ({reason}); backreferences and lookarounds are not supported") from None
 
 
-class MatcherError(ValueError):
-    """A matcher string that cannot be parsed."""
+class MatcherError(Invalid):
+    """A matcher string that cannot be parsed (an ``Invalid``, so also a ValueError)."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def validated(items: list[str]) -> list[str]:
     try:
         compiled(tuple(items))
     except MatcherError as exc:
-        raise ValueError(str(exc)) from None
+        raise Invalid(str(exc)) from None
     return items
 
 

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from herald_errors import Invalid
 from routing.incident import Incident, TimelineEntry
 from routing.policy import DEFAULT_ESCALATE_AFTER, Policy
 
@@ -153,7 +154,7 @@ def _moment(field: str, value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{field}: not an ISO 8601 time: {value[:40]!r} (e.g. 2026-01-01T00:00:00Z)") from None
+        raise Invalid(f"{field}: not an ISO 8601 time: {value[:40]!r} (e.g. 2026-01-01T00:00:00Z)", field=field) from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
@@ -169,12 +170,12 @@ def parse_range(start: str | None, end: str | None, now: datetime) -> tuple[date
         return (now - DEFAULT_RANGE, now) if last is None else (last - DEFAULT_RANGE, last)
     if last is None:
         if first >= now:
-            raise ValueError("from: is not before now; give to as well")
+            raise Invalid("from: is not before now; give to as well", field="from")
         return first, min(first + DEFAULT_RANGE, now)
     if first >= last:
-        raise ValueError("to: must be after from")
+        raise Invalid("to: must be after from", field="to")
     if last - first > MAX_RANGE:
-        raise ValueError(f"to: at most {MAX_RANGE.days} days after from")
+        raise Invalid(f"to: at most {MAX_RANGE.days} days after from", field="to")
     return first, last
 
 

@@ -26,6 +26,7 @@ import recurring_ical_events
 import x_wr_timezone
 from icalendar import Calendar, Component
 
+from herald_errors import Invalid
 from schedules.calendar_options import CalendarError, CalendarOptions
 from schedules.model import ParsedCalendar, Person, Problem, Shift
 from schedules.people_matching import PersonMatcher, tier_of
@@ -70,9 +71,9 @@ def parse_calendar(
     beyond ``options.max_shifts`` / ``options.max_recurrence_steps``.
     """
     if window_start.tzinfo is None or window_end.tzinfo is None:
-        raise ValueError("window_start and window_end must be timezone-aware")
+        raise Invalid("window_start and window_end must be timezone-aware", field="window_start")
     if window_end <= window_start:
-        raise ValueError("window_end must be after window_start")
+        raise Invalid("window_end must be after window_start", field="window_end")
     problems: list[Problem] = []
     skipped: list[Problem] = []
     with warnings.catch_warnings(record=True) as caught:

@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from herald_errors import Invalid
 from schedules.timezones import zone_from_name
 
 MATCH_SOURCES = ("attendee", "organizer", "summary", "description")
 
 
-class CalendarError(ValueError):
-    """The calendar is malformed or hostile and produced no usable shifts."""
+class CalendarError(Invalid):
+    """The calendar is malformed or hostile and produced no usable shifts (an ``Invalid``)."""
 
 
 @dataclass(frozen=True)
@@ -46,23 +47,23 @@ class CalendarOptions:
 
     def __post_init__(self) -> None:
         if not self.match:
-            raise ValueError("CalendarOptions.match needs at least one source")
+            raise Invalid("CalendarOptions.match needs at least one source", field="match")
         unknown = [source for source in self.match if source not in MATCH_SOURCES]
         if unknown:
-            raise ValueError(
+            raise Invalid(
                 f"CalendarOptions.match has unknown source(s) {unknown}; "
-                f"use any of {MATCH_SOURCES}"
+                f"use any of {MATCH_SOURCES}", field="match"
             )
         if not self.default_tier:
-            raise ValueError("CalendarOptions.default_tier must not be empty")
+            raise Invalid("CalendarOptions.default_tier must not be empty", field="default_tier")
         if self.max_shifts < 1 or self.max_recurrence_steps < 1:
-            raise ValueError("CalendarOptions limits must be positive")
+            raise Invalid("CalendarOptions limits must be positive", field="max_shifts")
         # A private copy: the options are frozen, the caller's dict is not.
         object.__setattr__(self, "tier_markers", dict(self.tier_markers))
         if any(not marker for marker in self.tier_markers):
-            raise ValueError("CalendarOptions.tier_markers has an empty marker")
+            raise Invalid("CalendarOptions.tier_markers has an empty marker", field="tier_markers")
         if zone_from_name(self.timezone) is None:
-            raise ValueError(f"CalendarOptions.timezone {self.timezone!r} is not a known zone")
+            raise Invalid(f"CalendarOptions.timezone {self.timezone!r} is not a known zone", field="timezone")
 
     def zone(self) -> ZoneInfo:
         """The zone for floating times and all-day shifts."""

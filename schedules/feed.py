@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from icalendar import Calendar, Event
 
+from herald_errors import Invalid
 from schedules.model import Person, Shift
 
 PRODID = "-//Herald//On-call schedule//EN"
@@ -63,5 +64,5 @@ def export_ics(name: str, shifts: Iterable[Shift], people: Mapping[str, Person])
 
 def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment!r} in a shift; shifts must be timezone-aware")
+        raise Invalid(f"naive datetime {moment!r} in a shift; shifts must be timezone-aware")
     return moment.astimezone(timezone.utc)

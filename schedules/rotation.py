@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import NamedTuple
 
+from herald_errors import Invalid
 from schedules.model import Handoff, Shift
 
 _NOBODY: tuple[Shift, ...] = ()
@@ -118,7 +119,7 @@ class Rotation:
 
 def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment!r}; shifts and handoffs must be timezone-aware")
+        raise Invalid(f"naive datetime {moment!r}; shifts and handoffs must be timezone-aware")
     return moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
 
 

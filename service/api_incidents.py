@@ -109,10 +109,9 @@ def get_incident_alerts(
 
 def _act(request: Request, incident_id: str, command: Command) -> dict[str, Any]:
     herald = request.app.state.herald
-    try:
-        decision = herald.act(incident_id, command)
-    except ValueError as exc:  # a check of decide()'s that the route did not make first
-        raise HTTPException(400, str(exc)) from None
+    # decide()'s own checks are Invalid (400); a policy removed from the configuration
+    # is a Conflict (409) and changes nothing: service/errors.py answers either.
+    decision = herald.act(incident_id, command)
     if decision.incident is None:
         raise HTTPException(404, f"no incident {incident_id!r}")
     return _public(decision.incident)

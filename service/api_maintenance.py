@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field, ValidationError
 
+from herald_errors import Conflict
 from routing.incident import Release
 from routing.maintenance import MaintenanceWindow
 from service.errors import sentence
@@ -65,7 +66,10 @@ def end_early(window_id: str, request: Request, _caller: str = Depends(api_calle
     released = []
     for incident in herald.store.list(open_only=True, limit=10_000):
         if incident.held_until is not None and incident.hold_reason.startswith("maintenance"):
-            decision = herald.act(incident.id, Release(reason=f"maintenance window {window_id} ended"))
+            try:
+                decision = herald.act(incident.id, Release(reason=f"maintenance window {window_id} ended"))
+            except Conflict:  # its policy was removed: it stays held; the window still ends for the rest
+                continue
             if decision.incident is not None and decision.incident.held_until is None:
                 released.append(incident.id)
     return {**_out(window, now), "released_incidents": released}

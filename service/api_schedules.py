@@ -18,7 +18,6 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from integrations.calendar_sandbox import ParseTimeout
-from integrations.calendars import UploadRefused
 from schedules.calendar import CalendarError
 from schedules.coverage import lint_line
 from schedules.model import Problem
@@ -101,8 +100,8 @@ async def upload_calendar(name: str, request: Request, caller: Caller = Depends(
         raise HTTPException(400, "empty calendar")
     try:
         await run_in_threadpool(herald.calendars.accept_upload, name, data, herald.clock())
-    except UploadRefused as exc:
-        raise HTTPException(409, str(exc)) from None
+    # UploadRefused is a Conflict: 409 with its message (service/errors.py). These two keep
+    # their own answers: the prefix says the copy in force stays, and a timeout is a 422.
     except ParseTimeout as exc:
         raise HTTPException(422, f"calendar refused, the copy in force stays: {exc}") from None
     except CalendarError as exc:

@@ -5,9 +5,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from service import ack_pages, api_alertmanager, api_incidents, api_maintenance, health, provider_webhooks, simulation
 from service import api_feeds, api_handoffs, api_oncall, api_schedules
@@ -57,13 +55,7 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
     app.add_middleware(SecurityHeaders)
     app.add_middleware(logs.RequestIdMiddleware)  # outermost: even a 413 carries its request id
     metrics.observe(redis_url=settings.redis_url, queue_name=settings.queue, calendars=herald.calendars)
-    errors.install(app)  # every 4xx: {"detail": "<one sentence naming the field>"}
-
-    @app.exception_handler(redis.RedisError)
-    async def _redis_down(_request: Request, exc: redis.RedisError) -> JSONResponse:
-        log.error("redis unavailable: %s", type(exc).__name__)
-        return JSONResponse({"detail": "storage unavailable, try again"}, status_code=503,
-                            headers={"Retry-After": "5"})
+    errors.install(app)  # every 4xx: {"detail": "<one sentence naming the field>"}; Redis away: 503
 
     for module in (api_alertmanager, api_incidents, api_maintenance, simulation, ack_pages, health,
                    provider_webhooks):

@@ -23,6 +23,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from herald_errors import Invalid, Unavailable
 from routing.severity import SEVERITIES, SeverityMapping
 from service.settings import Settings
 
@@ -33,8 +34,12 @@ _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
-class FireError(Exception):
+class FireError(Invalid):
     """Bad input or an answer that is not a stored alert; the message says which."""
+
+
+class NoAnswer(Unavailable, FireError):
+    """Herald did not answer at all (not running there, or unreachable): ``Unavailable``."""
 
 
 def rfc3339(at: datetime) -> str:
@@ -117,7 +122,7 @@ def post(url: str, token: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
     try:
         r = httpx.post(endpoint, json=payload, headers={"Authorization": f"Bearer {token}"}, timeout=15)
     except httpx.HTTPError as exc:
-        raise FireError(f"no answer from Herald at {url} ({type(exc).__name__}): is it running there? "
+        raise NoAnswer(f"no answer from Herald at {url} ({type(exc).__name__}): is it running there? "
                         "--url or HERALD_PUBLIC_URL chooses the instance") from None
     try:
         detail = r.json().get("detail", "")

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from herald_errors import Invalid
 from routing.matchers import MatcherError, validated
 from routing.policy import DEFAULT_CHANNELS, DEFAULT_ESCALATE_AFTER, Policy, Tier
 from routing.routes import Route, build_route
@@ -32,8 +33,9 @@ _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 CHANNEL_NAMES = ("voice", "sms", "email", "console")
 
 
-class ConfigError(ValueError):
-    """The configuration file is missing or wrong; the message says where and why."""
+class ConfigError(Invalid):
+    """The configuration file is missing or wrong; the message says where and why (an
+    ``Invalid``, so also a ValueError)."""
 
 
 def parse_duration(value: Any) -> timedelta:

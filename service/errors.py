@@ -1,8 +1,20 @@
 """One error shape for the whole API: every 4xx answers ``{"detail": "<one sentence>"}``.
 
-Routes raise ``HTTPException`` with a sentence that names the field (``"tier: schedule
-'backup' has no tier 'L9'"``). What the framework answers on its own is turned into the
-same shape here, in one place:
+Herald's own errors are mapped to a status here and nowhere else: a ``HeraldError``
+(``herald_errors``) that leaves a route answers by its kind (``STATUS``) —
+
+- ``NotFound`` 404, ``Invalid`` 400, ``Conflict`` 409, ``Unavailable`` 503 (with
+  ``Retry-After``) — the detail being the error's message, which names what and which
+  field or id. Routes therefore raise the core's and the adapters' errors through, rather
+  than catching them to raise an ``HTTPException``; the console renders the same status
+  as an HTML page (``service/web/base.py``). A bare ``HeraldError`` of no kind is a bug:
+  500. Redis not answering (``redis.RedisError``) is an ``Unavailable`` too: 503
+  ``storage unavailable, try again``.
+
+Routes still raise ``HTTPException`` for what is the edge's own to say (401/403, 413,
+415, a 404 for an id the route looked up itself), with a sentence that names the field
+(``"tier: schedule 'backup' has no tier 'L9'"``). What the framework answers on its own is
+turned into the same shape here, in one place:
 
 - a body, query or path parameter that does not fit the route's model (FastAPI's
   ``RequestValidationError``, 422): one sentence per problem, naming where it is —
@@ -26,16 +38,26 @@ from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import logging
+
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from herald_errors import Conflict, HeraldError, Invalid, NotFound, Unavailable
+
 MAX_ECHO = 80  # characters of an offending value echoed back
 MAX_PROBLEMS = 10  # problems spelled out in one answer; the rest are counted
 PLACES = {"query": "query parameter", "path": "path parameter", "header": "header", "cookie": "cookie"}
 FRAMEWORK_PARSE_ERROR = "There was an error parsing the body"
+#: Each kind of Herald error and the status it answers: the one mapping.
+STATUS: dict[type[HeraldError], int] = {NotFound: 404, Invalid: 400, Conflict: 409, Unavailable: 503}
+RETRY_AFTER_SECONDS = 5  # what an Unavailable answer suggests waiting
+STORAGE_DOWN = "storage unavailable, try again"
+log = logging.getLogger("herald.api")
 
 
 def _echo(value: Any) -> str | None:
@@ -171,6 +193,30 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return await http_exception_handler(request, exc)
 
 
+def status_of(exc: HeraldError) -> int:
+    """The HTTP status of a Herald error: its kind's (the first kind in its class's MRO,
+    so a class that is two kinds answers as the one it names first); 500 for none."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+async def herald_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HeraldError)
+    status = status_of(exc)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    return JSONResponse({"detail": str(exc) or "the request failed"}, status_code=status, headers=headers)
+
+
+async def redis_down(request: Request, exc: Exception) -> Response:
+    """Redis did not answer: an ``Unavailable`` (503), whatever the route was doing."""
+    log.error("redis unavailable: %s", type(exc).__name__)
+    return await herald_error(request, Unavailable(STORAGE_DOWN))
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(HeraldError, herald_error)
+    app.add_exception_handler(redis.RedisError, redis_down)

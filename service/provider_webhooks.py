@@ -89,10 +89,7 @@ async def twilio_status(request: Request) -> dict:
     """Delivery status of a message or call; undelivered / failed / unanswered moves on.
     Each status of a message counts once (keyed by sid and status)."""
     params = await _twilio_form(request)
-    try:
-        status = parse_status(params)
-    except ValueError as exc:
-        raise HTTPException(400, str(exc)) from None
+    status = parse_status(params)  # Invalid (400, service/errors.py) when it is neither
     herald = request.app.state.herald
     detail = f"{status.channel} {status.status}" + (f" ({status.answered_by})" if status.answered_by else "")
     moved = await run_in_threadpool(once, herald, "twilio-status", status.event_id,
@@ -114,10 +111,7 @@ async def sendgrid_events(request: Request) -> dict:
         raise HTTPException(403, "invalid or missing SendGrid event webhook signature")
     if not stamp.isdigit() or abs(herald.clock().timestamp() - int(stamp)) > SENDGRID_MAX_AGE_SECONDS:
         raise HTTPException(403, "SendGrid event webhook timestamp too old or in the future (a replay?)")
-    try:
-        events = parse_sendgrid_events(body)
-    except ValueError as exc:
-        raise HTTPException(400, str(exc)) from None
+    events = parse_sendgrid_events(body)  # Invalid (400, service/errors.py) when malformed
     moved = replayed = 0
     for event in events:
         if event.failed and event.provider_id:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from typing import TypeVar
 
+from herald_errors import Conflict
 from integrations.message_text import clean_text, voice_twiml
 from integrations.provider_callbacks import help_twiml, message_twiml, parse_keypress, parse_sms_reply
 from routing.incident import Acknowledge, EscalateNow, Incident, Resolve, Snooze
@@ -93,7 +94,11 @@ def _apply(herald: Herald, incident_ids: list[str], action: str, person: str, vi
             lines.append(f"you were not paged for #{incident_id}")
             continue
         command = _command(action, person, via, minutes)
-        decision = herald.act(incident_id, command)
+        try:
+            decision = herald.act(incident_id, command)
+        except Conflict:  # its policy was removed from the configuration: nothing changed
+            lines.append(f"#{incident_id} not changed: its policy is no longer configured")
+            continue
         if decision.incident is None:
             lines.append(f"#{incident_id} not found")
         else:

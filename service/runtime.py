@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import redis
 from rq import Queue, Retry
 
+from herald_errors import Conflict
 from integrations.calendars import CalendarBook
 from integrations.pages import Notifier
 from integrations.maintenance_store import MaintenanceStore
@@ -77,15 +78,20 @@ class Herald:
     # -- the one way to change an incident -------------------------------------------------
     def act(self, incident_id: str, command: Command, *, deliver_here: bool = False) -> Decision:
         """Apply one command to one stored incident and carry out its effects
-        (``deliver_here``: the caller delivers the pages itself, no delivery job)."""
+        (``deliver_here``: the caller delivers the pages itself, no delivery job).
+
+        ``Conflict`` (nothing changed) when the incident's policy is no longer in the
+        configuration: which tiers to page, and how, is the policy's, so no command is
+        decided without it (the API answers 409, service/errors.py)."""
 
         def run(current: Incident | None) -> Decision:
             if current is None:
                 return Decision(None)
             now = self.clock()
             policy = self.config.policies.get(current.policy)
-            if policy is None:  # the policy was removed from the config: keep the last tier list
-                raise LookupError(f"incident {current.id} names unknown policy {current.policy!r}")
+            if policy is None:  # the policy was removed from the config: refuse, change nothing
+                raise Conflict(f"incident {current.id}: its policy {current.policy!r} is no longer in the "
+                               "configuration; put the policy back to act on this incident", field="policy")
             hold = self.hold(current.alerts.values(), now) if (
                 current.held_until is not None or isinstance(command, Release)) else None
             # Only commands that may page a tier need who is on call (a calendar sync

@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
+from herald_errors import Invalid
 from schedules.model import Person, Shift
 from service.auth import Caller, authenticate
 
@@ -54,16 +55,14 @@ def parse_time(value: str | None, field: str, default: datetime) -> datetime:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{field}: not an ISO 8601 time: {value!r} (e.g. 2026-05-01T09:00:00Z)") from None
+        raise Invalid(f"{field}: not an ISO 8601 time: {value!r} (e.g. 2026-05-01T09:00:00Z)", field=field) from None
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def query_time(value: str | None, field: str, default: datetime) -> datetime:
-    """``parse_time`` for an HTTP parameter: a 400 naming the field."""
-    try:
-        return parse_time(value, field, default)
-    except ValueError as exc:
-        raise HTTPException(400, str(exc)) from None
+    """``parse_time`` for an HTTP parameter: ``Invalid`` naming the field, which the API
+    answers 400 (service/errors.py)."""
+    return parse_time(value, field, default)
 
 
 def entry(schedule: str, shift: Shift, people: Mapping[str, Person], *, contacts: bool) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from fastapi import Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 
+from herald_errors import HeraldError
+from service.errors import status_of
 from service.web.render import page
 from service.web.session import COOKIE, Viewer, check_csrf, cookie_args, encode, signing_key, viewer_from
 
@@ -23,7 +25,7 @@ class LoginRequired(Exception):
 class ConsoleRoute(APIRoute):
     """Sets ``request.state.viewer`` before the route runs, gives anonymous visitors a
     session cookie (it carries the login form's CSRF token), redirects to the login page
-    when needed and renders HTTP errors as an HTML page."""
+    when needed and renders HTTP errors and Herald's own errors as an HTML page."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -38,6 +40,8 @@ class ConsoleRoute(APIRoute):
                 response = RedirectResponse(f"{PREFIX}/login?next={quote(target, safe='')}", status_code=303)
             except HTTPException as exc:
                 response = page(request, "error.html", code=exc.status_code, message=str(exc.detail))
+            except HeraldError as exc:  # the status the API would answer (service/errors.py), as a page
+                response = page(request, "error.html", code=status_of(exc), message=str(exc))
             own = COOKIE.encode() + b"="
             sets_own = any(k == b"set-cookie" and v.startswith(own) for k, v in response.raw_headers)
             if fresh is not None and not sets_own:

@@ -58,10 +58,9 @@ def incident_page(incident_id: str, request: Request, alerts_offset: int = Query
 
 async def _act(request: Request, incident_id: str, command, done: str) -> Response:
     herald = request.app.state.herald
-    try:
-        decision = await run_in_threadpool(herald.act, incident_id, command)
-    except (ValueError, LookupError) as exc:  # e.g. a tier the policy does not have
-        raise HTTPException(400, str(exc)) from None
+    # A tier the policy does not have is Invalid (400), a policy removed from the
+    # configuration a Conflict (409): ConsoleRoute renders either as an error page.
+    decision = await run_in_threadpool(herald.act, incident_id, command)
     if decision.incident is None:
         raise HTTPException(404, f"There is no incident #{incident_id}.")
     return back(f"{PREFIX}/incidents/{incident_id}", done if decision.changed else "noop")

@@ -157,3 +157,19 @@ def test_the_incident_page_shows_a_page_of_alerts_with_next_and_previous(admin):
         offset += 50
     assert offset == 100 and sorted(seen) == list(range(120)) and len(seen) == 120
     assert admin.get(f"/ui/incidents/{incident_id}", params={"alerts_offset": -1}).status_code in (400, 422)
+
+
+def test_an_action_on_an_incident_whose_policy_was_removed_is_a_409_page(admin, herald):
+    """The console's actions go through the same act() as the API: the same 409 (see
+    tests/service/test_herald_errors.py), shown as a page, and nothing changes."""
+    import dataclasses
+
+    incident_id = fire(admin)
+    csrf = csrf_of(admin.get(f"/ui/incidents/{incident_id}").text)
+    before = herald.store.get(incident_id)
+    policies = {k: v for k, v in herald.config.policies.items() if k != before.policy}
+    herald.config = dataclasses.replace(herald.config, policies=policies)
+    r = admin.post(f"/ui/incidents/{incident_id}/ack", data={"csrf": csrf})
+    assert r.status_code == 409 and "is no longer in the configuration" in r.text, r.text[:500]
+    assert r.headers["content-type"].startswith("text/html")
+    assert herald.store.get(incident_id).version == before.version
