@@ -17,9 +17,10 @@ from __future__ import annotations
 import secrets
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from herald_errors import Invalid, NotFound
 from integrations import keys
 from routing.incident import Incident
 from routing.reports import drill_result
@@ -55,7 +56,7 @@ def start_drill(body: DrillBody, request: Request, caller: str = Depends(api_cal
     """Start a drill: a DRILL incident that pages the policy's tiers for real."""
     herald = request.app.state.herald
     if body.policy is not None and body.policy not in herald.config.policies:
-        raise HTTPException(400, f"policy: no policy named {body.policy!r}")
+        raise Invalid(f"policy: no policy named {body.policy!r}")
     labels = {"alertname": "HeraldDrill", **(body.labels or {}),
               herald.config.severity.priority_label: body.severity}
     where = f"policy {body.policy}" if body.policy else "the route tree"
@@ -83,5 +84,5 @@ def get_drill(incident_id: str, request: Request, _caller: Caller = Depends(read
     """One drill's result (time to first page, to acknowledge per tier, to resolve, SLA met)."""
     incident = request.app.state.herald.store.get(incident_id)
     if incident is None or not incident.drill:
-        raise HTTPException(404, f"no drill {incident_id!r}")
+        raise NotFound(f"no drill {incident_id!r}")
     return _result(request, incident)

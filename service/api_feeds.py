@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
+from herald_errors import Invalid, NotFound
 from integrations.feed_tokens import FeedTokens
 from schedules.feed import export_ics
 from service.auth import authenticate
@@ -45,11 +46,11 @@ def create_feed(body: FeedRequest, request: Request, caller: Caller = Depends(ap
     require(caller, "feeds:admin")
     herald = request.app.state.herald
     if (body.schedule is None) == (body.person is None):
-        raise HTTPException(400, "schedule/person: give exactly one")
+        raise Invalid("schedule/person: give exactly one")
     if body.schedule is not None and body.schedule not in herald.config.schedules:
-        raise HTTPException(400, f"schedule: no schedule named {body.schedule!r}")
+        raise Invalid(f"schedule: no schedule named {body.schedule!r}")
     if body.person is not None and body.person not in herald.config.people:
-        raise HTTPException(400, f"person: no person with id {body.person!r}")
+        raise Invalid(f"person: no person with id {body.person!r}")
     kind, target = ("schedule", body.schedule) if body.schedule is not None else ("person", body.person)
     assert target is not None
     token, feed = _tokens(request).create(kind, target, herald.clock(), by=caller.name)
@@ -71,7 +72,7 @@ def revoke_feed(token: str, request: Request, caller: Caller = Depends(api_calle
     require(caller, "feeds:admin")
     feed = _tokens(request).revoke(token)
     if feed is None:
-        raise HTTPException(404, "no such feed token")
+        raise NotFound("no such feed token")
     return {"revoked": asdict(feed)}
 
 
@@ -114,7 +115,7 @@ def schedule_feed(name: str, request: Request, token: str | None = Query(None)) 
     _authorize(request, token, "schedule", name)
     herald = request.app.state.herald
     if name not in herald.config.schedules:
-        raise HTTPException(404, f"no schedule named {name!r}")
+        raise NotFound(f"no schedule named {name!r}")
 
     def build(start: Any, end: Any) -> bytes:
         rotation = herald.calendars.rotation(name)
@@ -129,7 +130,7 @@ def person_feed(person: str, request: Request, token: str | None = Query(None)) 
     _authorize(request, token, "person", person)
     herald = request.app.state.herald
     if person not in herald.config.people:
-        raise HTTPException(404, f"no person with id {person!r}")
+        raise NotFound(f"no person with id {person!r}")
 
     def build(start: Any, end: Any) -> bytes:
         mine = []

@@ -13,9 +13,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from herald_errors import Invalid, NotFound
 from integrations.calendars import BACK
 from integrations.handoff_store import HandoffStore, StoredHandoff
 from service.handoff_messages import send_handoff_messages
@@ -50,8 +51,8 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
-def _bad(field: str, message: str) -> HTTPException:
-    return HTTPException(400, f"{field}: {message}")
+def _bad(field: str, message: str) -> Invalid:
+    return Invalid(f"{field}: {message}", field=field)
 
 
 def _validate(herald: Any, body: HandoffRequest, now: datetime) -> tuple[datetime, datetime, list[str]]:
@@ -139,7 +140,7 @@ def get_handoff(handoff_id: str, request: Request, caller: Caller = Depends(api_
     herald = request.app.state.herald
     handoff = HandoffStore(herald.store.redis).get(handoff_id)
     if handoff is None:
-        raise HTTPException(404, f"no handoff {handoff_id!r}")
+        raise NotFound(f"no handoff {handoff_id!r}")
     return shown_to(caller, herald.config.people, handoff_json(handoff, herald.clock()))
 
 
@@ -150,7 +151,7 @@ def cancel_handoff(handoff_id: str, request: Request, caller: Caller = Depends(a
     herald = request.app.state.herald
     handoff = HandoffStore(herald.store.redis).cancel(handoff_id)
     if handoff is None:
-        raise HTTPException(404, f"no handoff {handoff_id!r}")
+        raise NotFound(f"no handoff {handoff_id!r}")
     now = herald.clock()
     herald.calendars.refresh(now)
     return {"cancelled": handoff_json(handoff, now)}

@@ -16,9 +16,10 @@ import re
 from datetime import timedelta
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from herald_errors import Invalid, NotFound
 from service import heartbeats
 from service.api_incidents import reader, writer
 from service.auth import Caller
@@ -38,7 +39,7 @@ class PingBody(BaseModel):
 
 def _name(name: str) -> str:
     if not re.fullmatch(heartbeats.NAME_PATTERN, name):
-        raise HTTPException(400, "a heartbeat name is 1-64 letters, digits, '_', '.' or '-'")
+        raise Invalid("a heartbeat name is 1-64 letters, digits, '_', '.' or '-'")
     return name
 
 
@@ -48,9 +49,9 @@ def _timeout(value: str | int | float | None) -> float | None:
     try:
         delta = parse_duration(value)
     except ValueError as exc:
-        raise HTTPException(400, f"timeout: {exc}") from None
+        raise Invalid(f"timeout: {exc}") from None
     if not MIN_TIMEOUT <= delta <= MAX_TIMEOUT:
-        raise HTTPException(400, "timeout: between 1s and 30 days")
+        raise Invalid("timeout: between 1s and 30 days")
     return delta.total_seconds()
 
 
@@ -60,7 +61,7 @@ def ping(name: str, request: Request, body: PingBody | None = None,
     """Ping the heartbeat (creating it on the first ping); resolves its incident if it had gone silent."""
     herald = request.app.state.herald
     if _name(name) == heartbeats.WATCHDOG:
-        raise HTTPException(400, "the name 'watchdog' is Alertmanager's Watchdog alert; pick another")
+        raise Invalid("the name 'watchdog' is Alertmanager's Watchdog alert; pick another")
     body = body or PingBody()
     beat = heartbeats.ping(herald, name, timeout=_timeout(body.timeout), severity=body.severity)
     return beat.view(herald.clock())
@@ -80,7 +81,7 @@ def get_heartbeat(name: str, request: Request, _caller: Caller = Depends(reader)
     herald = request.app.state.herald
     beat = heartbeats.heartbeat_store(herald).get(_name(name))
     if beat is None:
-        raise HTTPException(404, f"no heartbeat {name!r}")
+        raise NotFound(f"no heartbeat {name!r}")
     return beat.view(herald.clock())
 
 
@@ -90,5 +91,5 @@ def delete_heartbeat(name: str, request: Request, _caller: Caller = Depends(writ
     herald = request.app.state.herald
     beat = heartbeats.remove(herald, _name(name))
     if beat is None:
-        raise HTTPException(404, f"no heartbeat {name!r}")
+        raise NotFound(f"no heartbeat {name!r}")
     return {"deleted": name, "resolved_silence": beat.missing_since is not None}

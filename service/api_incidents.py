@@ -14,6 +14,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from herald_errors import Invalid, NotFound
 from routing.incident import Acknowledge, AddNote, AlertState, Command, EscalateNow, Incident, Reassign, Resolve, Snooze
 from service.auth import Caller, check_api, require_scope
 from service.redact import redact_contacts
@@ -81,7 +82,7 @@ def get_incident(incident_id: str, request: Request, caller: Caller = Depends(re
     """One incident with its alerts, pages and whole timeline."""
     incident = request.app.state.herald.store.get(incident_id)
     if incident is None:
-        raise HTTPException(404, f"no incident {incident_id!r}")
+        raise NotFound(f"no incident {incident_id!r}")
     return _shown(request, caller, _public(incident))
 
 
@@ -100,7 +101,7 @@ def get_incident_alerts(
     ``HERALD_MAX_ALERTS_PER_INCIDENT``, counted but not kept."""
     incident = request.app.state.herald.store.get(incident_id)
     if incident is None:
-        raise HTTPException(404, f"no incident {incident_id!r}")
+        raise NotFound(f"no incident {incident_id!r}")
     total, chosen = alerts_page(all_alerts(request, incident), status, offset, limit)
     return _shown(request, caller, {
         "incident": incident.id, "status": status, "offset": offset, "limit": limit, "total": total,
@@ -113,7 +114,7 @@ def _act(request: Request, incident_id: str, command: Command) -> dict[str, Any]
     # is a Conflict (409) and changes nothing: service/errors.py answers either.
     decision = herald.act(incident_id, command)
     if decision.incident is None:
-        raise HTTPException(404, f"no incident {incident_id!r}")
+        raise NotFound(f"no incident {incident_id!r}")
     return _public(decision.incident)
 
 
@@ -183,15 +184,15 @@ def reassign(incident_id: str, body: ReassignBody, request: Request,
     herald = request.app.state.herald
     actor = _actor(request, caller, body)
     if body.person is not None and body.person not in herald.config.people:
-        raise HTTPException(400, f"person: no person with id {body.person!r}")
+        raise Invalid(f"person: no person with id {body.person!r}")
     if body.tier is not None:
         incident = herald.store.get(incident_id)
         if incident is None:
-            raise HTTPException(404, f"no incident {incident_id!r}")
+            raise NotFound(f"no incident {incident_id!r}")
         policy = herald.config.policies.get(incident.policy)
         tiers = [t.name for t in policy.tiers] if policy is not None else []
         if body.tier not in tiers:
-            raise HTTPException(400, f"tier: policy {incident.policy!r} has no tier {body.tier!r} "
+            raise Invalid(f"tier: policy {incident.policy!r} has no tier {body.tier!r} "
                                      f"(its tiers: {', '.join(tiers)})")
     return _act(request, incident_id, Reassign(**actor, person=body.person, tier=body.tier))
 

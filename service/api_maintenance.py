@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, ValidationError
 
-from herald_errors import Conflict
+from herald_errors import Conflict, Invalid, NotFound
 from routing.incident import Release
 from routing.maintenance import MaintenanceWindow
 from service.errors import sentence
@@ -40,9 +40,9 @@ def create(body: WindowBody, request: Request, caller: str = Depends(api_caller)
         window = MaintenanceWindow(matchers=body.matchers, start=body.start or now, end=body.end,
                                    reason=body.reason, created_by=caller)
     except ValidationError as exc:
-        raise HTTPException(400, sentence(exc.errors(), within=("body",))) from None
+        raise Invalid(sentence(exc.errors(), within=("body",))) from None
     if window.end <= now:
-        raise HTTPException(400, "end is in the past")
+        raise Invalid("end is in the past")
     herald.maintenance.prune(now)  # windows ended long ago are dropped, not read on every hold check
     return _out(herald.maintenance.create(window), now)
 
@@ -62,7 +62,7 @@ def end_early(window_id: str, request: Request, _caller: str = Depends(api_calle
     now = herald.clock()
     window = herald.maintenance.end_early(window_id, now)
     if window is None:
-        raise HTTPException(404, f"no maintenance window {window_id!r}")
+        raise NotFound(f"no maintenance window {window_id!r}")
     released = []
     for incident in herald.store.list(open_only=True, limit=10_000):
         if incident.held_until is not None and incident.hold_reason.startswith("maintenance"):

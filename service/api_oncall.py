@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
+from herald_errors import Invalid
 from service.redact import shown_to
 from service.schedule_views import Caller, api_caller, entry, iso, query_time, require, schedule_or_404
 
@@ -44,7 +45,7 @@ def _when(request: Request, at: str | None) -> datetime:
     moment = query_time(at, "at", now)
     window = herald.calendars.window()
     if window is not None and not window[0] <= moment < window[1]:
-        raise HTTPException(400, f"at: rotations are expanded from {iso(window[0])} to {iso(window[1])}")
+        raise Invalid(f"at: rotations are expanded from {iso(window[0])} to {iso(window[1])}")
     return moment
 
 
@@ -85,6 +86,6 @@ def oncall_for_schedule(
         rotation = herald.calendars.rotation(schedule)
         if rotation is None or tier not in rotation.tiers():
             known = ", ".join(herald.calendars.tiers(schedule))
-            raise HTTPException(400, f"tier: schedule {schedule!r} has no tier {tier!r} (its tiers: {known})")
+            raise Invalid(f"tier: schedule {schedule!r} has no tier {tier!r} (its tiers: {known})")
     out = oncall_at(herald, [schedule], moment, tier, contacts=caller.can("contacts:read"))
     return shown_to(caller, herald.config.people, {"schedule": schedule, **out})

@@ -17,6 +17,7 @@ import redis
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from herald_errors import Conflict, Invalid
 from integrations.calendar_sandbox import ParseTimeout
 from schedules.calendar import CalendarError
 from schedules.coverage import lint_line
@@ -90,14 +91,14 @@ async def upload_calendar(name: str, request: Request, caller: Caller = Depends(
     spec = schedule_or_404(request, name)
     herald = request.app.state.herald
     if spec.source != "upload":
-        raise HTTPException(409, f"schedule {name!r} takes its calendar from its {spec.source}; "
+        raise Conflict(f"schedule {name!r} takes its calendar from its {spec.source}; "
                                  "configure source: upload to publish it here")
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "text/calendar":
         raise HTTPException(415, "send the calendar as Content-Type: text/calendar")
     data = await read_body(request, spec.max_bytes, what="calendar")
     if not data.strip():
-        raise HTTPException(400, "empty calendar")
+        raise Invalid("empty calendar")
     try:
         await run_in_threadpool(herald.calendars.accept_upload, name, data, herald.clock())
     # UploadRefused is a Conflict: 409 with its message (service/errors.py). These two keep
@@ -105,7 +106,7 @@ async def upload_calendar(name: str, request: Request, caller: Caller = Depends(
     except ParseTimeout as exc:
         raise HTTPException(422, f"calendar refused, the copy in force stays: {exc}") from None
     except CalendarError as exc:
-        raise HTTPException(400, f"calendar refused, the copy in force stays: {exc}") from None
+        raise Invalid(f"calendar refused, the copy in force stays: {exc}") from None
     now = herald.clock()
     end = now + timedelta(days=days)
     warnings = await run_in_threadpool(herald.calendars.lint, name, now, end)
@@ -131,12 +132,12 @@ def shifts(
     lo = query_time(start, "from", now)
     hi = query_time(end, "to", lo + timedelta(days=7))
     if hi <= lo:
-        raise HTTPException(400, "to: must be after from")
+        raise Invalid("to: must be after from")
     if hi - lo > MAX_RANGE:
-        raise HTTPException(400, f"to: at most {MAX_RANGE.days} days after from")
+        raise Invalid(f"to: at most {MAX_RANGE.days} days after from")
     window = herald.calendars.window()
     if window is not None and (lo < window[0] or hi > window[1]):
-        raise HTTPException(400, f"from/to: shifts are expanded from {iso(window[0])} to {iso(window[1])}")
+        raise Invalid(f"from/to: shifts are expanded from {iso(window[0])} to {iso(window[1])}")
     rotation = herald.calendars.rotation(name)
     found = rotation.shifts(tier, lo, hi) if rotation else []
     contacts = caller.can("contacts:read")

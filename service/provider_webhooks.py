@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from herald_errors import Invalid
 from integrations.provider_callbacks import (
     SENDGRID_SIGNATURE_HEADER,
     SENDGRID_TIMESTAMP_HEADER,
@@ -56,7 +57,7 @@ async def twilio_sms(request: Request) -> Response:
     params = await _twilio_form(request)
     sid = inbound_message_sid(params)
     if not sid:
-        raise HTTPException(400, "not an inbound SMS: no MessageSid")
+        raise Invalid("not an inbound SMS: no MessageSid")
     herald = request.app.state.herald
     twiml = await run_in_threadpool(once, herald, "twilio-sms", sid,
                                     lambda: handle_sms(herald, params.get("From", ""), params.get("Body", "")))

@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
-from herald_errors import Invalid
+from herald_errors import Invalid, NotFound
 from schedules.model import Person, Shift
 from service.auth import Caller, authenticate
 
@@ -83,5 +83,5 @@ def schedule_or_404(request: Request, name: str) -> Any:
     """The schedule's config (404 when the configuration has no such schedule)."""
     spec = request.app.state.herald.config.schedules.get(name)
     if spec is None:
-        raise HTTPException(404, f"no schedule named {name!r}")
+        raise NotFound(f"no schedule named {name!r}")
     return spec
