@@ -20,6 +20,7 @@ import redis
 from integrations import keys
 
 MAX_ID_LENGTH = 64  # ids are 43 characters; anything longer is not one of ours
+LIFETIME = 12 * 3600  # seconds a console session lives (the cookie's max age too)
 
 # KEYS: 1 the index of live sessions. ARGV: 1 now (epoch s).
 # Deletes every live session's record and the index; answers how many records it deleted.
@@ -42,7 +43,7 @@ class ConsoleSession:
 
 
 class ConsoleSessions:
-    def __init__(self, client: redis.Redis, lifetime: int) -> None:
+    def __init__(self, client: redis.Redis, lifetime: int = LIFETIME) -> None:
         self.redis, self.lifetime = client, lifetime
         self._end_all = client.register_script(_END_ALL)
 

@@ -62,7 +62,7 @@ def _grant(request: Request, token: str):
     grant = herald.store.read_ack_token(token)
     if grant is None:
         settings = herald.settings
-        limiter = FailureLimiter(herald.store.redis, "ack", settings.ack_attempts_per_ip, settings.ack_attempts_global)
+        limiter = FailureLimiter(herald.attempts, "ack", settings.ack_attempts_per_ip, settings.ack_attempts_global)
         return herald, None, None, limiter.failed(client_address(request))
     return herald, grant, herald.store.get(grant.incident_id), ALLOWED
 

@@ -21,7 +21,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from herald_errors import Invalid, NotFound
-from integrations import keys
 from routing.incident import Incident
 from routing.reports import drill_result
 from service.api_incidents import api_caller, reader
@@ -65,8 +64,7 @@ def start_drill(body: DrillBody, request: Request, caller: str = Depends(api_cal
     decisions = ingest_synthetic(herald, f"drill:{secrets.token_hex(8)}", labels, annotations, "firing",
                                  body.severity, drill=True, policy=body.policy)
     opened = [d.incident for d in decisions if d.incident is not None]
-    if opened:
-        herald.store.redis.zadd(keys.DRILLS, {i.id: i.created_at.timestamp() for i in opened})
+    herald.drills.add(opened)
     return {"drills": [_result(request, i) for i in opened]}
 
 
@@ -74,8 +72,8 @@ def start_drill(body: DrillBody, request: Request, caller: str = Depends(api_cal
 def list_drills(request: Request, limit: int = Query(50, ge=1, le=500),
                 _caller: Caller = Depends(reader)) -> dict[str, Any]:
     """Drills, newest first, with their results."""
-    store = request.app.state.herald.store
-    found = (store.get(i) for i in store.redis.zrevrange(keys.DRILLS, 0, limit - 1))
+    herald = request.app.state.herald
+    found = (herald.store.get(i) for i in herald.drills.newest(limit))
     return {"drills": [_result(request, i) for i in found if i is not None]}
 
 

@@ -36,7 +36,7 @@ class FeedRequest(BaseModel):
 
 
 def _tokens(request: Request) -> FeedTokens:
-    return FeedTokens(request.app.state.herald.store.redis)
+    return request.app.state.herald.feeds
 
 
 @router.post("/api/v1/feeds", status_code=201)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from herald_errors import Invalid, NotFound
 from integrations.calendars import BACK
-from integrations.handoff_store import HandoffStore, StoredHandoff
+from integrations.handoff_store import StoredHandoff
 from service.handoff_messages import send_handoff_messages
 from service.redact import shown_to
 from service.schedule_views import Caller, api_caller, iso, require
@@ -108,7 +108,7 @@ def create_handoff(body: HandoffRequest, request: Request, caller: Caller = Depe
     now = herald.clock()
     herald.calendars.refresh(now)
     start, end, outgoing = _validate(herald, body, now)
-    store = HandoffStore(herald.store.redis)
+    store = herald.handoffs
     handoff = store.create(StoredHandoff(id="", schedule=body.schedule, tier=body.tier, to=body.to,
                                          start=start, end=end, from_person=body.from_person, note=body.note,
                                          created_at=now, created_by=caller.name))
@@ -129,7 +129,7 @@ def list_handoffs(
     require(caller, "schedules:read")
     herald = request.app.state.herald
     now = herald.clock()
-    found = [h for h in HandoffStore(herald.store.redis).all()
+    found = [h for h in herald.handoffs.all()
              if (schedule is None or h.schedule == schedule) and (active is None or (h.end > now) == active)]
     return shown_to(caller, herald.config.people, {"handoffs": [handoff_json(h, now) for h in found]})
 
@@ -138,7 +138,7 @@ def list_handoffs(
 def get_handoff(handoff_id: str, request: Request, caller: Caller = Depends(api_caller)) -> dict[str, Any]:
     require(caller, "schedules:read")
     herald = request.app.state.herald
-    handoff = HandoffStore(herald.store.redis).get(handoff_id)
+    handoff = herald.handoffs.get(handoff_id)
     if handoff is None:
         raise NotFound(f"no handoff {handoff_id!r}")
     return shown_to(caller, herald.config.people, handoff_json(handoff, herald.clock()))
@@ -149,7 +149,7 @@ def cancel_handoff(handoff_id: str, request: Request, caller: Caller = Depends(a
     """Cancel a handoff: the calendar (or earlier handoffs) apply again over its window."""
     require(caller, "handoffs:write")
     herald = request.app.state.herald
-    handoff = HandoffStore(herald.store.redis).cancel(handoff_id)
+    handoff = herald.handoffs.cancel(handoff_id)
     if handoff is None:
         raise NotFound(f"no handoff {handoff_id!r}")
     now = herald.clock()

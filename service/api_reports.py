@@ -26,9 +26,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from integrations import keys
-from integrations.retention_store import RetentionStore
-from integrations.store import Store
+from integrations.report_store import ReportStore
 from routing.incident import Incident
 from routing.reports import CSV_HEADER, Key, Totals, collect, months_between, parse_archive, parse_range, sla_report, \
     sla_rows
@@ -36,24 +34,19 @@ from service.api_incidents import reader
 from service.auth import Caller
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
-BATCH = 500
 
 
-def incidents_between(store: Store, start: datetime, end: datetime) -> list[Incident]:
+def incidents_between(store: ReportStore, start: datetime, end: datetime) -> list[Incident]:
     """Every incident created in [start, end), from the creation-time index."""
-    ids = store.redis.zrangebyscore(keys.INCIDENTS_ALL, start.timestamp(), f"({end.timestamp()}")
-    found: list[Incident] = []
-    for at in range(0, len(ids), BATCH):
-        raws = store.redis.mget([keys.incident(i) for i in ids[at:at + BATCH]])
-        found.extend(Incident.model_validate_json(r) for r in raws if r)
-    return found
+    return store.created_between(start, end)
 
 
-def purged_between(store: Store, start: datetime, end: datetime) -> tuple[dict[Key, Totals], list[str], list[str]]:
+def purged_between(store: ReportStore, start: datetime, end: datetime
+                   ) -> tuple[dict[Key, Totals], list[str], list[str]]:
     """The totals of purged incidents of the months [start, end) covers whole, those
     months, and the months it cuts that have purged incidents (left out)."""
     whole, cut = months_between(start, end)
-    found = RetentionStore(store.redis).archived(whole + cut)
+    found = store.archived(whole + cut)
     included = [(month, fields) for month, fields in zip(whole, found) if fields]
     left_out = [month for month, fields in zip(cut, found[len(whole):]) if fields]
     return parse_archive(fields for _, fields in included), [month for month, _ in included], left_out
@@ -70,8 +63,8 @@ def sla(request: Request,
     herald = request.app.state.herald
     now = herald.clock()
     first, last = parse_range(start, end, now)  # Invalid naming the field: 400 (service/errors.py)
-    items = collect(incidents_between(herald.store, first, last), first, last, herald.config.policies, now)
-    archived, included, left_out = purged_between(herald.store, first, last)
+    items = collect(incidents_between(herald.reports, first, last), first, last, herald.config.policies, now)
+    archived, included, left_out = purged_between(herald.reports, first, last)
     if fmt == "json":
         return sla_report(items, first, last, archived, included, left_out)
     out = io.StringIO()

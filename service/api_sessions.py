@@ -14,9 +14,7 @@ import time
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from integrations.console_sessions import ConsoleSessions
 from service.auth import Caller, require_scope
-from service.web.session import LIFETIME
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
 log = logging.getLogger("herald.console")
@@ -30,6 +28,6 @@ class SessionsEnded(BaseModel):
 def end_every_session(request: Request, caller: Caller = Depends(require_scope("admin"))) -> SessionsEnded:
     """Log out everyone: end every web console session now (whoever logs in afterwards
     starts a new one). Answers how many were live."""
-    ended = ConsoleSessions(request.app.state.herald.store.redis, LIFETIME).end_all(time.time())
+    ended = request.app.state.herald.sessions.end_all(time.time())
     log.info("every console session ended by API token %s (%d were live)", caller.name, ended)
     return SessionsEnded(ended=ended)

@@ -133,7 +133,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"herald: configuration error: {exc}", file=sys.stderr)
         return 1
     try:
-        check_herald_data(herald.store.redis, settings.redis_url)
+        check_herald_data(herald.status, settings.redis_url)
     except redis.RedisError:
         pass  # the plan's notes say that Redis was unreachable
     result = simulate(herald, payload, at.astimezone(timezone.utc))

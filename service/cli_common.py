@@ -14,9 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
-import redis
-
-from integrations import keys
+from integrations.status_store import StatusStore
 
 
 def warn(message: str) -> None:
@@ -41,10 +39,10 @@ def where_from(variable: str) -> str:
     return f"({variable})" if os.environ.get(variable) else f"(the default: {variable} is not set)"
 
 
-def check_herald_data(client: redis.Redis, url: str) -> bool:
-    """Whether the Redis behind ``client`` holds anything a Herald writes; when it does
+def check_herald_data(status: StatusStore, url: str) -> bool:
+    """Whether the Redis behind ``status`` holds anything a Herald writes; when it does
     not, say so on stderr (the answer that follows reads the calendar files only)."""
-    if client.exists(*keys.MARKERS):
+    if status.holds_herald_data():
         return True
     warn(f"no Herald data at {shown_url(url)} {where_from('HERALD_REDIS_URL')}: no Herald has used this Redis, so "
          "nothing stored there (uploads, handoffs, maintenance windows) is included. To ask a running Herald, set "

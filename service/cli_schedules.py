@@ -50,14 +50,17 @@ def _book(config: HeraldConfig, offline: bool, now: datetime) -> CalendarBook:
     import redis
 
     from integrations.calendars import CalendarBook
+    from integrations.status_store import StatusStore
+    from service.redis_clients import connect_url
 
-    client: redis.Redis | None = None
+    client = None
     if not offline:
         url = Settings().redis_url
-        client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=3, socket_connect_timeout=2)
+        client = connect_url(url, decode_responses=True, socket_timeout=3, socket_connect_timeout=2)
         try:
-            client.ping()
-            check_herald_data(client, url)
+            status = StatusStore(client)
+            status.ping()
+            check_herald_data(status, url)
         except redis.RedisError as exc:
             warn(f"Redis unreachable at {shown_url(url)} ({type(exc).__name__}): reading calendar files and URLs "
                  "only; uploads and handoffs are not included")

@@ -92,11 +92,11 @@ def _wait_ready(url: str, redis_url: str, children: dict[str, subprocess.Popen],
     Redis data may be a previous run's); the error when a child exits first or
     ``timeout`` passes (None: ready)."""
     import httpx
-    import redis
 
-    from integrations import keys
+    from integrations.status_store import StatusStore
+    from service.redis_clients import connect_url
 
-    client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    status = StatusStore(connect_url(redis_url, socket_timeout=5))
     started = time.time()  # workers stamp their sweeps with the wall clock
     deadline = time.monotonic() + timeout
     try:
@@ -108,11 +108,11 @@ def _wait_ready(url: str, redis_url: str, children: dict[str, subprocess.Popen],
                 api = httpx.get(url + "/healthz", timeout=2).status_code == 200
             except httpx.HTTPError:
                 api = False
-            if api and client.zcount(keys.WORKER_HEARTBEAT, started, "+inf"):
+            if api and status.workers_alive(since=started):
                 return None
             time.sleep(0.2)
     finally:
-        client.close()
+        status.close()
     return f"herald dev: Herald did not come up within {timeout:.0f} s (no answer on {url}/healthz or no worker sweep)"
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import redis
 
-from integrations import keys
-from service.metrics import redis_memory
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -45,7 +43,7 @@ def _scheduler(herald) -> str:
     """Whether some worker (RQ scheduler + sweep) finished a sweep recently."""
     horizon = herald.clock().timestamp() - 3 * herald.settings.sweep_interval - 30
     try:
-        alive = herald.store.redis.zcount(keys.WORKER_HEARTBEAT, horizon, "+inf")
+        alive = herald.status.workers_alive(since=horizon)
     except redis.RedisError as exc:
         return f"unknown: {type(exc).__name__}"
     return "ok" if alive else "no worker has swept recently: pages wait until one runs"
@@ -63,7 +61,7 @@ def _mib(size: int) -> str:
 def _memory(herald) -> str:
     """"ok", or a warning before Redis (noeviction) starts refusing writes."""
     try:
-        used, limit = redis_memory(herald.store.redis)
+        used, limit = herald.status.memory()
     except redis.RedisError as exc:  # e.g. a Redis user not allowed INFO
         return f"unknown: {type(exc).__name__}"
     if limit <= 0:

@@ -34,7 +34,7 @@ NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
 def heartbeat_store(herald: Herald) -> HeartbeatStore:
-    return HeartbeatStore(herald.store.redis)
+    return herald.heartbeats
 
 
 def ping(herald: Herald, name: str, *, kind: str = "heartbeat", timeout: float | None = None,

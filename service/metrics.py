@@ -27,15 +27,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from rq import Queue
 
-from integrations import keys
+from integrations.status_store import StatusStore
+from service.redis_clients import connect_url
 
 log = logging.getLogger("herald.metrics")
 REGISTRY = CollectorRegistry()
-SHARED_KEY = keys.METRICS
 _SEP = "\x1f"
 SEVERITIES = ("P0", "P1", "P2", "P3")
 CHANNELS = ("voice", "sms", "email", "console")
@@ -48,7 +46,7 @@ HTTP_REFUSAL_REASONS = ("header_timeout", "body_timeout", "client_limit", "conne
 #: A heartbeat younger than this counts a worker as alive; work overdue by more is "overdue".
 ALIVE_WITHIN = 90.0
 OVERDUE_AFTER = 60.0
-_writer: redis.Redis | None = None
+_writer: StatusStore | None = None
 _last_sweep = 0.0
 _observed: list[Collector] = []
 
@@ -110,10 +108,7 @@ def _record(increments: list[tuple[str, float]]) -> None:
     if _writer is None:
         return
     try:
-        with _writer.pipeline(transaction=False) as pipe:
-            for field, amount in increments:
-                pipe.hincrbyfloat(SHARED_KEY, field, amount)
-            pipe.execute()
+        _writer.add_to_totals(increments)
     except redis.RedisError as exc:
         log.debug("metric not recorded: %s", type(exc).__name__)
 
@@ -210,25 +205,19 @@ _UP = "1 when this process reached Redis at scrape time."
 class RedisStateCollector(Collector):
     """``herald_redis_up``; open incidents, overdue work, live workers; the shared totals."""
 
-    def __init__(self, client: redis.Redis, clock: Any = time.time) -> None:
-        self.client, self.clock = client, clock
+    def __init__(self, status: StatusStore, clock: Any = time.time) -> None:
+        self.status, self.clock = status, clock
 
     def collect(self) -> Iterator[Metric]:
-        now = self.clock()
         try:
-            with self.client.pipeline(transaction=False) as pipe:
-                pipe.zcard(keys.INCIDENTS_OPEN)
-                pipe.zcount(keys.DUE, "-inf", now - OVERDUE_AFTER)
-                pipe.zcount(keys.WORKER_HEARTBEAT, now - ALIVE_WITHIN, "+inf")
-                pipe.llen(keys.OUTBOX)
-                pipe.hgetall(SHARED_KEY)
-                pipe.zcard(keys.INCIDENTS_ALL)
-                opened, overdue, alive, waiting, shared, stored = pipe.execute()
+            found = self.status.snapshot(self.clock(), overdue_after=OVERDUE_AFTER, alive_within=ALIVE_WITHIN)
         except redis.RedisError:
             yield GaugeMetricFamily("herald_redis_up", _UP, value=0)
             return
+        opened, overdue, alive, waiting, stored = (found.incidents_open, found.work_overdue, found.workers_alive,
+                                                   found.outbox_waiting, found.incidents_stored)
         yield GaugeMetricFamily("herald_redis_up", _UP, value=1)
-        yield from _memory(self.client)
+        yield from _memory(self.status)
         yield GaugeMetricFamily("herald_incidents_open", "Incidents not yet resolved.", value=opened)
         yield GaugeMetricFamily("herald_incidents_stored", "Incidents in Redis, open and resolved (resolved ones "
                                 "stay HERALD_RETENTION_DAYS).", value=stored)
@@ -237,21 +226,14 @@ class RedisStateCollector(Collector):
         yield GaugeMetricFamily("herald_workers_alive", f"Workers that swept within {ALIVE_WITHIN:g} s.", value=alive)
         yield GaugeMetricFamily("herald_outbox_waiting", "Incidents stored by a webhook and not yet taken by a "
                                 "worker.", value=waiting)
-        data = {(k.decode() if isinstance(k, bytes) else k): v for k, v in shared.items()}
         for metric in Shared.all:
-            yield metric.family(data)
+            yield metric.family(dict(found.totals))
 
 
-def redis_memory(client: redis.Redis) -> tuple[int, int]:
-    """Redis's ``used_memory`` and ``maxmemory`` (0: no limit), from ``INFO memory``."""
-    info = client.info("memory")
-    return int(info["used_memory"]), int(info.get("maxmemory", 0))
-
-
-def _memory(client: redis.Redis) -> Iterator[Metric]:
+def _memory(status: StatusStore) -> Iterator[Metric]:
     """Used and maximum bytes; absent when INFO is refused (a Redis user without it)."""
     try:
-        used, limit = redis_memory(client)
+        used, limit = status.memory()
     except redis.RedisError:
         return
     yield GaugeMetricFamily("herald_redis_memory_used_bytes", "Redis used_memory (INFO memory).", value=used)
@@ -314,15 +296,15 @@ def observe(*, redis_url: str | None = None, export: bool = True, queue_name: st
     and RQ's ``queue_name``; report ``calendars``. API: all; worker: ``export=False``."""
     global _writer
     # Fail fast (no retries, 1-2 s timeouts): neither a scrape nor a job may hang on metrics.
-    old, _writer = _writer, redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=1,
-                                                 retry=Retry(NoBackoff(), 0)) if redis_url else None
+    client = connect_url(redis_url, socket_timeout=2, socket_connect_timeout=1, fail_fast=True) if redis_url else None
+    old, _writer = _writer, StatusStore(client) if client is not None else None
     for collector in _observed:
         REGISTRY.unregister(collector)
     _observed.clear()
     if _writer is not None and export:
         _observed.append(RedisStateCollector(_writer))
         if queue_name:
-            _observed.append(QueueCollector(Queue(queue_name, connection=_writer)))
+            _observed.append(QueueCollector(Queue(queue_name, connection=client)))
     if calendars is not None:
         _observed.append(CalendarCollector(calendars))
     for collector in _observed:

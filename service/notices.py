@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import logging
 
-from integrations import keys
 from integrations.pages import OutboundPage
 from service.runtime import Herald
 
 log = logging.getLogger("herald.notices")
-NOTICE_TTL_SECONDS = 7 * 86400
 
 
 def channel_for(herald: Herald, person_id: str) -> tuple[str, str]:
@@ -27,8 +25,7 @@ def send_notice(herald: Herald, ref: str, person_id: str, title: str, text: str,
     """Send one notice; answer the outcome ("sent", "duplicate", "failed", "retry")."""
     if person_id not in herald.config.people:
         return "failed"
-    key = keys.notice(ref, person_id)
-    if not herald.store.redis.set(key, "sending", nx=True, ex=NOTICE_TTL_SECONDS):
+    if not herald.notices.claim(ref, person_id):
         return "duplicate"
     channel, address = channel_for(herald, person_id)
     person = herald.config.people[person_id]
@@ -40,11 +37,11 @@ def send_notice(herald: Herald, ref: str, person_id: str, title: str, text: str,
         result = notifier.send(page)
     except Exception:  # a notifier bug: let the job be retried
         log.exception("notice %s to %s raised", ref, person_id)
-        herald.store.redis.delete(key)
+        herald.notices.release(ref, person_id)
         return "retry"
     if result.outcome == "retry":
-        herald.store.redis.delete(key)  # free the slot for RQ's retry of this job
+        herald.notices.release(ref, person_id)  # free the slot for RQ's retry of this job
         raise RuntimeError(f"notice {ref} to {person_id}: {result.detail}")
-    herald.store.redis.set(key, result.outcome, ex=NOTICE_TTL_SECONDS)
+    herald.notices.record(ref, person_id, result.outcome)
     log.info("notice %s to %s by %s: %s", ref, person_id, channel, result.outcome)
     return result.outcome

@@ -25,10 +25,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import redis
 from fastapi import Request
 
-from integrations import keys
+from integrations.attempt_store import AttemptStore
 
 log = logging.getLogger("herald.ratelimit")
 WINDOW_SECONDS = 60
@@ -49,9 +48,9 @@ def client_address(request: Request) -> str:
 
 
 class FailureLimiter:
-    def __init__(self, client: redis.Redis, target: str, per_client: int, per_target: int,
+    def __init__(self, attempts: AttemptStore, target: str, per_client: int, per_target: int,
                  clock: Callable[[], float] | None = None) -> None:
-        self.redis, self.target = client, target
+        self.attempts, self.target = attempts, target
         self.per_client, self.per_target = per_client, per_target
         self._clock = clock or time.time
 
@@ -60,14 +59,7 @@ class FailureLimiter:
         round trip; Redis errors propagate as 503)."""
         now = self._clock()
         window = int(now // WINDOW_SECONDS)
-        mine = keys.failed_attempts(self.target, f"ip:{ip}", window)
-        everyone = keys.failed_attempts(self.target, "all", window)
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.incr(mine)
-            pipe.expire(mine, 2 * WINDOW_SECONDS)
-            pipe.incr(everyone)
-            pipe.expire(everyone, 2 * WINDOW_SECONDS)
-            from_ip, from_all = pipe.execute()[::2]
+        from_ip, from_all = self.attempts.count_failure(self.target, f"ip:{ip}", window, ttl=2 * WINDOW_SECONDS)
         if from_ip == self.per_client + 1 or from_all == self.per_target + 1:
             log.warning("%s: wrong-guess limit reached (%s from this address, %s from all this minute)",
                         self.target, from_ip, from_all)

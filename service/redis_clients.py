@@ -80,3 +80,17 @@ def connect_async(settings: Settings, *, socket_timeout: float | None, socket_co
                              socket_timeout=socket_timeout, socket_connect_timeout=socket_connect_timeout)
     return sentinel.master_for(settings.redis_sentinel_master, decode_responses=True,
                                **_master_options(settings.redis_url), **options)
+
+
+def connect_url(url: str, *, socket_timeout: float, socket_connect_timeout: float = 2, fail_fast: bool = False,
+                **options: Any) -> redis.Redis:
+    """A client for one Redis URL as it is (no Sentinel), for a process's side channels:
+    the metrics' writer, ``herald dev``'s readiness probe of the Redis it started, the
+    CLI's look at the Redis ``HERALD_REDIS_URL`` names. ``fail_fast``: no retries."""
+    if fail_fast:
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        options["retry"] = Retry(NoBackoff(), 0)
+    return redis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=socket_connect_timeout,
+                                **options)

@@ -34,7 +34,7 @@ WORKER_FORGOTTEN_AFTER = timedelta(days=1)
 def purge_incident(herald: Herald, incident: Incident, now: datetime, store: RetentionStore | None = None) -> str:
     """Remove one resolved incident as read, counting it into its month's SLA totals:
     "purged", "changed" (written since it was read) or "gone" (removed already)."""
-    store = store or RetentionStore(herald.store.redis)
+    store = store or herald.retention
     found = facts(incident, herald.config.policies.get(incident.policy), now)
     return store.purge(incident, f"{incident.created_at:%Y-%m}", archive_fields(found))
 
@@ -55,7 +55,7 @@ def _purge(herald: Herald, store: RetentionStore, ids: list[str], cutoff: dateti
 
 def purge(herald: Herald, now: datetime) -> int:
     """One bounded pass: how many incidents it removed."""
-    store = RetentionStore(herald.store.redis)
+    store = herald.retention
     store.forget_workers((now - WORKER_FORGOTTEN_AFTER).timestamp())
     cutoff = now - timedelta(days=herald.settings.retention_days)
     purged = _purge(herald, store, store.candidates(cutoff.timestamp(), PURGE_BATCH), cutoff, now)

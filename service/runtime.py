@@ -11,10 +11,20 @@ import redis
 from rq import Queue, Retry
 
 from herald_errors import Conflict
+from integrations.attempt_store import AttemptStore
 from integrations.calendars import CalendarBook
+from integrations.console_sessions import ConsoleSessions
+from integrations.drill_store import DrillStore
+from integrations.feed_tokens import FeedTokens
+from integrations.handoff_store import HandoffStore
+from integrations.heartbeat_store import HeartbeatStore
+from integrations.notice_store import NoticeStore
 from integrations.pages import Notifier
 from integrations.maintenance_store import MaintenanceStore
 from integrations.paging_store import PagingStore
+from integrations.report_store import ReportStore
+from integrations.retention_store import RetentionStore
+from integrations.status_store import StatusStore
 from integrations.store import Store
 from routing.decide import Decision, decide
 from routing.incident import (Command, DeliverAt, DeliverPages, Escalate, EscalateAt, EscalateNow, Hold, Incident,
@@ -43,6 +53,18 @@ class Herald:
     calendars: CalendarBook
     paging: PagingStore
     maintenance: MaintenanceStore
+    # Every other store over the same client, built once here: no code of the edge reaches
+    # for a Redis client or builds a store of its own (tests/test_store_boundary.py).
+    handoffs: HandoffStore
+    heartbeats: HeartbeatStore
+    feeds: FeedTokens
+    sessions: ConsoleSessions
+    retention: RetentionStore
+    drills: DrillStore
+    notices: NoticeStore
+    reports: ReportStore
+    status: StatusStore
+    attempts: AttemptStore
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
 
@@ -62,7 +84,10 @@ class Herald:
         herald = cls(settings=settings, config=config, store=Store(client, count=metrics.transition_counts),
                      queue=Queue(settings.queue, connection=rq_client),
                      calendars=CalendarBook(config, client), paging=PagingStore(client),
-                     maintenance=MaintenanceStore(client))
+                     maintenance=MaintenanceStore(client), handoffs=HandoffStore(client),
+                     heartbeats=HeartbeatStore(client), feeds=FeedTokens(client), sessions=ConsoleSessions(client),
+                     retention=RetentionStore(client), drills=DrillStore(client), notices=NoticeStore(client),
+                     reports=ReportStore(client), status=StatusStore(client), attempts=AttemptStore(client))
         herald.calendars.refresh(herald.clock(), force=True)
         if notifiers is None:
             from service.channels import build_notifiers

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from integrations.handoff_store import HandoffStore, StoredHandoff
+from integrations.handoff_store import StoredHandoff
 from routing.incident import Incident
 from service.handoff_messages import relevant_incidents
 from service.notices import send_notice
@@ -46,7 +46,7 @@ def send_digests(herald: Herald, now: datetime) -> int:
         rotation = herald.calendars.rotation(name) if spec.digest else None
         if rotation is None:
             continue
-        handoffs = [h for h in HandoffStore(herald.store.redis).all()
+        handoffs = [h for h in herald.handoffs.all()
                     if h.schedule == name and h.created_at and h.created_at > now - timedelta(days=1)]
         incidents = None
         for tier in rotation.tiers():

@@ -52,7 +52,7 @@ def login(request: Request, credential: str = Form(""), person: str = Form(""), 
     key = signing_key(herald.settings)
     found = match(herald.settings, credential.strip()) if credential.strip() else None
     if key is None or found is None:
-        limiter = FailureLimiter(herald.store.redis, "login", LOGIN_ATTEMPTS_PER_IP, LOGIN_ATTEMPTS_OVERALL)
+        limiter = FailureLimiter(herald.attempts, "login", LOGIN_ATTEMPTS_PER_IP, LOGIN_ATTEMPTS_OVERALL)
         verdict = limiter.failed(client_address(request))
         people = sorted(herald.config.people.values(), key=lambda p: p.name)
         error = ("That token or password is not valid." if verdict.allowed

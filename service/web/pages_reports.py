@@ -75,9 +75,9 @@ def reports_page(request: Request, start: str = "", end: str = "", days: str = "
                  _viewer: Viewer = Depends(logged_in)) -> Response:
     herald = request.app.state.herald
     first, last, error = _range(request, start, end, days)
-    items = collect(incidents_between(herald.store, first, last), first, last, herald.config.policies,
+    items = collect(incidents_between(herald.reports, first, last), first, last, herald.config.policies,
                     herald.clock())
-    archived, included, left_out = purged_between(herald.store, first, last)
+    archived, included, left_out = purged_between(herald.reports, first, last)
     report = sla_report(items, first, last, archived, included, left_out)
     slas: dict[str, float] = {}
     for drill, severity, policy in [(f.drill, f.severity, f.policy) for f in items] + list(archived):

@@ -13,7 +13,6 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from herald_errors import HeraldError
-from integrations.handoff_store import HandoffStore
 from service.api_handoffs import HandoffRequest, cancel_handoff, create_handoff
 from service.auth import Caller
 from service.errors import status_of
@@ -46,7 +45,7 @@ def _view(request: Request, status: int = 200, error: str | None = None, form: d
             "tiers": [(tier, weeks(rotation, tier, spec.timezone, people, now))
                       for tier in schedule_tiers(book, name)],
         })
-    handoffs = [h for h in HandoffStore(herald.store.redis).all() if h.end > now]
+    handoffs = [h for h in herald.handoffs.all() if h.end > now]
     choices = [(s["name"], tier) for s in schedules for tier, _ in s["tiers"]]
     return page(request, "schedules.html", code=status, error=error, schedules=schedules, handoffs=handoffs,
                 choices=choices, people=sorted(people.values(), key=lambda p: p.name),

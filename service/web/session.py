@@ -31,11 +31,11 @@ from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
 
-from integrations.console_sessions import ConsoleSessions
+from integrations.console_sessions import LIFETIME as SESSION_LIFETIME, ConsoleSessions
 from service.auth import MIN_TOKEN_LENGTH, configured_tokens
 
 COOKIE = "herald_session"
-LIFETIME = 12 * 3600
+LIFETIME = SESSION_LIFETIME  # integrations/console_sessions.py: the store keeps sessions as long
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def decode(key: bytes, cookie: str | None, now: float) -> dict[str, Any] | None:
 
 
 def sessions(request: Request) -> ConsoleSessions:
-    return ConsoleSessions(request.app.state.herald.store.redis, LIFETIME)
+    return request.app.state.herald.sessions
 
 
 def anonymous() -> dict[str, Any]:
