@@ -82,3 +82,22 @@ def test_maintenance_window_validation(client):
         assert r.status_code == status, (payload, r.text)
     assert client.get("/api/v1/maintenance", headers=API).json()["windows"] == []
     assert client.delete("/api/v1/maintenance/42", headers=API).status_code == 404
+
+
+def test_ending_a_window_leaves_held_an_incident_whose_policy_was_removed(client, herald):
+    """act() refuses that incident (a Conflict: its policy is gone); the window still ends,
+    answered 200, and the incident stays held, unchanged, rather than the whole call failing."""
+    import dataclasses
+
+    r = client.post("/api/v1/maintenance", headers=API,
+                    json={"matchers": ['service="db"'], "end": days_from_now(1), "reason": "db upgrade"})
+    window_id = r.json()["id"]
+    incident_id = open_one(client)
+    held = herald.store.get(incident_id)
+    herald.config = dataclasses.replace(herald.config, policies={
+        name: policy for name, policy in herald.config.policies.items() if name != held.policy})
+    ended = client.delete(f"/api/v1/maintenance/{window_id}", headers=API)
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["released_incidents"] == [] and ended.json()["active"] is False
+    after = herald.store.get(incident_id)
+    assert after.version == held.version and after.held_until == held.held_until and after.pages == []

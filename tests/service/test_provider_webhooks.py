@@ -80,6 +80,23 @@ def test_sms_reply_with_code_acknowledges(client):
     assert incident.status == "acknowledged" and incident.acknowledged_by == "alice"
 
 
+def test_an_sms_reply_on_an_incident_whose_policy_was_removed_says_so_and_changes_nothing(client):
+    import dataclasses
+
+    from routing.incident import PageOutcome
+
+    incident_id, herald = open_incident(client), herald_of(client)
+    page = next(p for p in herald.store.get(incident_id).pages if p.person == "alice")
+    herald.act(incident_id, PageOutcome(round=page.round, person="alice", channel=page.channel, outcome="sent",
+                                        provider_id="SM1"))  # alice was paged: she may reply
+    before = herald.store.get(incident_id)
+    herald.config = dataclasses.replace(herald.config, policies={
+        name: policy for name, policy in herald.config.policies.items() if name != before.policy})
+    r = signed_post(client, "/webhooks/twilio/sms", {"From": ALICE, "Body": f"ack {incident_id}"})
+    assert r.status_code == 200 and f"#{incident_id} not changed: its policy is no longer configured" in r.text, r.text
+    assert herald.store.get(incident_id).version == before.version
+
+
 def test_sms_reply_4_acks_everything_in_the_latest_message(client):
     first, herald = open_incident(client), herald_of(client)
     payload = fixture_payload("firing.json")
