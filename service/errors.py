@@ -11,10 +11,11 @@ Herald's own errors are mapped to a status here and nowhere else: a ``HeraldErro
   500. Redis not answering (``redis.RedisError``) is an ``Unavailable`` too: 503
   ``storage unavailable, try again``.
 
-Routes still raise ``HTTPException`` for what is the edge's own to say (401/403, 413,
-415, a 404 for an id the route looked up itself), with a sentence that names the field
-(``"tier: schedule 'backup' has no tier 'L9'"``). What the framework answers on its own is
-turned into the same shape here, in one place:
+Routes raise a kind too for what they check themselves (``NotFound(f"no incident
+{id!r}")``, ``Invalid("tier: schedule 'backup' has no tier 'L9'")``), and
+``HTTPException`` only for what is HTTP's own to say (401/403, 413, 415, a calendar
+upload's 422). What the framework answers on its own is turned into the same shape
+here, in one place:
 
 - a body, query or path parameter that does not fit the route's model (FastAPI's
   ``RequestValidationError``, 422): one sentence per problem, naming where it is —
@@ -205,6 +206,8 @@ def status_of(exc: HeraldError) -> int:
 async def herald_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HeraldError)
     status = status_of(exc)
+    if status == 500:
+        log.error("a Herald error of no kind (a bug): %s: %s", type(exc).__name__, exc)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
     return JSONResponse({"detail": str(exc) or "the request failed"}, status_code=status, headers=headers)
 
