@@ -5,14 +5,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from integrations.provider_callbacks import (message_twiml, parse_keypress, parse_sendgrid_events,
-                                             parse_sms_reply, parse_status, verify_sendgrid, verify_twilio)
+from integrations.provider_callbacks import (message_twiml, parse_sendgrid_events, parse_status, verify_sendgrid,
+                                             verify_twilio)
 from integrations.sendgrid_notify import SendGridNotifier
 from integrations.simulator import create_simulator_app
 from integrations.simulator_callbacks import public_key_b64
 from integrations.simulator import main
 from integrations.simulator_server import ServerThread
 from integrations.twilio_notify import TwilioNotifier
+from routing.reply_grammar import parse_keypress, parse_sms
 from tests.integrations.sim_fixture import (ACCOUNT_SID, AUTH_TOKEN, CALLS, EMAIL, FROM_NUMBER,  # noqa: F401
                                             MESSAGES, PHONE, SENDGRID_KEY, control, mail_post, make_page,
                                             sim, sim_env, twilio_post)
@@ -180,7 +181,7 @@ def test_reply_posts_signed_inbound_sms_and_records_answer(sim):
     assert_twilio_signed(req)
     assert {k: req.form[k] for k in ("From", "To", "Body", "AccountSid")} == {
         "From": PHONE, "To": FROM_NUMBER, "Body": "4 12", "AccountSid": ACCOUNT_SID}
-    assert req.form["MessageSid"] == out["message_sid"] and parse_sms_reply(req.form["Body"]).code == "12"
+    assert req.form["MessageSid"] == out["message_sid"] and parse_sms(req.form["Body"]).code == "12"
     inbox = sim.state.messages_for(PHONE)
     assert [(m.direction, m.body) for m in inbox][-1] == ("outbound", "Acknowledged #12")
 
