@@ -374,3 +374,38 @@ def test_main_parses_arguments(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--help"])
     assert info.value.code == 0 and "--herald-url" in capsys.readouterr().out
+
+
+# --- latency -------------------------------------------------------------------------------
+
+def test_latency_delays_every_api_call_and_calls_made_at_once_overlap(sim):
+    from concurrent.futures import ThreadPoolExecutor
+
+    assert ok(control(sim, "latency", ms=200)).json() == {"ok": True, "ms": 200}
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda n: twilio_post(sim, To=f"+1555000300{n}"), range(4)))
+        elapsed = time.monotonic() - started
+        assert [r.status_code for r in answers] == [201] * 4
+        assert elapsed >= 0.2  # each answer waited (a lower bound only)
+        state = httpx.get(f"{sim.url}/_sim/latency").json()
+        assert state["ms"] == 200 and state["in_flight"] == 0 and state["max_in_flight"] >= 2
+        started = time.monotonic()
+        assert mail_post(sim).status_code == 202 and time.monotonic() - started >= 0.2  # SendGrid's API too
+        ok(control(sim, "reset"))
+        assert httpx.get(f"{sim.url}/_sim/latency").json()["ms"] == 200  # a setting: a reset keeps it
+    finally:
+        sim.state.set_latency(0)
+
+
+def test_latency_rejects_out_of_range_values(sim):
+    assert control(sim, "latency", ms=-1).status_code == 422
+    assert control(sim, "latency", ms=10_001).status_code == 422
+    assert httpx.get(f"{sim.url}/_sim/latency").json()["ms"] == 0
+
+
+def test_latency_from_the_environment(monkeypatch):
+    monkeypatch.setenv("HERALD_SIM_LATENCY_MS", "250")
+    assert create_simulator_app().state.simulator.latency == 0.25
+    assert create_simulator_app(latency_ms=0).state.simulator.latency == 0
