@@ -258,6 +258,17 @@ _pools: dict[tuple[str, int], ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
 
+def _forget_pools() -> None:
+    """In a forked child: the parent's sender threads do not exist there (a pool
+    inherited without them would queue sends nobody runs); the child makes its own."""
+    global _pools_lock
+    _pools.clear()
+    _pools_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pools)
+
+
 def pool(channel: str, size: int) -> ThreadPoolExecutor:
     """The channel's sender threads (one pool per channel and size, made on first use)."""
     with _pools_lock:

@@ -128,3 +128,23 @@ def test_a_notifier_that_raises_for_one_person_leaves_that_page_to_a_retry(tier_
     monkeypatch.setattr(notifier, "send", real)
     assert deliver(stack.herald, incident_id) == 0  # its retry is not due yet: nothing goes out twice
     assert sum(len(sms_to(stack, n)) for n in range(TIER)) == TIER - 1
+
+
+def test_a_forked_child_sends_with_threads_of_its_own():
+    """RQ forks (its scheduler; a forking worker would per job): the parent's sender
+    threads do not exist in the child, so a pool inherited as it was would never run."""
+    import os
+
+    from service import delivery
+
+    parent = delivery.pool("sms", 2)
+    assert parent.submit(lambda: 1).result() == 1
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        try:
+            child = delivery.pool("sms", 2)
+            os._exit(0 if child is not parent and child.submit(lambda: 2).result(timeout=30) == 2 else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
