@@ -76,7 +76,8 @@ def test_a_page_that_waited_for_someone_now_off_call_is_rerouted():
     # Nobody on call for the tier now, or no roster to ask: the page is kept (someone beats no one).
     assert still_on_call("alice", "sms", claimed, incidents, policies,
                          {POLICY.name: {**ROSTER, "L1": ()}}) == (claimed, [])
-    assert still_on_call("alice", "sms", [("404", 1)] + claimed, incidents, policies, {}) == ([("404", 1)] + claimed, [])
+    unknown = [("404", 1)] + claimed
+    assert still_on_call("alice", "sms", unknown, incidents, policies, {}) == (unknown, [])
 
 
 def test_outcomes_of_one_delivery_are_folded_in_one_decision():
