@@ -1,4 +1,5 @@
-"""Pure parsing and signature checks for what Twilio and SendGrid post back to Herald.
+"""Pure parsing and signature checks for what Twilio and SendGrid post back to Herald
+(what a person's reply or keypress *means* is ``routing.reply_grammar``'s).
 
 No web framework here: the HTTP layer hands in the full request URL, the form
 parameters / raw body and the signature headers, and gets plain values back.
@@ -8,9 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
-from typing import Literal, Mapping
+from typing import Mapping
 
 from sendgrid.helpers.eventwebhook import EventWebhook
 from twilio.request_validator import RequestValidator
@@ -18,29 +18,14 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from herald_errors import Invalid
 from integrations.message_text import clean_text
+from routing.reply_grammar import HELP_TEXT
 
 TWILIO_SIGNATURE_HEADER = "X-Twilio-Signature"
 SENDGRID_SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 SENDGRID_TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
-Action = Literal["ack", "resolve", "stop", "start", "help"]
-_STOP = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "optout", "revoke"}
-_START = {"start", "unstop", "yes"}
-# action, then optionally a separator (space and/or "#": "412" is ambiguous) and a code
-_REPLY = re.compile(r"^(4|ack|acknowledge|6|resolve|resolved)(?:(?:\s+#?|\s*#)\s*([a-z0-9-]{1,16}))?$")
 _TWILIO_FAILED = {"undelivered", "failed", "busy", "no-answer", "canceled"}
 _SENDGRID_FAILED = {"bounce", "dropped", "blocked"}
-HELP_TEXT = ("Herald: reply 4 <code> to acknowledge, 6 <code> to resolve, 8 <code> to escalate, "
-             "snooze <minutes> <code> (just 4 = your latest page). STOP to opt out, START to opt back in.")
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """What an inbound SMS asks for. ``code`` None means "the latest incident paged
-    to this number"."""
-
-    action: Action
-    code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,30 +94,6 @@ def inbound_message_sid(params: Mapping[str, str]) -> str:
     """The id of an inbound SMS (``MessageSid``; older webhooks also ``SmsSid`` /
     ``SmsMessageSid``, the same value); "" when there is none."""
     return params.get("MessageSid") or params.get("SmsSid") or params.get("SmsMessageSid") or ""
-
-
-def parse_sms_reply(body: str) -> Reply:
-    """``4``/``ack`` [code], ``6``/``resolve`` [code] (``#12`` accepted), STOP-family
-    and START-family keywords; anything else asks for help."""
-    text = clean_text(body).casefold().strip(" .!")
-    if text in _STOP:
-        return Reply("stop")
-    if text in _START:
-        return Reply("start")
-    match = _REPLY.match(text)
-    if not match:
-        return Reply("help")
-    action: Action = "ack" if match.group(1) in ("4", "ack", "acknowledge") else "resolve"
-    return Reply(action, match.group(2))
-
-
-Keypress = Literal["ack", "resolve", "repeat"]
-_KEYS: dict[str, Keypress] = {"4": "ack", "6": "resolve", "*": "repeat"}
-
-
-def parse_keypress(digits: str | None) -> Keypress | None:
-    """4 -> ack, 6 -> resolve, * -> repeat; anything else (or nothing) -> None."""
-    return _KEYS.get((digits or "").strip())
 
 
 def parse_status(params: Mapping[str, str]) -> DeliveryStatus:

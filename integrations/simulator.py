@@ -6,6 +6,12 @@ notifiers use, served locally so the *real* SDKs can be pointed at it.
 * ``POST /v3/mail/send`` (JSON, ``Authorization: Bearer …``) -> 202 + ``X-Message-Id``
 * ``/_sim/*`` control and inspection endpoints: see ``integrations.simulator_control``.
 
+Each of those API calls can be made to take a while, like the real providers' (Twilio
+answers in a few hundred ms): ``latency_ms`` / ``HERALD_SIM_LATENCY_MS`` / ``herald sim
+--latency-ms``, or ``POST /_sim/latency`` at run time. The wait is asynchronous, so
+calls made at once are answered at once: ``SimulatorState.max_in_flight`` says how many
+overlapped.
+
 ``run_simulator()`` / ``main(argv)`` run it in the foreground (``herald sim``);
 ``integrations.simulator_server.ServerThread`` runs it in a background thread.
 
@@ -71,6 +77,18 @@ def _segments(body: str) -> int:
     return 1 if len(body) <= 70 else math.ceil(len(body) / 67)
 
 
+async def _latency(state: SimulatorState) -> None:
+    """The provider's own answer time (interruptible by a reset or a stop)."""
+    if state.latency <= 0:
+        return
+    generation, deadline = state.generation, time.monotonic() + state.latency
+    while state.generation == generation and not state.stopping.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(left, 0.05))
+
+
 async def _failure(state: SimulatorState, channel: str) -> tuple[str | None, int]:
     """Consume an injected failure: (mode or None, HTTP status to answer or 0)."""
     failure = state.take_failure(channel)
@@ -118,6 +136,14 @@ def provider_router(state: SimulatorState, sender: CallbackSender, auth_token: s
     router = APIRouter()
 
     async def twilio_create(sid: str, request: Request, tasks: BackgroundTasks, channel: str) -> Response:
+        state.call_started()
+        try:
+            await _latency(state)
+            return await _twilio_create(sid, request, tasks, channel)
+        finally:
+            state.call_ended()
+
+    async def _twilio_create(sid: str, request: Request, tasks: BackgroundTasks, channel: str) -> Response:
         if not _twilio_auth_ok(request, sid, auth_token):
             return twilio_error(401)
         params = {k: str(v) for k, v in (await request.form()).items()}
@@ -161,6 +187,14 @@ def provider_router(state: SimulatorState, sender: CallbackSender, auth_token: s
 
     @router.post("/v3/mail/send")
     async def mail_send(request: Request, tasks: BackgroundTasks) -> Response:
+        state.call_started()
+        try:
+            await _latency(state)
+            return await _mail_send(request, tasks)
+        finally:
+            state.call_ended()
+
+    async def _mail_send(request: Request, tasks: BackgroundTasks) -> Response:
         auth = request.headers.get("authorization", "")
         key = auth[7:] if auth.startswith("Bearer ") else ""
         if not key or (sendgrid_api_key is not None and key != sendgrid_api_key):
@@ -207,13 +241,20 @@ def create_simulator_app(state: SimulatorState | None = None, *, herald_url: str
                          twilio_auth_token: str = DEFAULT_TWILIO_AUTH_TOKEN,
                          sendgrid_private_key_pem: str | None = None,
                          sendgrid_api_key: str | None = None,
-                         callback_hosts: Iterable[str] = LOOPBACK_HOSTS) -> FastAPI:
+                         callback_hosts: Iterable[str] = LOOPBACK_HOSTS,
+                         latency_ms: float | None = None) -> FastAPI:
     """Build the simulator. ``herald_url``: where replies/events are posted
     (``{herald_url}/webhooks/...``). ``twilio_auth_token``: expected basic-auth
     password and callback signing key. ``sendgrid_private_key_pem``: P-256 event
     signing key (generated if None). ``sendgrid_api_key``: enforced if set.
-    ``callback_hosts``: hosts callbacks may go to (loopback only by default)."""
+    ``callback_hosts``: hosts callbacks may go to (loopback only by default).
+    ``latency_ms``: how long each provider API call takes (None: ``HERALD_SIM_LATENCY_MS``,
+    else as ``state`` has it)."""
     state = state if state is not None else SimulatorState()
+    if latency_ms is None and os.environ.get("HERALD_SIM_LATENCY_MS"):
+        latency_ms = float(os.environ["HERALD_SIM_LATENCY_MS"])
+    if latency_ms is not None:
+        state.set_latency(latency_ms / 1000)
     signing_key = load_signing_key(sendgrid_private_key_pem)
     sender = CallbackSender(state, twilio_auth_token, signing_key, herald_url, callback_hosts)
     app = FastAPI(title="Herald provider simulator", docs_url=None, redoc_url=None, openapi_url=None)
@@ -228,12 +269,13 @@ def create_simulator_app(state: SimulatorState | None = None, *, herald_url: str
 def run_simulator(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, herald_url: str | None = None,
                   twilio_auth_token: str = DEFAULT_TWILIO_AUTH_TOKEN,
                   sendgrid_private_key_pem: str | None = None,
-                  sendgrid_api_key: str | None = None, callback_hosts: Iterable[str] = ()) -> None:
+                  sendgrid_api_key: str | None = None, callback_hosts: Iterable[str] = (),
+                  latency_ms: float | None = None) -> None:
     """Run the simulator in the foreground until interrupted."""
     app = create_simulator_app(herald_url=herald_url, twilio_auth_token=twilio_auth_token,
                                sendgrid_private_key_pem=sendgrid_private_key_pem,
                                sendgrid_api_key=sendgrid_api_key,
-                               callback_hosts=LOOPBACK_HOSTS | frozenset(callback_hosts))
+                               callback_hosts=LOOPBACK_HOSTS | frozenset(callback_hosts), latency_ms=latency_ms)
     print(f"Herald provider simulator on http://{host}:{port}  inbox: http://{host}:{port}/_sim/inbox")
     print(f"SendGrid event-webhook public key: {app.state.sendgrid_public_key}")
     uvicorn.run(app, host=host, port=port, log_level="info", lifespan="off")
@@ -255,6 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a host besides loopback that callbacks may go to (e.g. api in docker compose)")
     parser.add_argument("--sendgrid-api-key", default=os.environ.get("HERALD_SIM_SENDGRID_API_KEY"),
                         help="if set, require this API key (env HERALD_SIM_SENDGRID_API_KEY)")
+    parser.add_argument("--latency-ms", type=float, default=None,
+                        help="milliseconds each Twilio/SendGrid API call takes (env HERALD_SIM_LATENCY_MS; default 0)")
     args = parser.parse_args(list(argv) if argv is not None else None)
     pem = None
     if args.sendgrid_key_file:
@@ -262,5 +306,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             pem = handle.read()
     run_simulator(args.host, args.port, herald_url=args.herald_url,
                   twilio_auth_token=args.twilio_auth_token, sendgrid_private_key_pem=pem,
-                  sendgrid_api_key=args.sendgrid_api_key, callback_hosts=args.callback_host)
+                  sendgrid_api_key=args.sendgrid_api_key, callback_hosts=args.callback_host,
+                  latency_ms=args.latency_ms)
     return 0

@@ -7,6 +7,9 @@ GET  /_sim/callbacks               every callback posted to Herald and its answe
 GET  /_sim/sendgrid-public-key     {"public_key": base64 DER} to verify email events
 POST /_sim/reset                   forget everything
 POST /_sim/fail    {"channel", "mode": 5xx|4xx|429|timeout|undelivered, "count", "seconds"?}
+GET  /_sim/latency                 {"ms", "in_flight", "max_in_flight"}: the provider API's answer time,
+                                   and how many of its calls overlapped (most at once since the reset)
+POST /_sim/latency {"ms"}          every Twilio/SendGrid API call takes this long (0..10000)
 POST /_sim/reply   {"from", "body", "to"?}  inbound SMS -> {herald}/webhooks/twilio/sms
 POST /_sim/press   {"call_sid", "digits"}   keypress -> the call's <Gather> action URL
 POST /_sim/status  {"provider_id", "status", "answered_by"?, "error_code"?} -> status_callback
@@ -26,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from integrations.simulator_callbacks import (CallbackSender, sendgrid_event_object,
                                               twilio_status_params, twiml_gather_action, twiml_texts)
-from integrations.simulator_state import MAX_HANG_S, SimMessage, SimulatorState, new_sid
+from integrations.simulator_state import MAX_HANG_S, MAX_LATENCY_S, SimMessage, SimulatorState, new_sid
 
 _SMS_STATUSES = {"queued", "sending", "sent", "delivered", "undelivered", "failed", "read"}
 _CALL_STATUSES = {"queued", "ringing", "in-progress", "completed", "busy", "no-answer", "failed", "canceled"}
@@ -38,6 +41,10 @@ class FailRequest(BaseModel):
     mode: Literal["5xx", "4xx", "429", "timeout", "undelivered"]
     count: int = Field(1, ge=1, le=10_000)
     seconds: float = Field(15.0, ge=0, le=MAX_HANG_S)  # how long "timeout" hangs
+
+
+class LatencyRequest(BaseModel):
+    ms: float = Field(ge=0, le=MAX_LATENCY_S * 1000)
 
 
 class ReplyRequest(BaseModel):
@@ -120,6 +127,15 @@ def control_router(state: SimulatorState, sender: CallbackSender, public_key: st
     async def fail(req: FailRequest) -> dict[str, Any]:
         state.inject(req.channel, req.mode, req.count, req.seconds)
         return {"ok": True, "channel": req.channel, "mode": req.mode, "count": req.count}
+
+    @router.get("/latency")
+    async def latency() -> dict[str, Any]:
+        return {"ms": state.latency * 1000, "in_flight": state.in_flight, "max_in_flight": state.max_in_flight}
+
+    @router.post("/latency")
+    async def set_latency(req: LatencyRequest) -> dict[str, Any]:
+        state.set_latency(req.ms / 1000)
+        return {"ok": True, "ms": req.ms}
 
     @router.post("/reply")
     async def reply(req: ReplyRequest) -> JSONResponse:

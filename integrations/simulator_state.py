@@ -14,6 +14,7 @@ from typing import Any, Callable
 FAIL_MODES = ("5xx", "4xx", "429", "timeout", "undelivered")
 SIM_CHANNELS = ("sms", "voice", "email")
 MAX_HANG_S = 30.0
+MAX_LATENCY_S = 10.0
 
 
 def new_sid(prefix: str) -> str:
@@ -75,6 +76,25 @@ class SimulatorState:
         self.callbacks: list[dict[str, Any]] = []
         self.generation = 0  # bumped by reset(): ends any hanging "timeout" request
         self.stopping = threading.Event()
+        self.latency = 0.0  # seconds every Twilio/SendGrid API call takes (a setting: reset keeps it)
+        self.in_flight = 0  # API calls being answered now
+        self.max_in_flight = 0  # the most at once since the last reset
+
+    def set_latency(self, seconds: float) -> None:
+        """Make every provider API call take ``seconds`` (0..MAX_LATENCY_S) before it is answered."""
+        if not 0 <= seconds <= MAX_LATENCY_S:
+            raise ValueError(f"latency must be 0..{MAX_LATENCY_S:g} s")
+        with self._cond:
+            self.latency = float(seconds)
+
+    def call_started(self) -> None:
+        with self._cond:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def call_ended(self) -> None:
+        with self._cond:
+            self.in_flight -= 1
 
     def record(self, message: SimMessage) -> SimMessage:
         """Append to the inbox."""
@@ -150,11 +170,13 @@ class SimulatorState:
             return True
 
     def reset(self) -> None:
-        """Forget messages, failures and callbacks; cut short hanging requests."""
+        """Forget messages, failures, callbacks and the most calls seen at once; cut
+        short hanging requests (the latency setting stays)."""
         with self._cond:
             self.messages.clear()
             self.callbacks.clear()
             for queue in self.failures.values():
                 queue.clear()
             self.generation += 1
+            self.max_in_flight = self.in_flight
             self._cond.notify_all()

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
@@ -34,8 +35,12 @@ class _QuietHttpClient(TwilioHttpClient):
     """TwilioHttpClient that (a) optionally sends to ``api_base`` instead of
     https://*.twilio.com and (b) logs without URLs, headers or credentials."""
 
-    def __init__(self, api_base: str | None, timeout: float, account_sid: str) -> None:
+    def __init__(self, api_base: str | None, timeout: float, account_sid: str, pool_size: int = 10) -> None:
         super().__init__(pool_connections=True, timeout=timeout, logger=log)
+        # Pages are sent from several threads at once (HERALD_SEND_CONCURRENCY): keep a
+        # connection for each, rather than opening and dropping the ones over requests' 10.
+        for scheme in ("https://", "http://"):
+            self.session.mount(scheme, HTTPAdapter(pool_maxsize=max(pool_size, 1)))
         self._base = urlsplit(api_base.rstrip("/")) if api_base else None
         self._sid = account_sid
         if self._base is not None:
@@ -68,18 +73,19 @@ class _QuietHttpClient(TwilioHttpClient):
 
 
 class TwilioNotifier:
-    """A ``Notifier`` for ``channel`` "sms" or "voice" via Twilio's REST API."""
+    """A ``Notifier`` for ``channel`` "sms" or "voice" via Twilio's REST API; ``send``
+    may be called from several threads at once (``pool_size``: connections kept)."""
 
     def __init__(self, account_sid: str, auth_token: str, from_number: str,
                  api_base: str | None, public_url: str, channel: str = "sms",
-                 timeout: float = 10) -> None:
+                 timeout: float = 10, pool_size: int = 10) -> None:
         if channel not in ("sms", "voice"):
             raise ValueError("channel must be 'sms' or 'voice'")
         self.channel = channel
         self._from = from_number
         self._public_url = public_url.rstrip("/")
         self._secrets = [s for s in (auth_token, account_sid) if s]
-        self._http = _QuietHttpClient(api_base, timeout, account_sid)
+        self._http = _QuietHttpClient(api_base, timeout, account_sid, pool_size)
         self._client = Client(account_sid, auth_token, http_client=self._http)
 
     def __enter__(self) -> "TwilioNotifier":

@@ -25,13 +25,14 @@ from routing.incident import (
     Hold,
     Incident,
     PageOutcome,
+    PageOutcomes,
     Reassign,
     Release,
     Reroute,
     Resolve,
     Snooze,
 )
-from routing.page_outcomes import delivery_failed, page_outcome, reroute
+from routing.page_outcomes import delivery_failed, page_outcome, page_outcomes, reroute
 from routing.policy import Policy, Roster
 from routing.severity import most_severe
 from routing.tracked import Notes, Tracked
@@ -48,6 +49,8 @@ def decide(incident: Incident | None, command: Command, policy: Policy, roster: 
     current = incident.model_copy(deep=True)
     if isinstance(command, PageOutcome):
         return page_outcome(current, command, now, policy)
+    if isinstance(command, PageOutcomes):
+        return page_outcomes(current, command, now, policy)
     if isinstance(command, DeliveryFailed):
         return delivery_failed(current, command, now)
     if isinstance(command, Reroute):

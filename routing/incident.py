@@ -222,6 +222,14 @@ class PageOutcome(BaseModel):
     bundled: int = 1  # how many incidents the message carried
 
 
+class PageOutcomes(BaseModel):
+    """The outcomes of every page of one incident that one delivery tried, recorded in
+    one write: each folded in order, as ``PageOutcome`` one after another would be."""
+
+    kind: Literal["page_outcomes"] = "page_outcomes"
+    outcomes: list[PageOutcome] = Field(default_factory=list)
+
+
 class DeliveryFailed(BaseModel):
     """The provider reported later that a sent page never arrived (undelivered SMS,
     unanswered or machine-answered call, bounced email)."""
@@ -233,8 +241,8 @@ class DeliveryFailed(BaseModel):
     detail: str = ""
 
 
-Command = (AlertsReceived | Escalate | Acknowledge | Resolve | PageOutcome | DeliveryFailed | EscalateNow
-           | Reassign | Snooze | AddNote | Release | Reroute)
+Command = (AlertsReceived | Escalate | Acknowledge | Resolve | PageOutcome | PageOutcomes | DeliveryFailed
+           | EscalateNow | Reassign | Snooze | AddNote | Release | Reroute)
 
 
 # -- effects ----------------------------------------------------------------------------

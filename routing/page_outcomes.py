@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from routing.decision import Decision
 from routing.incident import (DeliverAt, DeliverPages, DeliveryFailed, EscalateAt, Incident, PageIntent, PageOutcome,
-                              Reroute)
+                              PageOutcomes, Reroute)
 from routing.policy import Policy, Roster
 from routing.severity import SEVERITIES
 
@@ -116,6 +116,17 @@ def page_outcome(current: Incident, cmd: PageOutcome, now: datetime, policy: Pol
         page.state, page.detail = "failed", cmd.detail
         current.note(now, "page_failed", **details, attempts=page.attempts)
         _fall_back(current, page, now, decision)
+    return decision
+
+
+def page_outcomes(current: Incident, cmd: PageOutcomes, now: datetime, policy: Policy) -> Decision:
+    """Each outcome recorded in turn on the same incident (what one ``PageOutcome``
+    after another would do, in one write); the effects of all, each once."""
+    decision = Decision(current)
+    for one in cmd.outcomes:
+        step = page_outcome(current, one, now, policy)
+        decision.changed = decision.changed or step.changed
+        decision.effects += [e for e in step.effects if e not in decision.effects]
     return decision
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from routing.decide import decide
-from routing.incident import AlertsReceived, Escalate, Hold, Incident, PageOutcome, Reroute
-from routing.page_outcomes import NEVER_HELD
+from routing.delivery_plan import due_targets
+from routing.incident import AlertsReceived, Escalate, Hold, Incident, PageOutcome, PageOutcomes, Reroute
 from routing.policy import Policy, Roster
 
 #: Timeline kinds worth showing in a plan besides the pages themselves.
@@ -44,24 +44,29 @@ def _deliver_due(incident: Incident, policy: Policy, now: datetime, windows: Map
                  frees: dict[tuple[str, str], datetime], roster_at: Callable[[datetime], Roster]) -> Incident:
     """Deliver the pages due at ``now`` as a healthy pipeline would (service.delivery):
     a page that waited goes to whoever is on call for its tier now; then one message per
-    person and channel, held while that person's rate window on the channel runs
-    (``frees``: when each window ends) unless the incident is P0."""
+    due target (``routing.delivery_plan``), held while that person's rate window on the
+    channel runs (``frees``: when each window ends) unless it is urgent (P0)."""
     waited = [(p.round, p.person, p.channel) for p in incident.pages
               if p.state == "pending" and p.at <= now and p.waited]
     if waited:
         incident = decide(incident, Reroute(pages=waited), policy, roster_at(now), now).incident or incident
     due = [p for p in incident.pages if p.state == "pending" and p.at <= now]
-    for person, channel in sorted({(p.person, p.channel) for p in due}):
+    outcomes = []
+    for target in due_targets(incident, now):
+        person, channel = target.person, target.channel
         window = windows.get(channel, 0.0)
         free = frees.get((person, channel))
-        held = window > 0 and free is not None and free > now and incident.severity != NEVER_HELD
+        held = window > 0 and free is not None and free > now and not target.urgent
         if not held and window > 0:
             frees[(person, channel)] = now + timedelta(seconds=window)
         for page in [p for p in due if (p.person, p.channel) == (person, channel)]:
-            outcome = (PageOutcome(round=page.round, person=person, channel=channel, outcome="deferred", until=free)
-                       if held else PageOutcome(round=page.round, person=person, channel=channel, outcome="sent"))
-            incident = decide(incident, outcome, policy, {}, now).incident or incident
-    return incident
+            outcomes.append(PageOutcome(round=page.round, person=person, channel=channel, outcome="deferred",
+                                        until=free) if held
+                            else PageOutcome(round=page.round, person=person, channel=channel, outcome="sent"))
+    if not outcomes:
+        return incident
+    # One delivery's outcomes, committed together as the executor commits them.
+    return decide(incident, PageOutcomes(outcomes=outcomes), policy, {}, now).incident or incident
 
 
 def _collect(plan: Plan, incident: Incident, seen_pages: int, seen_events: int) -> None:

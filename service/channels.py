@@ -25,7 +25,7 @@ def build_notifiers(settings: Settings) -> dict[str, Notifier]:
             notifiers[channel] = TwilioNotifier(
                 settings.twilio_account_sid or "", settings.twilio_auth_token.get_secret_value(),
                 settings.twilio_from or "", settings.twilio_api_base, settings.public_url, channel=channel,
-                timeout=settings.provider_timeout)
+                timeout=settings.provider_timeout, pool_size=settings.send_concurrency)
         where = f" (API base {settings.twilio_api_base})" if settings.twilio_api_base else ""
         log.info("SMS and voice pages go through Twilio%s", where)
     else:

@@ -1,11 +1,21 @@
-"""The notify pipeline: dedup -> rate limit -> send -> record.
+"""The delivery executor: an incident's due pages go out as messages, through named
+stages composed in one place (``deliver_target``):
+
+    rate window -> claim -> send under a lease -> record
 
 Pages go out per (person, channel): everything that person has pending on that
-channel is bundled into one message, at most one message per rate-limit window
-(an alert storm must not send thousands of texts). Each page's send-log slot is
-claimed first — only while its incident is still triggered — and marked sent after,
-so a retried or duplicated job never sends twice; every outcome is recorded on the
-incident through ``decide``.
+channel is bundled into one message, at most one message per rate-limit window (an
+alert storm must not send thousands of texts). Each page's send-log slot is claimed
+first — only while its incident is still triggered — and marked sent after, so a
+retried or duplicated job never sends twice. What to send (who, which channel,
+bundled with what, addressed how) is decided without I/O by ``routing.delivery_plan``.
+
+The targets of one incident are delivered concurrently: each channel has a pool of
+``HERALD_SEND_CONCURRENCY`` threads (the providers' SDKs are synchronous), so a tier
+of 40 people is paged in about one provider round trip, not 40. Every guarantee is
+per target and unchanged: the claim before the send, the lease renewed during it, the
+rate window per person. The outcomes are committed once per incident, not once per
+page: one ``PageOutcomes`` through ``decide``, one atomic store write.
 """
 from __future__ import annotations
 
@@ -13,14 +23,18 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from integrations import keys
 from integrations.pages import SendResult
 from integrations.paging_store import SentMessage
-from routing.incident import Incident, PageOutcome, Reroute
-from routing.page_outcomes import NEVER_HELD, gone_off_call
+from routing.delivery_plan import PageRef, PlannedMessage, Target, due_targets, plan_message, policies_to_ask, \
+    still_on_call
+from routing.incident import Incident, PageOutcome, PageOutcomes, Reroute
 from service import metrics
 from service.leases import LeaseKeeper
 from service.messages import bundle_page, single_page
@@ -32,9 +46,22 @@ MAX_EARLY_WAIT = 2.0
 BUNDLE_LIMIT = 500
 
 
+@dataclass
+class Delivered:
+    """What one target's stages did: the outcomes to record, per page, and whether a
+    message left."""
+
+    outcomes: list[tuple[str, PageOutcome]] = field(default_factory=list)
+    sent: int = 0
+
+    def add(self, incident_id: str, outcome: PageOutcome) -> None:
+        self.outcomes.append((incident_id, outcome))
+
+
 def deliver(herald: Herald, incident_id: str, incident: Incident | None = None) -> int:
     """Send the incident's due pages (with anything else due for the same people);
-    ``incident``: as the caller read it just now, to save reading it again."""
+    ``incident``: as the caller read it just now, to save reading it again. Answers
+    how many messages left."""
     incident = incident if incident is not None else herald.store.get(incident_id)
     if incident is None or incident.status != "triggered":
         return 0
@@ -44,128 +71,234 @@ def deliver(herald: Herald, incident_id: str, incident: Incident | None = None) 
     wait = (min(p.at for p in pending) - herald.clock()).total_seconds()
     if 0 < wait <= MAX_EARLY_WAIT:  # RQ's scheduler starts jobs up to a second early
         time.sleep(wait)
-    now = herald.clock()
-    targets = sorted({(p.person, p.channel) for p in pending if p.at <= now})
-    urgent = incident.severity == NEVER_HELD
-    return sum(deliver_to(herald, person, channel, incident_id, urgent=urgent) for person, channel in targets)
+    targets = due_targets(incident, herald.clock())
+    done, failure = run_targets(herald, targets, incident_id)
+    commit_outcomes(herald, [outcome for d in done for outcome in d.outcomes])
+    if failure is not None:  # committed what the others did; the job is retried for the rest
+        raise failure
+    return sum(d.sent for d in done)
 
 
-def deliver_to(herald: Herald, person: str, channel: str, for_incident: str, *, urgent: bool = False) -> int:
-    """One message to ``person`` on ``channel`` carrying every page due for them.
-    ``urgent`` (a P0 page): the person's rate window does not hold it; the message goes
-    now, with everything else due for them, and the window runs again from it."""
-    now = herald.clock()
-    # A P0 message also carries what the window was holding for the person (due later).
-    due = herald.paging.pending_for(person, channel, math.inf if urgent else now.timestamp(), limit=BUNDLE_LIMIT)
-    if not due:
-        return 0
-    window, lease = herald.settings.rate_window(channel), herald.settings.send_lease
-    # Held as a renewed lease while sending (a dead sender frees it), the full window after.
-    wait = herald.paging.take_rate_slot(person, channel, min(window, lease), value=f"claimed:{HOLDER}",
-                                        force=urgent)
-    if wait:  # someone else's message holds the window: this incident's page waits for it
-        until = now + timedelta(seconds=wait)
-        for incident_id, round_ in due:
-            if incident_id == for_incident:
-                herald.act(incident_id, PageOutcome(round=round_, person=person, channel=channel, outcome="deferred",
-                                                    until=until, detail=f"rate limit: one {channel} per {window:g}s"))
-        return 0
-    claimed = _claim(herald, person, channel, due)
-    incidents = {i.id: i for i in (herald.store.get(incident_id) for incident_id, _ in claimed) if i is not None}
-    claimed = _still_on_call(herald, person, channel, claimed, incidents)
+# -- the pipeline of one target, composed in one place ----------------------------------------
+
+def deliver_target(herald: Herald, target: Target, for_incident: str) -> Delivered:
+    """One message to ``target.person`` on ``target.channel`` carrying every page due
+    for them. ``urgent`` (a P0 page): the person's rate window does not hold it; the
+    message goes now, with everything else due for them, and the window runs again
+    from it."""
+    done = Delivered()
+    due = collect(herald, target)
+    if not due or rate_window(herald, target, due, for_incident, done):
+        return done
+    claimed = claim(herald, target, due, done)
+    incidents = read_incidents(herald, claimed)
+    claimed = reroute_gone(herald, target, claimed, incidents)
     if not claimed:
-        herald.paging.give_back_rate_slot(person, channel)
-        return 0
-    held = [keys.send_log(i, r, person, channel) for i, r in claimed] + ([keys.rate(person, channel)] if window else [])
-    with LeaseKeeper(herald.store, held, f"claimed:{HOLDER}", lease):
-        result = _send(herald, person, channel, claimed, incidents)
+        herald.paging.give_back_rate_slot(target.person, target.channel)
+        return done
+    message = plan_message(target.person, target.channel, claimed, herald.config.people,
+                           opted_out=opted_out(herald, target), channels=herald.notifiers.keys())
+    result = send_under_lease(herald, message, incidents)
+    record(herald, message, result, done)
+    return done
+
+
+def collect(herald: Herald, target: Target) -> list[PageRef]:
+    """Everything due for the person on the channel (a P0 message also carries what the
+    window was holding for them, due later)."""
+    until = math.inf if target.urgent else herald.clock().timestamp()
+    return herald.paging.pending_for(target.person, target.channel, until, limit=BUNDLE_LIMIT)
+
+
+def rate_window(herald: Herald, target: Target, due: list[PageRef], for_incident: str, done: Delivered) -> bool:
+    """Stage 1: take the person's window on the channel — held as a renewed lease while
+    sending (a dead sender frees it), the full window after. True: someone else's
+    message holds it, and this incident's pages wait for it (deferred)."""
+    window, lease = herald.settings.rate_window(target.channel), herald.settings.send_lease
+    wait = herald.paging.take_rate_slot(target.person, target.channel, min(window, lease),
+                                        value=f"claimed:{HOLDER}", force=target.urgent)
+    if not wait:
+        return False
+    until = herald.clock() + timedelta(seconds=wait)
+    for incident_id, round_ in due:
+        if incident_id == for_incident:
+            done.add(incident_id, PageOutcome(round=round_, person=target.person, channel=target.channel,
+                                              outcome="deferred", until=until,
+                                              detail=f"rate limit: one {target.channel} per {window:g}s"))
+    return True
+
+
+def claim(herald: Herald, target: Target, due: list[PageRef], done: Delivered) -> list[PageRef]:
+    """Stage 2: each page's send-log slot, taken only while its incident is triggered.
+    A slot that says sent (sent before a crash, never recorded) is recorded now."""
+    claimed = []
+    for incident_id, round_ in due:
+        slot = herald.store.claim_send(incident_id, round_, target.person, target.channel, HOLDER,
+                                       lease_seconds=math.ceil(herald.settings.send_lease))
+        if slot == "ok":
+            claimed.append((incident_id, round_))
+        elif slot.startswith("sent:"):
+            done.add(incident_id, PageOutcome(round=round_, person=target.person, channel=target.channel,
+                                              outcome="sent", provider_id=slot[5:],
+                                              detail="recovered after a crash"))
+    return claimed
+
+
+def read_incidents(herald: Herald, claimed: list[PageRef]) -> dict[str, Incident]:
+    ids = list(dict.fromkeys(incident_id for incident_id, _ in claimed))
+    return {i.id: i for i in (herald.store.get(incident_id) for incident_id in ids) if i is not None}
+
+
+def reroute_gone(herald: Herald, target: Target, claimed: list[PageRef],
+                 incidents: dict[str, Incident]) -> list[PageRef]:
+    """The claimed pages that still go to the person. A page that waited (a rate window,
+    a retry) whose person has gone off call for its tier meanwhile is given back and
+    rerouted through ``decide`` to whoever is on call now (who gets their own message)."""
+    names = policies_to_ask(target.person, target.channel, claimed, incidents)
+    if not names:
+        return claimed
+    now, policies = herald.clock(), herald.config.policies
+    rosters = {name: herald.calendars.roster(policies[name], now) for name in names if name in policies}
+    kept, gone = still_on_call(target.person, target.channel, claimed, incidents, policies, rosters)
+    for incident_id, round_ in gone:
+        herald.store.release_send(incident_id, round_, target.person, target.channel)
+        herald.act(incident_id, Reroute(pages=[(round_, target.person, target.channel)]))
+    return kept
+
+
+def opted_out(herald: Herald, target: Target) -> frozenset[str]:
+    """The person's number, if it replied STOP (only SMS asks)."""
+    person = herald.config.people.get(target.person)
+    phone = person.phone if person is not None else None
+    if target.channel != "sms" or not phone:
+        return frozenset()
+    return frozenset([phone]) if herald.paging.is_opted_out(phone) else frozenset()
+
+
+def send_under_lease(herald: Herald, message: PlannedMessage, incidents: dict[str, Incident]) -> SendResult:
+    """Stage 3: the provider call, while a thread renews the claims (every page's
+    send-log slot, and the rate window) so a live sender keeps them however slow the
+    provider is."""
+    window = herald.settings.rate_window(message.channel)
+    held = [keys.send_log(i, r, message.person, message.channel) for i, r in message.pages]
+    held += [keys.rate(message.person, message.channel)] if window else []
+    with LeaseKeeper(herald.store, held, f"claimed:{HOLDER}", herald.settings.send_lease):
+        return send(herald, message, incidents)
+
+
+def send(herald: Herald, message: PlannedMessage, read: dict[str, Incident]) -> SendResult:
+    if message.address is None:
+        return SendResult("failed", detail=message.reason)
+    notifier = herald.notifiers[message.channel]
+    incidents = [read[incident_id] for incident_id in message.incident_ids if incident_id in read]
+    rounds = dict(message.pages)
+    ttl = herald.settings.ack_token_ttl
+    tokens = {i.id: herald.store.create_ack_token(i.id, message.person, ttl) for i in incidents}
+    person = herald.config.people[message.person]
+    base = herald.settings.public_url
+    if len(incidents) == 1:
+        first = incidents[0]
+        page = single_page(first, person, message.channel, message.address, rounds[first.id], tokens[first.id], base)
+    else:
+        page = bundle_page(incidents, person, message.channel, message.address, rounds, tokens, base)
+    try:
+        return notifier.send(page)
+    except Exception as exc:  # a notifier bug must not lose the page: retry it
+        log.exception("notifier %s raised", message.channel)
+        return SendResult("retry", detail=f"notifier error: {type(exc).__name__}")
+
+
+def record(herald: Herald, message: PlannedMessage, result: SendResult, done: Delivered) -> None:
+    """Stage 4: the send-log says sent (or frees the slots for a retry), the message is
+    remembered for replies and delivery reports, the window runs its full length from
+    now (or is given back); each page's outcome is kept for the incident's commit."""
+    person, channel = message.person, message.channel
     metrics.PAGES.labels(channel=channel, outcome=result.outcome).inc()
-    for incident_id, round_ in claimed:
+    for incident_id, round_ in message.pages:
         if result.outcome == "sent":
             herald.store.record_sent(incident_id, round_, person, channel, result.provider_id)
         else:
             herald.store.release_send(incident_id, round_, person, channel)
     if result.outcome == "sent":
-        address = _address(herald, person, channel) or ""
-        herald.paging.record_message(SentMessage(result.provider_id, person, channel, tuple(claimed)), address)
-        herald.paging.hold_rate_slot(person, channel, window)
+        herald.paging.record_message(SentMessage(result.provider_id, person, channel, message.pages),
+                                     message.address or "")
+        herald.paging.hold_rate_slot(person, channel, herald.settings.rate_window(channel))
+        done.sent = 1
     else:
         herald.paging.give_back_rate_slot(person, channel)
-    for incident_id, round_ in claimed:
-        herald.act(incident_id, PageOutcome(round=round_, person=person, channel=channel, outcome=result.outcome,
-                                            detail=result.detail, provider_id=result.provider_id,
-                                            bundled=len(claimed)))
-    return 1 if result.outcome == "sent" else 0
+    for incident_id, round_ in message.pages:
+        done.add(incident_id, PageOutcome(round=round_, person=person, channel=channel, outcome=result.outcome,
+                                          detail=result.detail, provider_id=result.provider_id,
+                                          bundled=message.bundled))
 
 
-def _claim(herald: Herald, person: str, channel: str, due: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    claimed = []
-    for incident_id, round_ in due:
-        claim = herald.store.claim_send(incident_id, round_, person, channel, HOLDER,
-                                       lease_seconds=math.ceil(herald.settings.send_lease))
-        if claim == "ok":
-            claimed.append((incident_id, round_))
-        elif claim.startswith("sent:"):  # sent before a crash, never recorded: record it now
-            herald.act(incident_id, PageOutcome(round=round_, person=person, channel=channel, outcome="sent",
-                                                provider_id=claim[5:], detail="recovered after a crash"))
-    return claimed
+# -- committing: once per incident ------------------------------------------------------------
+
+def commit_outcomes(herald: Herald, outcomes: list[tuple[str, PageOutcome]]) -> None:
+    """Every page outcome of one delivery, one ``PageOutcomes`` per incident (one write
+    each, through ``decide``). One incident that cannot be written does not keep the
+    others' outcomes from theirs; its error is raised after."""
+    by_incident: dict[str, list[PageOutcome]] = {}
+    for incident_id, outcome in outcomes:
+        by_incident.setdefault(incident_id, []).append(outcome)
+    failure: Exception | None = None
+    for incident_id, batch in by_incident.items():
+        try:
+            herald.act(incident_id, PageOutcomes(outcomes=batch))
+        except Exception as exc:
+            log.exception("could not record %d page outcome(s) on incident %s", len(batch), incident_id)
+            failure = failure or exc
+    if failure is not None:
+        raise failure
 
 
-def _still_on_call(herald: Herald, person: str, channel: str, claimed: list[tuple[str, int]],
-                   incidents: dict[str, Incident]) -> list[tuple[str, int]]:
-    """The claimed pages that still go to ``person``. A page that waited (a rate window, a
-    retry) whose person has gone off call for its tier meanwhile is given back and
-    rerouted through ``decide`` to whoever is on call now (who gets their own message)."""
-    now, rosters, kept = herald.clock(), {}, []
-    for incident_id, round_ in claimed:
-        incident = incidents.get(incident_id)
-        page = next((p for p in incident.pages if (p.round, p.person, p.channel) == (round_, person, channel)),
-                    None) if incident is not None else None
-        policy = herald.config.policies.get(incident.policy) if incident is not None else None
-        if page is None or policy is None or not page.waited:
-            kept.append((incident_id, round_))
-            continue
-        if policy.name not in rosters:
-            rosters[policy.name] = herald.calendars.roster(policy, now)
-        if not gone_off_call(page, policy, rosters[policy.name]):
-            kept.append((incident_id, round_))
-            continue
-        herald.store.release_send(incident_id, round_, person, channel)
-        herald.act(incident_id, Reroute(pages=[(round_, person, channel)]))
-    return kept
+# -- running targets side by side ------------------------------------------------------------
+
+_pools: dict[tuple[str, int], ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
 
 
-def _address(herald: Herald, person_id: str, channel: str) -> str | None:
-    person = herald.config.people.get(person_id)
-    if person is None:
-        return None
-    if channel in ("sms", "voice"):
-        return person.phone
-    return person.email if channel == "email" else ""
+def _forget_pools() -> None:
+    """In a forked child: the parent's sender threads do not exist there (a pool
+    inherited without them would queue sends nobody runs); the child makes its own."""
+    global _pools_lock
+    _pools.clear()
+    _pools_lock = threading.Lock()
 
 
-def _send(herald: Herald, person_id: str, channel: str, claimed: list[tuple[str, int]],
-          read: dict[str, Incident]) -> SendResult:
-    address = _address(herald, person_id, channel)
-    if address is None:
-        return SendResult("failed", detail=f"{person_id} has no {channel} address")
-    if channel == "sms" and herald.paging.is_opted_out(address):
-        return SendResult("failed", detail="the number replied STOP: SMS opted out")
-    notifier = herald.notifiers.get(channel)
-    if notifier is None:
-        return SendResult("failed", detail=f"no notifier for channel {channel}")
-    incidents = [read[incident_id] for incident_id, _ in claimed if incident_id in read]
-    rounds = dict(claimed)
-    ttl = herald.settings.ack_token_ttl
-    tokens = {i.id: herald.store.create_ack_token(i.id, person_id, ttl) for i in incidents}
-    person = herald.config.people[person_id]
-    base = herald.settings.public_url
-    if len(incidents) == 1:
-        page = single_page(incidents[0], person, channel, address, rounds[incidents[0].id], tokens[incidents[0].id], base)
-    else:
-        page = bundle_page(incidents, person, channel, address, rounds, tokens, base)
-    try:
-        return notifier.send(page)
-    except Exception as exc:  # a notifier bug must not lose the page: retry it
-        log.exception("notifier %s raised", channel)
-        return SendResult("retry", detail=f"notifier error: {type(exc).__name__}")
+os.register_at_fork(after_in_child=_forget_pools)
+
+
+def pool(channel: str, size: int) -> ThreadPoolExecutor:
+    """The channel's sender threads (one pool per channel and size, made on first use)."""
+    with _pools_lock:
+        found = _pools.get((channel, size))
+        if found is None:
+            found = _pools[(channel, size)] = ThreadPoolExecutor(size, thread_name_prefix=f"herald-send-{channel}")
+        return found
+
+
+def run_targets(herald: Herald, targets: list[Target], for_incident: str) -> tuple[list[Delivered], Exception | None]:
+    """Each target's pipeline, at most ``HERALD_SEND_CONCURRENCY`` at once per channel
+    (here, one after another when that is 1 or there is one target). Answers what each
+    did and the first error one raised (the others still finish)."""
+    size = herald.settings.send_concurrency
+    if size <= 1 or len(targets) <= 1:
+        done, failure = [], None
+        for target in targets:
+            try:
+                done.append(deliver_target(herald, target, for_incident))
+            except Exception as exc:
+                log.exception("delivery to %s on %s failed", target.person, target.channel)
+                failure = failure or exc
+        return done, failure
+    futures: list[Future[Delivered]] = [pool(t.channel, size).submit(deliver_target, herald, t, for_incident)
+                                        for t in targets]
+    done, failure = [], None
+    for target, future in zip(targets, futures):
+        try:
+            done.append(future.result())
+        except Exception as exc:
+            log.exception("delivery to %s on %s failed", target.person, target.channel)
+            failure = failure or exc
+    return done, failure

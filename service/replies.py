@@ -8,14 +8,14 @@ for it, on call for one of its policy's tiers now, or one of the policy's
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from typing import TypeVar
 
 from herald_errors import Conflict
 from integrations.message_text import clean_text, voice_twiml
-from integrations.provider_callbacks import help_twiml, message_twiml, parse_keypress, parse_sms_reply
+from integrations.provider_callbacks import help_twiml, message_twiml
 from routing.incident import Acknowledge, EscalateNow, Incident, Resolve, Snooze
+from routing.reply_grammar import parse_keypress, parse_sms
 from routing.responders import Involvement, involvement
 from service import metrics
 from service.runtime import Herald
@@ -52,11 +52,6 @@ def _person_by_phone(herald: Herald, phone: str):
     return next((p for p in herald.config.people.values() if p.phone and p.phone == phone), None)
 
 
-# Manual actions beyond ack/resolve: "8 [code]" / "esc [code]", "snooze <minutes> [code]".
-_ESCALATE = re.compile(r"^(?:8|esc|escalate)(?:(?:\s+#?|\s*#)\s*([a-z0-9-]{1,16}))?$")
-_SNOOZE = re.compile(r"^snooze\s+(\d{1,4})(?:(?:\s+#?|\s*#)\s*([a-z0-9-]{1,16}))?$")
-
-
 def _command(action: str, person: str, via: str, minutes: int = 0):
     if action == "ack":
         return Acknowledge(by=person, via=via)
@@ -65,15 +60,6 @@ def _command(action: str, person: str, via: str, minutes: int = 0):
     if action == "escalate":
         return EscalateNow(by=person, via=via)
     return Snooze(by=person, via=via, minutes=minutes)
-
-
-def _manual_reply(body: str) -> tuple[str, str | None, int] | None:
-    text = clean_text(body).casefold().strip(" .!")
-    if found := _ESCALATE.match(text):
-        return "escalate", found.group(1), 0
-    if (found := _SNOOZE.match(text)) and 1 <= int(found.group(1)) <= 24 * 60:
-        return "snooze", found.group(2), int(found.group(1))
-    return None
 
 
 def _apply(herald: Herald, incident_ids: list[str], action: str, person: str, via: str,
@@ -110,17 +96,13 @@ def _apply(herald: Herald, incident_ids: list[str], action: str, person: str, vi
 
 def handle_sms(herald: Herald, sender: str, body: str) -> str:
     """Answer an inbound SMS (TwiML)."""
-    manual = _manual_reply(body)
-    reply = parse_sms_reply(body)
-    if manual is not None:
-        action, code, minutes = manual
-    else:
-        action, code, minutes = reply.action, reply.code, 0
-    if reply.action == "stop":
+    reply = parse_sms(body)
+    action, code, minutes = reply.action, reply.code, reply.minutes
+    if action == "stop":
         herald.paging.set_opted_out(sender, True)
         return message_twiml("Herald: SMS pages stopped for this number; you will be called or emailed instead. "
                              "Reply START to resume.")
-    if reply.action == "start":
+    if action == "start":
         herald.paging.set_opted_out(sender, False)
         return message_twiml("Herald: SMS pages resumed for this number.")
     person = _person_by_phone(herald, sender)
@@ -140,7 +122,7 @@ def handle_sms(herald: Herald, sender: str, body: str) -> str:
 def handle_keypress(herald: Herald, call_sid: str, digits: str | None, person_hint: str) -> str:
     """Answer a gather callback (TwiML): 4 acks, 6 resolves, * repeats, nothing hangs up."""
     message = herald.paging.message(call_sid)
-    key = "escalate" if (digits or "").strip() == "8" else parse_keypress(digits)
+    key = parse_keypress(digits)
     response = VoiceResponse()
     if message is None:
         response.say("This page is no longer known to Herald. Goodbye.")

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     sendgrid_api_base: str | None = Field(None, description="Send SendGrid API calls here instead of api.sendgrid.com (the provider simulator).")
     sendgrid_webhook_public_key: str | None = Field(None, description="SendGrid's event-webhook verification key (base64); unset means event webhooks are refused.")
     provider_timeout: float = Field(10.0, gt=0, le=60, description="Seconds before a provider API call counts as timed out (and is retried).")
+    send_concurrency: int = Field(16, ge=1, le=256, description="Pages one worker sends at once per channel (SMS, voice, email): the people of a tier are paged side by side, each with their own claim, lease and rate window; 1 sends one after another.")
     rate_limit_sms: float = Field(60.0, ge=0, description="At most one SMS per person per this many seconds; pages inside the window are bundled (P0 pages are never held).")
     rate_limit_voice: float = Field(60.0, ge=0, description="At most one call per person per this many seconds; pages inside the window are bundled (P0 pages are never held).")
     rate_limit_email: float = Field(0.0, ge=0, description="At most one email per person per this many seconds (0: no limit).")

@@ -38,6 +38,8 @@ EXPECTED = {
                   ("purge_ms_per_incident",)],
     "slow_clients": [("idle", "healthz", "p99_ms"), ("during", "healthz", "p99_ms"), ("during", "webhook", "p99_ms"),
                      ("refused",), ("api_open_files_peak",)],
+    "parallel_sends": [("sequential", "last_page_s"), ("parallel", "last_page_s"), ("parallel", "max_in_flight"),
+                       ("parallel", "deliver_s"), ("speedup",)],
 }
 
 

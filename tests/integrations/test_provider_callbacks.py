@@ -7,8 +7,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from twilio.request_validator import RequestValidator
 
-from integrations.provider_callbacks import (DeliveryStatus, Reply, help_twiml, message_twiml,
-                                             parse_keypress, parse_sendgrid_events, parse_sms_reply,
+from integrations.provider_callbacks import (DeliveryStatus, help_twiml, message_twiml, parse_sendgrid_events,
                                              parse_status, verify_sendgrid, verify_twilio)
 
 TOKEN = "twilio-auth-token-for-tests"
@@ -81,35 +80,7 @@ def test_verify_sendgrid_never_raises_on_garbage(ec_key):
     assert not verify_sendgrid("", payload, sig, ts)
 
 
-# --- parse_sms_reply / parse_keypress -------------------------------------------
-
-@pytest.mark.parametrize("body,expected", [
-    ("4", Reply("ack")), ("ack", Reply("ack")), (" ACK ", Reply("ack")),
-    ("4 12", Reply("ack", "12")), ("ack 12", Reply("ack", "12")), ("ack #12", Reply("ack", "12")),
-    ("4#12", Reply("ack", "12")), ("6 12", Reply("resolve", "12")), ("resolve 12", Reply("resolve", "12")),
-    ("6", Reply("resolve")),
-])
-def test_parse_sms_reply_actions(body, expected):
-    assert parse_sms_reply(body) == expected
-
-
-@pytest.mark.parametrize("body,action", [
-    ("STOP", "stop"), ("stopall", "stop"), ("Unsubscribe", "stop"), ("cancel", "stop"),
-    ("END", "stop"), ("quit.", "stop"), ("START", "start"), ("unstop", "start"), ("yes", "start"),
-])
-def test_parse_sms_reply_opt_keywords(body, action):
-    assert parse_sms_reply(body) == Reply(action)
-
-
-@pytest.mark.parametrize("body", ["", "hello", "412", "ack 12 13", "stop it", "5", "4 12\nrm -rf", "ack ../../x"])
-def test_parse_sms_reply_anything_else_is_help(body):
-    assert parse_sms_reply(body) == Reply("help")
-
-
-def test_parse_keypress():
-    assert [parse_keypress(d) for d in ("4", "6", "*")] == ["ack", "resolve", "repeat"]
-    assert parse_keypress(" 4 ") == "ack"
-    assert [parse_keypress(d) for d in (None, "", "5", "#", "44")] == [None] * 5
+# (what a reply or a keypress means: tests/routing/test_reply_grammar.py)
 
 
 # --- parse_status ----------------------------------------------------------------

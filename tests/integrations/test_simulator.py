@@ -5,14 +5,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from integrations.provider_callbacks import (message_twiml, parse_keypress, parse_sendgrid_events,
-                                             parse_sms_reply, parse_status, verify_sendgrid, verify_twilio)
+from integrations.provider_callbacks import (message_twiml, parse_sendgrid_events, parse_status, verify_sendgrid,
+                                             verify_twilio)
 from integrations.sendgrid_notify import SendGridNotifier
 from integrations.simulator import create_simulator_app
 from integrations.simulator_callbacks import public_key_b64
 from integrations.simulator import main
 from integrations.simulator_server import ServerThread
 from integrations.twilio_notify import TwilioNotifier
+from routing.reply_grammar import parse_keypress, parse_sms
 from tests.integrations.sim_fixture import (ACCOUNT_SID, AUTH_TOKEN, CALLS, EMAIL, FROM_NUMBER,  # noqa: F401
                                             MESSAGES, PHONE, SENDGRID_KEY, control, mail_post, make_page,
                                             sim, sim_env, twilio_post)
@@ -180,7 +181,7 @@ def test_reply_posts_signed_inbound_sms_and_records_answer(sim):
     assert_twilio_signed(req)
     assert {k: req.form[k] for k in ("From", "To", "Body", "AccountSid")} == {
         "From": PHONE, "To": FROM_NUMBER, "Body": "4 12", "AccountSid": ACCOUNT_SID}
-    assert req.form["MessageSid"] == out["message_sid"] and parse_sms_reply(req.form["Body"]).code == "12"
+    assert req.form["MessageSid"] == out["message_sid"] and parse_sms(req.form["Body"]).code == "12"
     inbox = sim.state.messages_for(PHONE)
     assert [(m.direction, m.body) for m in inbox][-1] == ("outbound", "Acknowledged #12")
 
@@ -373,3 +374,38 @@ def test_main_parses_arguments(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--help"])
     assert info.value.code == 0 and "--herald-url" in capsys.readouterr().out
+
+
+# --- latency -------------------------------------------------------------------------------
+
+def test_latency_delays_every_api_call_and_calls_made_at_once_overlap(sim):
+    from concurrent.futures import ThreadPoolExecutor
+
+    assert ok(control(sim, "latency", ms=200)).json() == {"ok": True, "ms": 200}
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda n: twilio_post(sim, To=f"+1555000300{n}"), range(4)))
+        elapsed = time.monotonic() - started
+        assert [r.status_code for r in answers] == [201] * 4
+        assert elapsed >= 0.2  # each answer waited (a lower bound only)
+        state = httpx.get(f"{sim.url}/_sim/latency").json()
+        assert state["ms"] == 200 and state["in_flight"] == 0 and state["max_in_flight"] >= 2
+        started = time.monotonic()
+        assert mail_post(sim).status_code == 202 and time.monotonic() - started >= 0.2  # SendGrid's API too
+        ok(control(sim, "reset"))
+        assert httpx.get(f"{sim.url}/_sim/latency").json()["ms"] == 200  # a setting: a reset keeps it
+    finally:
+        sim.state.set_latency(0)
+
+
+def test_latency_rejects_out_of_range_values(sim):
+    assert control(sim, "latency", ms=-1).status_code == 422
+    assert control(sim, "latency", ms=10_001).status_code == 422
+    assert httpx.get(f"{sim.url}/_sim/latency").json()["ms"] == 0
+
+
+def test_latency_from_the_environment(monkeypatch):
+    monkeypatch.setenv("HERALD_SIM_LATENCY_MS", "250")
+    assert create_simulator_app().state.simulator.latency == 0.25
+    assert create_simulator_app(latency_ms=0).state.simulator.latency == 0
