@@ -38,6 +38,8 @@ EXPECTED = {
                   ("purge_ms_per_incident",)],
     "slow_clients": [("idle", "healthz", "p99_ms"), ("during", "healthz", "p99_ms"), ("during", "webhook", "p99_ms"),
                      ("refused",), ("api_open_files_peak",)],
+    "scaleout": [("alerts_lost",), ("alerts_acked",), ("pages_sent",), ("duplicate_pages",), ("lost_pages",),
+                 ("promoted_s",), ("first_2xx_after_kill_s",), ("last_page_after_kill_s",), ("alerts_per_s",)],
 }
 
 
