@@ -53,6 +53,7 @@ class Spec:
     timeout: float = 30.0  # per request
     retry: bool = False  # closed mode: send a request again until it is answered 2xx (Alertmanager does)
     retry_delay: float = 0.2  # seconds between two attempts of one request
+    pause: float = 0.0  # closed mode: seconds each connection waits between two requests
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -174,6 +175,8 @@ class LoadGen:
                     i = next(counter)
                     if i >= self.spec.max_requests:
                         return
+                    if self.spec.pause and i >= self.spec.concurrency:
+                        await asyncio.sleep(self.spec.pause)
                     self.sent += 1
                     conn, status = await self.attempt(conn, self.seq(i), None)
                     while self.spec.retry and not 200 <= status < 300 and time.perf_counter() < self.deadline:
