@@ -16,6 +16,8 @@ import socket
 import time
 from datetime import timedelta
 
+import redis
+
 from integrations import keys
 from integrations.pages import SendResult
 from integrations.paging_store import SentMessage
@@ -30,6 +32,8 @@ log = logging.getLogger("herald.delivery")
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 MAX_EARLY_WAIT = 2.0
 BUNDLE_LIMIT = 500
+#: Seconds between two attempts to record a sent page while Redis does not answer.
+RECORD_RETRY_SECONDS = 0.2
 
 
 def deliver(herald: Herald, incident_id: str, incident: Incident | None = None) -> int:
@@ -80,10 +84,10 @@ def deliver_to(herald: Herald, person: str, channel: str, for_incident: str, *, 
     with LeaseKeeper(herald.store, held, f"claimed:{HOLDER}", lease):
         result = _send(herald, person, channel, claimed, incidents)
     metrics.PAGES.labels(channel=channel, outcome=result.outcome).inc()
-    for incident_id, round_ in claimed:
-        if result.outcome == "sent":
-            herald.store.record_sent(incident_id, round_, person, channel, result.provider_id)
-        else:
+    if result.outcome == "sent":
+        _record_sent(herald, person, channel, claimed, result.provider_id)
+    else:
+        for incident_id, round_ in claimed:
             herald.store.release_send(incident_id, round_, person, channel)
     if result.outcome == "sent":
         address = _address(herald, person, channel) or ""
@@ -96,6 +100,27 @@ def deliver_to(herald: Herald, person: str, channel: str, for_incident: str, *, 
                                             detail=result.detail, provider_id=result.provider_id,
                                             bundled=len(claimed)))
     return 1 if result.outcome == "sent" else 0
+
+
+def _record_sent(herald: Herald, person: str, channel: str, claimed: list[tuple[str, int]],
+                 provider_id: str) -> None:
+    """Mark the claimed pages sent. The provider has taken the message, so a record given
+    up on is a page sent twice (the claim runs out and the sweep sends it again). Redis
+    may be away for seconds — a Sentinel failover has no master until a replica is
+    promoted — so keep trying while the claim still keeps everyone else from sending it:
+    for two thirds of the send lease (the lease keeper renewed it at most a third ago)."""
+    deadline = time.monotonic() + herald.settings.send_lease * 2 / 3
+    for incident_id, round_ in claimed:
+        while True:
+            try:
+                herald.store.record_sent(incident_id, round_, person, channel, provider_id)
+                break
+            except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("sent %s but could not record it yet (%s); trying again", provider_id,
+                            type(exc).__name__)
+                time.sleep(RECORD_RETRY_SECONDS)
 
 
 def _claim(herald: Herald, person: str, channel: str, due: list[tuple[str, int]]) -> list[tuple[str, int]]:
