@@ -125,6 +125,7 @@ def run_storm(size: dict[str, Any], workdir: Path, *, primary_config: dict[str, 
                  workers[0])
         say(f"{size['apis']} API processes and {size['workers']} workers up through Sentinel {cluster.addresses}")
 
+        out["wait_cost"] = wait_cost(cluster, size.get("wait_probes", 500))
         share = size["webhooks"] // size["apis"]
         results: list[dict[str, Any]] = [{} for _ in urls]
 
@@ -237,7 +238,7 @@ def run_storm(size: dict[str, Any], workdir: Path, *, primary_config: dict[str, 
         "lost_webhook_seqs": lost_webhooks[:20],
         "incidents_acked": len(set(acked_ids.values())), "incidents_stored": len(stored),
         "incidents_created_after_kill": sum(1 for i in stored.values() if i.created_at.timestamp() >= killed_at),
-        "pages_sent": len(inbox), "pages_unrecorded": len(unrecorded), "unrecorded_provider_ids": unrecorded[:10],
+        "pages_sent": len(inbox), "pages_carried": len(carried), "pages_unrecorded": len(unrecorded), "unrecorded_provider_ids": unrecorded[:10],
         "duplicate_pages": sum(len(v) - 1 for v in duplicates.values()), "duplicates": dict(list(duplicates.items())[:20]),
         "lost_pages": len(lost_pages), "lost_page_incidents": lost_pages[:20],
         "incidents_paged_in_timeline": len(in_timeline),
@@ -258,6 +259,34 @@ def run_storm(size: dict[str, Any], workdir: Path, *, primary_config: dict[str, 
     say(f"alerts lost {out['alerts_lost']}, pages {out['pages_sent']}, duplicates {out['duplicate_pages']}, "
         f"lost pages {out['lost_pages']}, unrecorded {out['pages_unrecorded']}")
     return out
+
+
+def wait_cost(cluster: SentinelRedis, n: int) -> dict[str, Any]:
+    """What ``WAIT 1`` would cost a commit: ``n`` writes of an incident-sized value
+    answered by the primary alone, against the same writes each followed by ``WAIT 1``
+    (returns once the replica has them: an acknowledged write that survives a failover)."""
+    from bench.report import pct
+
+    client = redis.Redis(host="127.0.0.1", port=cluster.primary.port)
+    value = b"x" * 4000
+    alone, waited, acked = [], [], 0
+    try:
+        for i in range(n):
+            t0 = time.perf_counter()
+            client.set(f"bench:wait:{i}", value)
+            alone.append(time.perf_counter() - t0)
+        for i in range(n):
+            t0 = time.perf_counter()
+            pipe = client.pipeline(transaction=False)
+            pipe.set(f"bench:wait:{i}", value)
+            pipe.execute_command("WAIT", 1, 1000)
+            acked += int(pipe.execute()[1])
+            waited.append(time.perf_counter() - t0)
+        client.delete(*[f"bench:wait:{i}" for i in range(n)])
+    finally:
+        client.close()
+    return {"writes": n, "alone_p50_ms": pct(alone, 50) * 1000, "alone_p99_ms": pct(alone, 99) * 1000,
+            "wait_p50_ms": pct(waited, 50) * 1000, "wait_p99_ms": pct(waited, 99) * 1000, "replica_acked": acked}
 
 
 def _replication_lag(primary: redis.Redis, cluster: SentinelRedis) -> dict[str, Any]:
@@ -312,8 +341,9 @@ def run(quick: bool, workdir: Path) -> dict[str, Any]:
             goal="0", met=out["alerts_lost"] == 0,
             note=f"{out['webhooks_acked']} of {size['webhooks']} webhooks 2xx after {out['sender_retries']} re-sends"
                  + (f"; {lost_note}" if lost_note else "")),
-        row(NAME, "pages sent (simulator inbox)", out["pages_sent"], f"for {out['incidents_stored']} incidents",
-            note=f"{out['pages_unrecorded']} not on any timeline"),
+        row(NAME, "SMS sent (simulator inbox)", out["pages_sent"], f"for {out['incidents_stored']} incidents",
+            note=f"carrying {out['pages_carried']} pages (one person's due pages go out bundled); "
+                 f"{out['pages_unrecorded']} not on any timeline"),
         row(NAME, "duplicate pages (incident+person+channel+round twice)", out["duplicate_pages"], "", goal="0",
             met=out["duplicate_pages"] == 0),
         row(NAME, "lost pages (acknowledged incident never paged)", out["lost_pages"], "", goal="0",
@@ -327,7 +357,11 @@ def run(quick: bool, workdir: Path) -> dict[str, Any]:
         row(NAME, "alerts acknowledged per second after recovery", out["alerts_per_s_after_recovery"], "alerts/s",
             baseline=out["alerts_per_s_before_kill"], baseline_name="before the kill",
             note=f"{out['alerts_per_s']:.0f} alerts/s over the whole storm"),
-        row(NAME, "pages per second (first to last page)", out["pages_per_s"], "pages/s"),
+        row(NAME, "SMS per second (first to last)", out["pages_per_s"], "SMS/s"),
+        row(NAME, "a write followed by WAIT 1 (the replica has it), p50", out["wait_cost"]["wait_p50_ms"], "ms",
+            baseline=out["wait_cost"]["alone_p50_ms"], baseline_name="the write alone",
+            note=f"p99 {out['wait_cost']['wait_p99_ms']:.2f} ms against {out['wait_cost']['alone_p99_ms']:.2f} ms; "
+                 f"{out['wait_cost']['writes']} writes of 4 kB, before the storm"),
     ]
     out["rows"] = rows
     return out
