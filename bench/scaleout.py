@@ -39,13 +39,17 @@ from bench.stack import AM_HEADERS, Proc, Stack, answers, free_port, loadgen, un
 from integrations import keys
 
 NAME = "scaleout"
+# Quiet for 40 s before counting: longer than the default send lease (15 s) and sweep (15 s).
 FULL = {"webhooks": 2000, "alerts_per_webhook": 5, "people": 50, "apis": 2, "workers": 3, "connections": 8, "kill_at": 0.5,
         "settle": 300.0, "quiet": 40.0, "storm_limit": 900.0, "env": {}}
-# The quick size also shortens the repair pass's period and the send lease, so that what
-# the failover leaves undone is found in seconds, not the default 15 s.
+# The quick size also shortens the repair pass's period (the sweep) and the send lease, so
+# that what the failover leaves undone is found in seconds. The lease stays long enough
+# for a sent page's record to outlast a slow failover (two thirds of it: 8 s), and the
+# inbox must be quiet for longer than a lease and a sweep before anything is counted —
+# a page sent twice would come after its claim ran out.
 QUICK = {"webhooks": 40, "alerts_per_webhook": 5, "people": 10, "apis": 2, "workers": 3, "connections": 4, "kill_at": 0.5,
-         "settle": 90.0, "quiet": 8.0, "storm_limit": 120.0, "pause": 0.2,
-         "env": {"HERALD_SWEEP_INTERVAL": "2", "HERALD_SWEEP_GRACE": "1", "HERALD_SEND_LEASE": "8"}}
+         "settle": 90.0, "quiet": 15.0, "storm_limit": 120.0, "pause": 0.2,
+         "env": {"HERALD_SWEEP_INTERVAL": "2", "HERALD_SWEEP_GRACE": "1", "HERALD_SEND_LEASE": "12"}}
 CODE = re.compile(r"#(\d+)\b")
 
 
