@@ -14,6 +14,10 @@ Bodies may carry ``__SEQ__``: request ``i`` replaces it by ``seq_start + i`` (a 
 Alertmanager group per request) or, with ``seq_mod``, by ``seq_start + i % seq_mod``
 (re-sends of the same groups). Loopback addresses only.
 
+With ``retry`` a request that fails (connection error, timeout) or is answered other than
+2xx is sent again after ``retry_delay`` seconds, until it gets a 2xx or the deadline
+passes — as Alertmanager re-sends a notification (closed mode; every attempt is recorded).
+
 ``python -m bench.loadgen < spec.json > result.json``
 """
 from __future__ import annotations
@@ -47,6 +51,9 @@ class Spec:
     seq_mod: int = 0  # >0: request i carries seq_start + i % seq_mod (re-sends of the same groups)
     record: bool = False  # keep (seq, wall time sent, latency, status, body) per request
     timeout: float = 30.0  # per request
+    retry: bool = False  # closed mode: send a request again until it is answered 2xx (Alertmanager does)
+    retry_delay: float = 0.2  # seconds between two attempts of one request
+    pause: float = 0.0  # closed mode: seconds each connection waits between two requests
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -58,10 +65,21 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 class Conn:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: asyncio.StreamReader | None, writer: asyncio.StreamWriter | None) -> None:
         self.reader, self.writer = reader, writer
 
+    @classmethod
+    def broken(cls) -> "Conn":
+        """A connection that could not be made: a request on it fails (and reconnects)."""
+        return cls(None, None)
+
+    @property
+    def dead(self) -> bool:
+        return self.writer is None
+
     async def request(self, data: bytes) -> tuple[int, bytes]:
+        if self.reader is None or self.writer is None:
+            raise ConnectionError("not connected")
         self.writer.write(data)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
@@ -75,7 +93,8 @@ class Conn:
         return status, body
 
     def close(self) -> None:
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
 
 
 class LoadGen:
@@ -92,6 +111,7 @@ class LoadGen:
         self.errors: list[str] = []
         self.records: list[list[Any]] = []
         self.sent = 0
+        self.retries = 0
         self.deadline = 0.0
 
     def seq(self, i: int) -> int:
@@ -110,7 +130,18 @@ class LoadGen:
         reader, writer = await asyncio.open_connection(self.spec.host, self.spec.port)
         return Conn(reader, writer)
 
+    async def reconnect(self) -> Conn:
+        try:
+            return await self.connect()
+        except OSError as exc:
+            self.errors.append(f"connect: {type(exc).__name__}: {exc}"[:200])
+            return Conn.broken()
+
     async def one(self, conn: Conn, seq: int, scheduled: float | None) -> Conn:
+        return (await self.attempt(conn, seq, scheduled))[0]
+
+    async def attempt(self, conn: Conn, seq: int, scheduled: float | None) -> tuple[Conn, int]:
+        """One request; the connection to use next and the status (0: no answer)."""
         data = self.build(seq)
         wall = time.time()
         start = time.perf_counter()
@@ -121,14 +152,18 @@ class LoadGen:
             conn.close()
             if self.spec.record:
                 self.records.append([seq, wall, None, 0, ""])
-            return await self.connect()
+            try:
+                return await self.connect(), 0
+            except OSError as again:  # nothing listens there (now): the next attempt tries again
+                self.errors.append(f"connect: {type(again).__name__}: {again}"[:200])
+                return Conn.broken(), 0
         end = time.perf_counter()
         latency = end - (scheduled if scheduled is not None else start)
         self.latencies.append(latency)
         self.statuses[status] = self.statuses.get(status, 0) + 1
         if self.spec.record:
             self.records.append([seq, wall, latency, status, body.decode("utf-8", "replace")[:2000]])
-        return conn
+        return conn, status
 
     async def closed_loop(self) -> None:
         counter = itertools.count()
@@ -140,8 +175,16 @@ class LoadGen:
                     i = next(counter)
                     if i >= self.spec.max_requests:
                         return
+                    if self.spec.pause and i >= self.spec.concurrency:
+                        await asyncio.sleep(self.spec.pause)
                     self.sent += 1
-                    conn = await self.one(conn, self.seq(i), None)
+                    conn, status = await self.attempt(conn, self.seq(i), None)
+                    while self.spec.retry and not 200 <= status < 300 and time.perf_counter() < self.deadline:
+                        await asyncio.sleep(self.spec.retry_delay)
+                        self.retries += 1
+                        if conn.dead:
+                            conn = await self.reconnect()
+                        conn, status = await self.attempt(conn, self.seq(i), None)
             finally:
                 conn.close()
 
@@ -186,7 +229,7 @@ class LoadGen:
         ok = sum(n for s, n in self.statuses.items() if 200 <= s < 300)
         ms = [x * 1000 for x in self.latencies]
         return {
-            "sent": self.sent, "ok": ok, "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "sent": self.sent, "ok": ok, "retries": self.retries, "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "errors": len(self.errors), "error_samples": self.errors[:5], "elapsed_s": elapsed,
             "rps": ok / elapsed if elapsed > 0 else 0.0, "concurrency": self.spec.concurrency,
             "p50_ms": percentile(ms, 50), "p90_ms": percentile(ms, 90), "p99_ms": percentile(ms, 99),

@@ -12,12 +12,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import redis
 
 from integrations.local_redis import LocalRedis, free_port, start_redis, stop_process
+
+if TYPE_CHECKING:
+    from bench.sentinel import SentinelRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 AM_TOKEN = "bench-am-token"
@@ -204,15 +207,26 @@ class Stack:
     """Redis plus whichever processes a benchmark asks for; ``close`` stops them all."""
 
     def __init__(self, workdir: Path, *, delay: str = "1h", repeat: int = 0, env: dict[str, str] | None = None,
-                 appendonly: bool = True) -> None:
+                 appendonly: bool = True, sentinel: "SentinelRedis | None" = None) -> None:
+        """With ``sentinel`` (``bench.sentinel``), Herald and ``self.redis`` reach Redis only
+        through its Sentinels (the URL names no server) and follow a failover."""
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.procs: list[Proc] = []
         self.threads: list[Any] = []
-        self.redis_server: LocalRedis = start_redis(workdir / "redis", appendonly=appendonly)
-        self.redis = redis.Redis.from_url(self.redis_server.url, decode_responses=True)
+        self.sentinel = sentinel
+        sentinels = {}
+        if sentinel is not None:
+            self.redis_server: LocalRedis = sentinel.primary
+            self.redis = sentinel.client()
+            url = "redis://127.0.0.1:1/0"  # never used for a connection: the Sentinels name the master
+            sentinels = {"HERALD_REDIS_SENTINELS": sentinel.addresses}
+        else:
+            self.redis_server = start_redis(workdir / "redis", appendonly=appendonly)
+            self.redis = redis.Redis.from_url(self.redis_server.url, decode_responses=True)
+            url = self.redis_server.url
         self.config = write_config(workdir / "conf", delay=delay, repeat=repeat)
-        self.env = {"HERALD_CONFIG": str(self.config), "HERALD_REDIS_URL": self.redis_server.url,
+        self.env = {"HERALD_CONFIG": str(self.config), "HERALD_REDIS_URL": url, **sentinels,
                     "HERALD_ALERTMANAGER_TOKEN": AM_TOKEN, "HERALD_API_TOKEN": API_TOKEN,
                     "HERALD_PUBLIC_URL": "http://127.0.0.1:9", "PYTHONUNBUFFERED": "1", **(env or {})}
         self.sim = None
@@ -232,7 +246,10 @@ class Stack:
         for thread in reversed(self.threads):
             thread.stop()
         self.redis.close()
-        self.redis_server.stop()
+        if self.sentinel is not None:
+            self.sentinel.stop()
+        else:
+            self.redis_server.stop()
 
     def with_config(self, path: Path) -> None:
         self.env["HERALD_CONFIG"] = str(path)

@@ -29,6 +29,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import redis
+
 from integrations import keys
 from integrations.pages import SendResult
 from integrations.paging_store import SentMessage
@@ -44,6 +46,8 @@ log = logging.getLogger("herald.delivery")
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 MAX_EARLY_WAIT = 2.0
 BUNDLE_LIMIT = 500
+#: Seconds between two attempts to record a sent page while Redis does not answer.
+RECORD_RETRY_SECONDS = 0.2
 
 
 @dataclass
@@ -214,10 +218,10 @@ def record(herald: Herald, message: PlannedMessage, result: SendResult, done: De
     now (or is given back); each page's outcome is kept for the incident's commit."""
     person, channel = message.person, message.channel
     metrics.PAGES.labels(channel=channel, outcome=result.outcome).inc()
-    for incident_id, round_ in message.pages:
-        if result.outcome == "sent":
-            herald.store.record_sent(incident_id, round_, person, channel, result.provider_id)
-        else:
+    if result.outcome == "sent":
+        record_sent(herald, person, channel, message.pages, result.provider_id)
+    else:
+        for incident_id, round_ in message.pages:
             herald.store.release_send(incident_id, round_, person, channel)
     if result.outcome == "sent":
         herald.paging.record_message(SentMessage(result.provider_id, person, channel, message.pages),
@@ -230,6 +234,27 @@ def record(herald: Herald, message: PlannedMessage, result: SendResult, done: De
         done.add(incident_id, PageOutcome(round=round_, person=person, channel=channel, outcome=result.outcome,
                                           detail=result.detail, provider_id=result.provider_id,
                                           bundled=message.bundled))
+
+
+def record_sent(herald: Herald, person: str, channel: str, claimed: list[PageRef],
+                 provider_id: str) -> None:
+    """Mark the claimed pages sent. The provider has taken the message, so a record given
+    up on is a page sent twice (the claim runs out and the sweep sends it again). Redis
+    may be away for seconds — a Sentinel failover has no master until a replica is
+    promoted — so keep trying while the claim still keeps everyone else from sending it:
+    for two thirds of the send lease (the lease keeper renewed it at most a third ago)."""
+    deadline = time.monotonic() + herald.settings.send_lease * 2 / 3
+    for incident_id, round_ in claimed:
+        while True:
+            try:
+                herald.store.record_sent(incident_id, round_, person, channel, provider_id)
+                break
+            except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("sent %s but could not record it yet (%s); trying again", provider_id,
+                            type(exc).__name__)
+                time.sleep(RECORD_RETRY_SECONDS)
 
 
 # -- committing: once per incident ------------------------------------------------------------

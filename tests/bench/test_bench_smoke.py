@@ -40,6 +40,8 @@ EXPECTED = {
                      ("refused",), ("api_open_files_peak",)],
     "parallel_sends": [("sequential", "last_page_s"), ("parallel", "last_page_s"), ("parallel", "max_in_flight"),
                        ("parallel", "deliver_s"), ("speedup",)],
+    "scaleout": [("alerts_lost",), ("alerts_acked",), ("pages_sent",), ("duplicate_pages",), ("lost_pages",),
+                 ("promoted_s",), ("first_2xx_after_kill_s",), ("last_page_after_kill_s",), ("alerts_per_s",)],
 }
 
 
