@@ -3,20 +3,29 @@
 Answers 200 only once the incident is durably in Redis; 503 while Redis is
 unavailable (Alertmanager retries 5xx); 400 for a body that is not a version-4
 payload; 401 for missing or wrong credentials; 413 over the size limit.
+
+Everything runs on the event loop, whatever the body's size, and nothing here needs the
+thread pool: the body is parsed once (pydantic, from the bytes), the Watchdog's alerts
+are split off and ping their heartbeat, and the rest goes through the ingest flow's
+asynchronous driver (``service.ingest_async``), which yields the loop between the steps
+of a big payload.
 """
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import redis
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from routing.alertmanager import WebhookPayload
 from routing.grouping import body_digest
-from service import metrics
+from service import heartbeats, metrics
 from service.auth import check_alertmanager
-from service.ingest import OFF_LOOP_BYTES, ingest  # a larger body is parsed and decided off the event loop
+from service.ingest_async import AsyncIngest
+from service.redis_clients import connect_async
 
 router = APIRouter()
 
@@ -46,6 +55,22 @@ def _parse(body: bytes) -> WebhookPayload:
         raise HTTPException(400, _explain(exc)) from None
 
 
+@asynccontextmanager
+async def _driver(request: Request) -> AsyncIterator[AsyncIngest]:
+    """The ingest flow's event-loop driver the app's lifespan set up; an app served
+    without its lifespan (a bare test client) gets one for this request."""
+    ingest = getattr(request.app.state, "ingest", None)
+    if ingest is not None:
+        yield ingest
+        return
+    herald = request.app.state.herald
+    own = AsyncIngest(herald, connect_async(herald.settings, socket_timeout=None), timeout=5)
+    try:
+        yield own
+    finally:
+        await own.aclose()
+
+
 @router.post("/api/v1/alertmanager", tags=["alertmanager"])
 async def receive_alertmanager(request: Request) -> dict:
     """Receive one Alertmanager webhook notification (payload version 4)."""
@@ -54,13 +79,13 @@ async def receive_alertmanager(request: Request) -> dict:
     try:
         check_alertmanager(request, herald.settings)
         body = await read_body(request, herald.settings.max_body_bytes)
-        big = len(body) > OFF_LOOP_BYTES
-        payload = await run_in_threadpool(_parse, body) if big else _parse(body)
-        # The event-loop path while the app runs; deciding and writing a big body is the thread pool's work.
-        fast = None if big else getattr(request.app.state, "ingest", None)
-        digest = body_digest(body)  # a re-send is the same body again
-        incidents = await (fast(payload, digest) if fast is not None
-                           else run_in_threadpool(ingest, herald, payload, digest))
+        payload = _parse(body)
+        split = heartbeats.split(herald, payload)  # Watchdog alerts are pings, never incidents
+        async with _driver(request) as ingest:
+            if split.ping:
+                await heartbeats.ping_watchdog_async(herald, ingest)
+            digest = body_digest(body) if split.rest is payload else None  # a re-send is the same body again
+            incidents = [] if split.rest is None else await ingest(split.rest, digest)
     except HTTPException as exc:
         reason = {401: "unauthorized", 413: "too_large"}.get(exc.status_code, "invalid_payload")
         metrics.WEBHOOKS_REJECTED.labels(reason=reason).inc()
