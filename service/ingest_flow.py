@@ -30,7 +30,7 @@ from integrations.store import GroupRead, GroupSlot, group_read_call, group_writ
 from integrations.store_scripts import READ_GROUP
 from routing.alertmanager import WebhookPayload
 from routing.decide import Decision, decide
-from routing.grouping import AlertGroup, group_of, payload_digest, policies_of
+from routing.grouping import AlertGroup, group_of, payload_digest, policies_of, snapshots
 from routing.incident import AlertsReceived, AlertState, Hold
 from routing.maintenance import hold_for
 from routing.routes import policies_for
@@ -42,6 +42,8 @@ SYNTHETIC_RECEIVER = "herald"
 #: work yields the event loop between its steps (parse, decide, write).
 PAUSE_OVER_ALERTS = 200
 PAUSE_OVER_BYTES = 64 * 1024
+#: The alerts of a big payload are turned into snapshots this many at a time.
+STEP_ALERTS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +91,12 @@ def webhook_flow(herald: Herald, payload: WebhookPayload, digest: str | None = N
     if big:
         yield Pause()
     read = parse_group_read(reply, len(policies))
-    if big:
-        yield Pause()
-    group = group_of(payload, herald.config.route, herald.config.severity, policies, digest)
+    alerts: list[AlertState] = []
+    for start in range(0, len(payload.alerts), STEP_ALERTS):
+        if big:
+            yield Pause()
+        alerts += snapshots(payload.alerts[start:start + STEP_ALERTS])
+    group = group_of(payload, herald.config.route, herald.config.severity, policies, digest, alerts)
     decisions = yield from group_flow(herald, group, read=read, big=big)
     return [ref(d) for d in decisions if d.incident is not None]
 
@@ -105,6 +110,8 @@ def group_flow(herald: Herald, group: AlertGroup, *, drill: bool = False, read: 
     now = now or herald.clock()
     firing = is_firing(group)
     big = big or len(group.alerts) > PAUSE_OVER_ALERTS
+    if big:
+        yield Pause()  # after building the group, before deciding
     if read is None:
         keys_, args = group_read_call(group.receiver, group.group_key, group.policies, "", firing)
         read = parse_group_read((yield Script(READ_GROUP, keys_, args)), len(group.policies))
