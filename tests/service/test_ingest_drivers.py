@@ -127,3 +127,28 @@ def test_a_redis_error_mid_flow_writes_nothing_and_answers_503(client, herald, r
     assert retried.status_code == 200 and retried.json()["incidents"] == [{**ref, "changed": True}]
     assert set(herald.store.get(ref["id"]).alerts) == {grown["alerts"][0]["fingerprint"], "second"}
     assert herald.store.redis.lrange(keys.OUTBOX, 0, -1) == [ref["id"]]
+
+
+def test_a_big_body_parsed_in_steps_is_the_payload_a_one_shot_parse_gives():
+    from service.api_alertmanager import STEP_ALERTS, STEP_BYTES, parse_in_steps
+
+    body = json.dumps(many_alerts(STEP_ALERTS * 3 + 7)).encode()
+    assert len(body) > STEP_BYTES
+    assert asyncio.run(parse_in_steps(body)) == WebhookPayload.model_validate_json(body)
+    small = json.dumps(fixture_payload("firing.json")).encode()
+    assert asyncio.run(parse_in_steps(small)) == WebhookPayload.model_validate_json(small)
+
+
+def test_a_big_body_with_one_bad_alert_is_refused_naming_that_alert(client, herald):
+    from service.api_alertmanager import STEP_ALERTS
+
+    payload = many_alerts(STEP_ALERTS * 2 + 10)
+    payload["alerts"][STEP_ALERTS + 3]["status"] = "burning"
+    r = client.post("/api/v1/alertmanager", content=json.dumps(payload), headers=AUTH)
+    assert r.status_code == 400, r.text
+    assert r.json()["detail"].startswith(f"not an Alertmanager webhook payload: alerts.{STEP_ALERTS + 3}.status: ")
+    assert herald.store.redis.dbsize() == 0
+    payload["alerts"][STEP_ALERTS + 3]["status"] = "firing"
+    payload["alerts"] = {"not": "a list"}
+    r = client.post("/api/v1/alertmanager", content=json.dumps(payload) + " " * 70_000, headers=AUTH)
+    assert r.status_code == 400 and r.json()["detail"].startswith("not an Alertmanager webhook payload: alerts: ")
