@@ -74,7 +74,7 @@ async def parse_in_steps(body: bytes) -> WebhookPayload:
     try:
         with gc_paused():
             data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply: pydantic words the 400
         data = None
     alerts = data.get("alerts") if isinstance(data, dict) else None
     if not isinstance(alerts, list) or not 0 < len(alerts) <= MAX_ALERTS:
