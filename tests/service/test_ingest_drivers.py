@@ -152,3 +152,20 @@ def test_a_big_body_with_one_bad_alert_is_refused_naming_that_alert(client, hera
     payload["alerts"] = {"not": "a list"}
     r = client.post("/api/v1/alertmanager", content=json.dumps(payload) + " " * 70_000, headers=AUTH)
     assert r.status_code == 400 and r.json()["detail"].startswith("not an Alertmanager webhook payload: alerts: ")
+
+
+def test_a_handoff_another_process_wrote_is_in_force_for_the_next_webhook_on_the_loop(client, herald):
+    """Redis names a handoff version this process has not adopted: the event-loop driver
+    awaits the calendars' catch-up before deciding, so L1's page goes to erin."""
+    from datetime import timedelta
+
+    from integrations.handoff_store import HandoffStore, StoredHandoff
+
+    now = datetime.now(timezone.utc)
+    HandoffStore(herald.store.redis).create(StoredHandoff(
+        id="", schedule="primary", tier="L1", to="erin", start=now - timedelta(minutes=5),
+        end=now + timedelta(hours=2), created_at=now, created_by="another process"))
+    r = client.post("/api/v1/alertmanager", content=json.dumps(fixture_payload("firing.json")), headers=AUTH)
+    assert r.status_code == 200, r.text
+    [ref] = r.json()["incidents"]
+    assert [(p.tier, p.person) for p in herald.store.get(ref["id"]).pages] == [("L1", "erin")]
