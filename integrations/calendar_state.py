@@ -99,13 +99,14 @@ _BOOKS: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def track_for_fork(book: Any) -> None:
-    """Give ``book`` a fresh lock in a forked child (the parent's may be held mid-refresh)."""
+    """Give ``book`` fresh locks in a forked child (the parent's may be held mid-refresh)."""
     _BOOKS.add(book)
 
 
 def _after_fork_in_child() -> None:
     for book in list(_BOOKS):
         book._lock = threading.RLock()
+        book._catch_up_lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -78,6 +79,9 @@ class CalendarBook(SyncMixin):
         self._background = background and redis_client is not None and not readonly
         self._refresher: Refresher | None = None
         self._owner = os.getpid()
+        self._catch_up_lock = threading.Lock()  # guards the two below, never held while refreshing
+        self._catch_up_thread: tuple[int, ThreadPoolExecutor] | None = None  # (pid, its one thread)
+        self._catch_up_next: Future[None] | None = None
         self._init_sync(redis_client)
         track_for_fork(self)
 
@@ -103,11 +107,38 @@ class CalendarBook(SyncMixin):
             for name in self.url_schedules():
                 self.poll(name, now, force=True)
 
+    def catch_up(self, now: datetime) -> Future[None]:
+        """``refresh(now)`` on this book's own catch-up thread, for the API's event loop,
+        which must wait neither on files, Redis nor parsing: it awaits the future instead
+        (``service.ingest_async``). Callers arriving while one is queued and not started
+        share it (it reads the version keys after they asked). A book without background
+        work (no Redis, read-only, closed) refreshes here and answers a done future."""
+        with self._catch_up_lock:
+            queued = self._catch_up_next
+            if queued is not None and not queued.running() and not queued.done():
+                return queued
+            if not self._background:
+                done: Future[None] = Future()
+                try:
+                    self.refresh(now)
+                    done.set_result(None)
+                except Exception as exc:
+                    done.set_exception(exc)
+                return done
+            if self._catch_up_thread is None or self._catch_up_thread[0] != os.getpid():
+                self._catch_up_thread = (os.getpid(), ThreadPoolExecutor(1, "herald-calendars-catch-up"))
+            self._catch_up_next = self._catch_up_thread[1].submit(self.refresh, now)
+            return self._catch_up_next
+
     def close(self) -> None:
         """Stop the refresher thread (the book keeps working on demand)."""
         self._background = False
         if self._refresher is not None:
             self._refresher.stop()
+        with self._catch_up_lock:
+            if self._catch_up_thread is not None and self._catch_up_thread[0] == os.getpid():
+                self._catch_up_thread[1].shutdown(wait=False)
+            self._catch_up_thread = None
 
     def _start_refresher(self) -> None:
         if not self._background or os.getpid() != self._owner:

@@ -26,6 +26,25 @@ end
 return 0
 """
 
+# Record a ping, keeping what the ping does not name. KEYS: details hash, deadlines zset,
+# missing hash. ARGV: name, kind, timeout (s) or "" to keep, severity or "" to keep, now
+# (ISO 8601), now (epoch ms), the default timeout. Returns the details JSON, the new
+# deadline (epoch ms) and the silence an incident is open for ("" if none).
+_PING = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+local old = {}
+if raw then old = cjson.decode(raw) end
+local timeout = tonumber(ARGV[3]) or tonumber(old['timeout']) or tonumber(ARGV[7])
+local severity = ARGV[4]
+if severity == '' then severity = old['severity'] or 'P1' end
+local details = cjson.encode({kind = ARGV[2], timeout = timeout, severity = severity,
+                              created_at = old['created_at'] or ARGV[5], last_ping = ARGV[5]})
+local deadline = tonumber(ARGV[6]) + math.floor(timeout * 1000 + 0.5)
+redis.call('HSET', KEYS[1], ARGV[1], details)
+redis.call('ZADD', KEYS[2], string.format('%.3f', deadline / 1000), ARGV[1])
+return {details, string.format('%d', deadline), redis.call('HGET', KEYS[3], ARGV[1]) or ''}
+"""
+
 
 def to_ms(at: datetime) -> int:
     return (at - EPOCH) // timedelta(milliseconds=1)
@@ -61,23 +80,34 @@ class HeartbeatStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self._clear = client.register_script(_CLEAR)
+        self._ping = client.register_script(_PING)
 
     def ping(self, name: str, now: datetime, *, kind: str = "heartbeat", timeout: float | None = None,
              severity: str | None = None, default_timeout: float = 300.0) -> Heartbeat:
         """Record a ping: the deadline moves to ``now + timeout``. A ping without a
         timeout or severity keeps the stored ones (or takes the defaults)."""
-        raw = self.redis.hget(keys.HEARTBEATS, name)
-        old = json.loads(raw) if raw else {}
-        details = {"kind": kind, "timeout": float(timeout if timeout is not None else old.get("timeout", default_timeout)),
-                   "severity": severity or old.get("severity", "P1"),
-                   "created_at": old.get("created_at", now.isoformat()), "last_ping": now.isoformat()}
-        deadline = to_ms(now) + round(details["timeout"] * 1000)
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.HEARTBEATS, name, json.dumps(details))
-            pipe.zadd(keys.HEARTBEAT_DEADLINES, {name: deadline / 1000})
-            pipe.hget(keys.HEARTBEATS_MISSING, name)
-            *_, missing = pipe.execute()
-        return self._build(name, details, deadline, missing)
+        script, keys_, args = self.ping_call(name, now, kind=kind, timeout=timeout, severity=severity,
+                                             default_timeout=default_timeout)
+        return self.pinged(name, self._ping(keys=keys_, args=args))
+
+    @staticmethod
+    def ping_call(name: str, now: datetime, *, kind: str = "heartbeat", timeout: float | None = None,
+                  severity: str | None = None, default_timeout: float = 300.0) -> tuple[str, list[str], list[str]]:
+        """The script call of ``ping`` (one atomic round trip), for a caller doing its own
+        I/O (the webhook's event loop); give its reply to ``pinged``."""
+        return _PING, [keys.HEARTBEATS, keys.HEARTBEAT_DEADLINES, keys.HEARTBEATS_MISSING], [
+            name, kind, "" if timeout is None else repr(float(timeout)), severity or "", now.isoformat(),
+            str(to_ms(now)), repr(float(default_timeout))]
+
+    @classmethod
+    def pinged(cls, name: str, reply: list[str]) -> Heartbeat:
+        details, deadline, missing = reply
+        return cls._build(name, json.loads(details), int(deadline), missing or None)
+
+    @staticmethod
+    def clear_call(name: str, since: datetime) -> tuple[str, list[str], list[str]]:
+        """The script call of ``clear_missing``."""
+        return _CLEAR, [keys.HEARTBEATS_MISSING], [name, str(to_ms(since))]
 
     def get(self, name: str) -> Heartbeat | None:
         with self.redis.pipeline(transaction=False) as pipe:
@@ -101,7 +131,8 @@ class HeartbeatStore:
         self.redis.hset(keys.HEARTBEATS_MISSING, name, str(to_ms(since)))
 
     def clear_missing(self, name: str, since: datetime) -> bool:
-        return bool(self._clear(keys=[keys.HEARTBEATS_MISSING], args=[name, str(to_ms(since))]))
+        _script, keys_, args = self.clear_call(name, since)
+        return bool(self._clear(keys=keys_, args=args))
 
     def delete(self, name: str) -> None:
         """Forget the heartbeat (its silence too: resolve the incident first)."""
@@ -113,7 +144,7 @@ class HeartbeatStore:
 
     @staticmethod
     def _build(name: str, details: dict, deadline_ms: int, missing: str | None) -> Heartbeat:
-        return Heartbeat(name=name, kind=details["kind"], timeout=details["timeout"], severity=details["severity"],
+        return Heartbeat(name=name, kind=details["kind"], timeout=float(details["timeout"]), severity=details["severity"],
                          created_at=datetime.fromisoformat(details["created_at"]),
                          last_ping=datetime.fromisoformat(details["last_ping"]), deadline=from_ms(deadline_ms),
                          missing_since=from_ms(int(missing)) if missing else None)

@@ -15,6 +15,13 @@ from routing.maintenance import MaintenanceWindow
 #: Windows that ended longer ago than this are dropped from the hash.
 KEEP_ENDED = timedelta(days=30)
 
+# The version and every window, in one atomic read. KEYS: version, windows hash.
+READ_WINDOWS = """
+local out = {redis.call('GET', KEYS[1]) or ''}
+for _, raw in ipairs(redis.call('HVALS', KEYS[2])) do out[#out + 1] = raw end
+return out
+"""
+
 
 class MaintenanceStore:
     def __init__(self, client: redis.Redis) -> None:
@@ -39,6 +46,17 @@ class MaintenanceStore:
             version, raws = pipe.execute()
         windows = sorted((MaintenanceWindow.model_validate_json(r) for r in raws), key=lambda w: w.start)
         self._cached = (version or "", windows)
+        return list(windows)
+
+    def read_call(self) -> tuple[str, list[str], list[str]]:
+        """The script call that reads the windows (for a caller doing its own I/O, as the
+        webhook's flow does); give its reply to ``adopt``."""
+        return READ_WINDOWS, [keys.MAINTENANCE_VERSION, keys.MAINTENANCE], []
+
+    def adopt(self, reply: list[str]) -> list[MaintenanceWindow]:
+        """The windows a ``read_call`` reply holds, cached under its version."""
+        windows = sorted((MaintenanceWindow.model_validate_json(r) for r in reply[1:]), key=lambda w: w.start)
+        self._cached = (reply[0] or "", windows)
         return list(windows)
 
     def cached_at(self, version: str) -> list[MaintenanceWindow] | None:

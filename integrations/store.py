@@ -143,8 +143,8 @@ def group_writes(receiver: str, group_key: str, policies: Sequence[str], read: G
     """The read-decide-commit loop of one alert group, one policy after another, without
     I/O: it yields each script call — ``COMMIT``, and ``READ_GROUP`` of one policy after a
     refused commit — takes the script's raw reply back, and returns the decisions. The
-    synchronous store (``Store.run``) and the webhook's event loop
-    (``service.ingest_async``) drive this same loop. ``decide(policy, slot, versions)``."""
+    synchronous store (``Store.run``) and the ingest flow (``service.ingest_flow``)
+    drive this same loop. ``decide(policy, slot, versions)``."""
     decisions = []
     for name, slot in zip(policies, read.slots):
         versions = read.versions
@@ -172,6 +172,7 @@ class Store:
         self._renew = client.register_script(_RENEW)
         self._commit = client.register_script(COMMIT)
         self._read_group = client.register_script(READ_GROUP)
+        self._scripts = {COMMIT: self._commit, READ_GROUP: self._read_group}  # by Lua text (``script``)
 
     # -- reading ------------------------------------------------------------------------
     def get(self, incident_id: str) -> Incident | None:
@@ -235,14 +236,20 @@ class Store:
 
     def run(self, calls: Generator[ScriptCall, Any, T]) -> T:
         """Make the script calls ``calls`` yields (``group_writes``) and answer its result."""
-        scripts = {COMMIT: self._commit, READ_GROUP: self._read_group}
         reply = None
         while True:
             try:
                 script, keys_, args = calls.send(reply)
             except StopIteration as done:
                 return done.value
-            reply = scripts[script](keys=keys_, args=args)
+            reply = self.script(script)(keys=keys_, args=args)
+
+    def script(self, text: str) -> Any:
+        """The callable script of this Lua text, registered once (EVALSHA, loaded on demand)."""
+        found = self._scripts.get(text)
+        if found is None:
+            found = self._scripts[text] = self.redis.register_script(text)
+        return found
 
     def apply_to_group(self, receiver: str, group_key: str, policy: str, decide: GroupDecider, *,
                        firing: bool = True, digest: str = "-", outbox: bool = False) -> Decision:

@@ -3,6 +3,7 @@ to, its severity, a title and the alert snapshots."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import TypeAdapter
@@ -68,15 +69,22 @@ def body_digest(body: bytes) -> str:
     return hashlib.blake2b(body, digest_size=12).hexdigest()
 
 
-def group_of(payload: WebhookPayload, route: Route, severity: SeverityMapping,
-             policies: tuple[str, ...] | None = None, digest: str = NO_DIGEST) -> AlertGroup:
-    """The group (``policies``: already routed by the caller; ``digest``: of the payload,
-    for a group that is to be stored)."""
-    alerts = tuple(_SNAPSHOTS.validate_python([  # one call into pydantic-core for the whole list
+def snapshots(alerts: Sequence[AlertIn]) -> list[AlertState]:
+    """The alerts as the decision function sees them (a caller may build them in parts)."""
+    return _SNAPSHOTS.validate_python([  # one call into pydantic-core for the whole list
         {"fingerprint": alert_fingerprint(a), "status": a.status, "labels": a.labels, "annotations": a.annotations,
          "starts_at": a.starts_at, "ends_at": a.ends_at if a.status == "resolved" else None,
          "generator_url": a.generator_url}
-        for a in payload.alerts]))
+        for a in alerts])
+
+
+def group_of(payload: WebhookPayload, route: Route, severity: SeverityMapping,
+             policies: tuple[str, ...] | None = None, digest: str = NO_DIGEST,
+             alerts: Sequence[AlertState] | None = None) -> AlertGroup:
+    """The group (``policies``: already routed by the caller; ``digest``: of the payload,
+    for a group that is to be stored; ``alerts``: the payload's ``snapshots``, if the
+    caller built them)."""
+    alerts = tuple(snapshots(payload.alerts) if alerts is None else alerts)
     firing = [a for a in alerts if a.status == "firing"] or list(alerts)
     return AlertGroup(
         receiver=payload.receiver,

@@ -33,7 +33,8 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
         from service.ingest_async import AsyncIngest
         from service.redis_clients import connect_async
 
-        # The webhook runs on the event loop with its own asyncio client (service.ingest_async).
+        # The webhook drives the ingest flow on the event loop with its own asyncio client
+        # (service.ingest_async), never through the thread pool.
         # No per-socket timeout: AsyncIngest puts one deadline on each call instead.
         app.state.ingest = AsyncIngest(herald, connect_async(settings, socket_timeout=None), timeout=5)
         try:

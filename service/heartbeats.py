@@ -2,7 +2,8 @@
 
 A heartbeat is alive while pings arrive within its timeout. Alertmanager's
 always-firing ``Watchdog`` alert (``watchdog.matchers`` in the config) is the heartbeat
-``watchdog``: its alerts are pings and never open an incident of their own. Generic
+``watchdog``: its alerts are pings and never open an incident of their own (the
+webhook's route splits them off, ``split``, before the rest is ingested). Generic
 heartbeats are pinged over the API (``POST /api/v1/heartbeats/{name}``). A heartbeat is
 armed by its first ping.
 
@@ -17,14 +18,18 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from integrations.heartbeat_store import Heartbeat, HeartbeatStore
-from routing.alertmanager import AlertIn, WebhookPayload
+from routing.alertmanager import WebhookPayload
 from routing.decide import Decision
-from routing.matchers import all_match, compiled
+from routing.watchdog import WatchdogSplit, split_watchdog
 from service.ingest import ingest_synthetic
+from service.ingest_flow import synthetic_group
 from service.runtime import Herald
+
+if TYPE_CHECKING:
+    from service.ingest_async import AsyncIngest
 
 log = logging.getLogger("herald.heartbeats")
 
@@ -61,38 +66,37 @@ def remove(herald: Herald, name: str) -> Heartbeat | None:
     return beat
 
 
-def carries_watchdog(herald: Herald, payload: WebhookPayload) -> bool:
-    """Whether any alert in the payload is the Watchdog (no I/O)."""
+def split(herald: Herald, payload: WebhookPayload) -> WatchdogSplit:
+    """Take the configured Watchdog's alerts out of a webhook payload (no I/O)."""
     spec = herald.config.watchdog
-    if spec is None:
-        return False
-    matchers = compiled(tuple(spec.matchers))
-    return any(all_match(matchers, a.labels) for a in payload.alerts)
+    return split_watchdog(None if spec is None else spec.matchers, payload)
 
 
-def take_watchdog(herald: Herald, payload: WebhookPayload) -> WebhookPayload | None:
-    """Take the Watchdog alerts out of a webhook payload: a firing one pings the
-    ``watchdog`` heartbeat. Answer what is left to route, or None if nothing is."""
+def ping_watchdog(herald: Herald) -> Heartbeat:
+    """A firing Watchdog alert arrived: ping the ``watchdog`` heartbeat."""
     spec = herald.config.watchdog
-    if spec is None:
-        return payload
-    matchers = compiled(tuple(spec.matchers))
-    is_watchdog = [all_match(matchers, a.labels) for a in payload.alerts]
-    if not any(is_watchdog):
-        return payload
-    if any(a.status == "firing" for a, w in zip(payload.alerts, is_watchdog) if w):
-        ping(herald, WATCHDOG, kind=WATCHDOG, timeout=spec.timeout_delta().total_seconds(), severity=spec.severity)
-    rest = [a for a, w in zip(payload.alerts, is_watchdog) if not w]
-    if not rest:
-        return None
-    return payload.model_copy(update={"alerts": rest, "common_labels": _common(rest, "labels"),
-                                      "common_annotations": _common(rest, "annotations")})
+    assert spec is not None
+    return ping(herald, WATCHDOG, kind=WATCHDOG, timeout=spec.timeout_delta().total_seconds(), severity=spec.severity)
 
 
-def _common(alerts: list[AlertIn], field: str) -> dict[str, str]:
-    """What Alertmanager computes as common labels (annotations) of the alerts left."""
-    first, *others = (getattr(a, field) for a in alerts)
-    return {k: v for k, v in first.items() if all(o.get(k) == v for o in others)}
+async def ping_watchdog_async(herald: Herald, ingest: AsyncIngest) -> Heartbeat:
+    """``ping_watchdog`` on the API's event loop: the same script through the webhook's
+    Redis client and, if the Watchdog had gone silent, its incident resolved through the
+    webhook's own driver."""
+    spec = herald.config.watchdog
+    assert spec is not None
+    now = herald.clock()
+    script, keys_, args = HeartbeatStore.ping_call(WATCHDOG, now, kind=WATCHDOG, severity=spec.severity,
+                                                   timeout=spec.timeout_delta().total_seconds(),
+                                                   default_timeout=DEFAULT_TIMEOUT)
+    beat = HeartbeatStore.pinged(WATCHDOG, await ingest.scripts.run(script, keys_, args))
+    if beat.missing_since is not None:
+        group_key, labels, annotations = _silence(herald, WATCHDOG, beat.kind, beat.severity, beat.missing_since, None)
+        await ingest.group(synthetic_group(herald, group_key, labels, annotations, "resolved", now, beat.severity,
+                                           starts_at=beat.missing_since))
+        await ingest.scripts.run(*HeartbeatStore.clear_call(WATCHDOG, beat.missing_since))
+        beat = replace(beat, missing_since=None)
+    return beat
 
 
 def check(herald: Herald) -> int:
@@ -134,9 +138,9 @@ def _resolve(herald: Herald, name: str, kind: str, severity: str, since: datetim
     heartbeat_store(herald).clear_missing(name, since)
 
 
-def _group(herald: Herald, name: str, kind: str, severity: str, status: Literal["firing", "resolved"], since: datetime,
-           timeout: float | None) -> list[Decision]:
-    """The one alert of heartbeat ``name``'s silence that began at ``since``."""
+def _silence(herald: Herald, name: str, kind: str, severity: str, since: datetime,
+             timeout: float | None) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The group key, labels and annotations of heartbeat ``name``'s silence that began at ``since``."""
     watchdog = kind == WATCHDOG
     labels = {"alertname": "WatchdogMissing" if watchdog else "HeraldHeartbeatMissing", "heartbeat": name,
               herald.config.severity.priority_label: severity}
@@ -145,4 +149,11 @@ def _group(herald: Herald, name: str, kind: str, severity: str, status: Literal[
     annotations = {"summary": summary,
                    "description": f"No ping of {what} since its deadline {since.isoformat()}"
                                   + (f" (timeout {timeout:g}s)." if timeout else ".")}
-    return ingest_synthetic(herald, f"heartbeat:{name}", labels, annotations, status, severity, starts_at=since)
+    return f"heartbeat:{name}", labels, annotations
+
+
+def _group(herald: Herald, name: str, kind: str, severity: str, status: Literal["firing", "resolved"], since: datetime,
+           timeout: float | None) -> list[Decision]:
+    """The one alert of heartbeat ``name``'s silence that began at ``since``."""
+    group_key, labels, annotations = _silence(herald, name, kind, severity, since, timeout)
+    return ingest_synthetic(herald, group_key, labels, annotations, status, severity, starts_at=since)

@@ -87,3 +87,50 @@ def test_handoffs_for_schedules_not_in_the_config_are_ignored(config, client):
                                               end=now + timedelta(hours=1)))
     book.refresh(now, force=True)
     assert book.roster(config.policies["default"], now)["L1"] == ("alice",)
+
+
+def test_catch_up_adopts_a_handoff_on_the_books_own_thread_for_a_waiting_event_loop(config, client):
+    """What the webhook's event loop awaits when Redis named versions the book has not
+    adopted: the refresh runs on the book's catch-up thread, never on the caller's."""
+    import threading
+
+    api, other = CalendarBook(config, client), CalendarBook(config, client, background=False)
+    try:
+        now = now_utc()
+        api.refresh(now, force=True)
+        other.refresh(now, force=True)
+        HandoffStore(client).create(handoff("erin", now - timedelta(minutes=1), now + timedelta(hours=1)))
+        versions = tuple(client.mget(keys.CALENDARS_VERSION, keys.HANDOFFS_VERSION))
+        assert not api.is_current(versions, now)
+        threads = []
+        real = api.refresh
+        api.refresh = lambda at, force=False: (threads.append(threading.current_thread().name), real(at, force))[1]
+        first, second = api.catch_up(now), api.catch_up(now)
+        first.result(timeout=30)
+        second.result(timeout=30)
+        assert threads and all(name.startswith("herald-calendars-catch-up") for name in threads)
+        assert api.roster_at(config.policies["default"], now)["L2"] == ("erin",)
+    finally:
+        api.close()
+
+
+def test_catch_up_of_a_book_without_background_work_refreshes_in_place(config, client):
+    book = CalendarBook(config, client, background=False)
+    now = now_utc()
+    book.refresh(now, force=True)
+    HandoffStore(client).create(handoff("erin", now - timedelta(minutes=1), now + timedelta(hours=1)))
+    done = book.catch_up(now)
+    assert done.done() and done.result() is None
+    assert book.roster_at(config.policies["default"], now)["L2"] == ("erin",)
+
+
+def test_catch_up_reports_a_failed_refresh_through_its_future(config, client):
+    book = CalendarBook(config, client)
+    try:
+        def broken(at, force=False):
+            raise RuntimeError("disk gone")
+        book.refresh = broken
+        with pytest.raises(RuntimeError, match="disk gone"):
+            book.catch_up(now_utc()).result(timeout=30)
+    finally:
+        book.close()

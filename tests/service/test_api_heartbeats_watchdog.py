@@ -66,6 +66,20 @@ def test_watchdog_is_a_ping_never_an_incident(client, herald, clock):
         ("watchdog", "watchdog", 120, "P0", "ok")
 
 
+def test_a_watchdog_only_payload_never_reaches_the_ingest_flow(client, herald, clock):
+    """The route splits the Watchdog off before the flow: no group read, no incident id
+    reserved, no digest; only the heartbeat's keys are written."""
+    from integrations import keys
+
+    r = herald.store.redis
+    before = set(r.keys("*"))
+    for _ in range(2):  # the second ping finds the heartbeat there
+        assert stored(client, webhook([watchdog_alert()]))["incidents"] == []
+    assert r.get(keys.INCIDENT_SEQ) is None and r.keys(keys.PREFIX + "digest:*") == []
+    assert set(r.keys("*")) - before == {keys.HEARTBEATS, keys.HEARTBEAT_DEADLINES}
+    assert herald.store.list() == []
+
+
 def test_watchdog_silent_opens_monitoring_pipeline_silent_and_comes_back(client, herald, clock):
     stored(client, webhook([watchdog_alert()]))
     clock["at"] += timedelta(seconds=119)

@@ -56,9 +56,10 @@ def sms_to_alice(sim) -> list:
 
 
 def test_the_webhook_runs_on_the_event_loop_path(client, herald, sim):
-    """The first webhook of a process fills its caches through the thread pool; after
-    that a new group is read and committed on the event loop (service.ingest_async):
-    two script calls through its batch, the outbox entry written with the incident."""
+    """The first webhook of a process also reads the maintenance windows (and may wait
+    for the calendars to catch up); after that a new group is read and committed on the
+    event loop (service.ingest_async): two script calls through its batch, the outbox
+    entry written with the incident."""
     ingest = client.app.state.ingest
     assert ingest is not None  # set up by the app's lifespan
     first = open_one(client, "warm-up")
