@@ -72,9 +72,9 @@ def decide_slot(herald: Herald, group: AlertGroup, policy_name: str, slot: Group
 def ingest_group(herald: Herald, group: AlertGroup, drill: bool = False,
                  read: GroupRead | None = None) -> list[Decision]:
     """Decide and store one alert group per matching policy (``read``: the group as the
-    caller already read it). Pages and timers travel in the outbox, written with the
-    incident: the worker that takes it sends what is due and sets the RQ timers (see
-    ``service.outbox``); nothing is enqueued here."""
+    caller already read it). Pages and timers travel in the due index, written with the
+    incident: a worker's clock loop hands the incident to RQ the moment it is due (see
+    ``service.due``); nothing is enqueued here."""
     now = herald.clock()
     firing = is_firing(group)
     if read is None:
@@ -83,7 +83,7 @@ def ingest_group(herald: Herald, group: AlertGroup, drill: bool = False,
     return herald.store.run(group_writes(
         group.receiver, group.group_key, group.policies, read,
         lambda name, slot, versions: decide_slot(herald, group, name, slot, now, hold, versions, drill),
-        herald.store.count, digest=group.digest, firing=firing, outbox=True))
+        herald.store.count, digest=group.digest, firing=firing))
 
 
 SYNTHETIC_RECEIVER = "herald"

@@ -65,7 +65,7 @@ class AsyncIngest:
         hold = hold_for(list(group.alerts), windows, now)
         calls = group_writes(payload.receiver, payload.group_key, policies, read,
                              lambda name, slot, versions: decide_slot(herald, group, name, slot, now, hold, versions),
-                             herald.store.count, digest=digest, firing=firing, outbox=True)
+                             herald.store.count, digest=digest, firing=firing)
         reply = None
         while True:  # the store's own loop (integrations.store.group_writes), driven from here
             try:

@@ -220,7 +220,7 @@ class RedisStateCollector(Collector):
                 pipe.zcard(keys.INCIDENTS_OPEN)
                 pipe.zcount(keys.DUE, "-inf", now - OVERDUE_AFTER)
                 pipe.zcount(keys.WORKER_HEARTBEAT, now - ALIVE_WITHIN, "+inf")
-                pipe.llen(keys.OUTBOX)
+                pipe.zcount(keys.DUE, "-inf", now)
                 pipe.hgetall(SHARED_KEY)
                 pipe.zcard(keys.INCIDENTS_ALL)
                 opened, overdue, alive, waiting, shared, stored = pipe.execute()
@@ -234,9 +234,9 @@ class RedisStateCollector(Collector):
                                 "stay HERALD_RETENTION_DAYS).", value=stored)
         yield GaugeMetricFamily("herald_work_overdue", f"Incidents with pages or an escalation overdue by more "
                                 f"than {OVERDUE_AFTER:g} s.", value=overdue)
-        yield GaugeMetricFamily("herald_workers_alive", f"Workers that swept within {ALIVE_WITHIN:g} s.", value=alive)
-        yield GaugeMetricFamily("herald_outbox_waiting", "Incidents stored by a webhook and not yet taken by a "
-                                "worker.", value=waiting)
+        yield GaugeMetricFamily("herald_workers_alive", f"Workers that ran their repair pass within {ALIVE_WITHIN:g} s.", value=alive)
+        yield GaugeMetricFamily("herald_due_waiting", "Entries of the due index due now and not yet claimed by a "
+                                "worker's clock loop.", value=waiting)
         data = {(k.decode() if isinstance(k, bytes) else k): v for k, v in shared.items()}
         for metric in Shared.all:
             yield metric.family(data)
