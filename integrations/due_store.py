@@ -9,8 +9,10 @@ the incident itself, and pushes ``keys.DUE_WAKE`` when the entry moved earlier.
 A worker's clock loop ``claim``s what is due: each entry moves, in one script, from
 ``keys.DUE`` to ``keys.DUE_INFLIGHT`` with a lease, so two loops never hand out the same
 entry; an entry in flight is skipped by every loop until its job is ``done`` (the job's
-own commits may write it back into the index meanwhile). An entry whose lease ran out
-(the worker died) goes back to the index in the repair pass (``requeue_expired``).
+own commits may write it back into the index meanwhile). The lease is short and the
+running job ``renew``s it; an entry whose lease ran out (the worker died, or its job
+still waits behind another in RQ's queue) goes back to the index in the repair pass
+(``requeue_expired``), for any worker to take: a second run of the same work is safe.
 """
 from __future__ import annotations
 
@@ -44,12 +46,11 @@ end
 return out
 """
 
-# KEYS: 1 due, 2 in flight, 3 wake. ARGV: 1 member, 2 the lease end its claim set.
-# Ends a claim (unless the entry was claimed again since); if the entry is back in the
-# index (the job's commit wrote it), wake a loop: none of them counted on it while in flight.
+# KEYS: 1 due, 2 in flight, 3 wake. ARGV: 1 member.
+# Ends a claim; if the entry is back in the index (the job's commit wrote it), wake a
+# loop: none of them counted on it while it was in flight.
 _DONE = """
-local lease = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if lease and tonumber(lease) == tonumber(ARGV[2]) then redis.call('ZREM', KEYS[2], ARGV[1]) end
+redis.call('ZREM', KEYS[2], ARGV[1])
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   redis.call('LPUSH', KEYS[3], 'wake')
   redis.call('LTRIM', KEYS[3], 0, 7)
@@ -118,9 +119,14 @@ class DueIndex:
         claimed = [(str(reply[i]), float(reply[i + 1])) for i in range(1, len(reply), 2)]
         return claimed, (float(reply[0]) if reply[0] else None)
 
-    def done(self, member: str, lease_until: float) -> None:
-        """End the claim that set ``lease_until`` on ``member``."""
-        self._done(keys=[keys.DUE, keys.DUE_INFLIGHT, keys.DUE_WAKE], args=[member, repr(lease_until)])
+    def done(self, member: str) -> None:
+        """End the claim on ``member`` (its job finished)."""
+        self._done(keys=[keys.DUE, keys.DUE_INFLIGHT, keys.DUE_WAKE], args=[member])
+
+    def renew(self, member: str, lease_until: float) -> bool:
+        """Extend a live claim (its job is still running); False if it is no longer claimed."""
+        return bool(self.redis.zadd(keys.DUE_INFLIGHT, {member: lease_until}, xx=True, gt=True, ch=True)) or \
+            self.redis.zscore(keys.DUE_INFLIGHT, member) is not None
 
     def arm(self, member: str, at: float, *, only_earlier: bool = True) -> bool:
         """Put ``member`` in the index at ``at`` (``only_earlier``: unless it is there

@@ -40,10 +40,6 @@ from service.shift_digest import send_digests
 
 log = logging.getLogger("herald.due")
 
-#: Seconds a claimed entry stays in flight before the repair pass offers it again (its
-#: job waits in RQ's queue, then runs; a job still running then is not harmed by a second:
-#: every send claims its send-log slot first).
-LEASE_SECONDS = 120.0
 #: Entries claimed per round trip.
 BATCH = 100
 #: Longest single blocking wait (below the Redis client's socket timeout).
@@ -156,13 +152,46 @@ def run(herald: Herald, member: str, index: DueIndex | None = None) -> int:
     return 0
 
 
-def run_claimed(herald: Herald, member: str, lease_until: float, index: DueIndex | None = None) -> int:
-    """The RQ job's body: run the entry, then end its claim."""
+def lease_seconds(herald: Herald) -> float:
+    """How long a claim on an entry lasts unrenewed: ``HERALD_SEND_LEASE``. A worker that
+    dies with it frees it within that time; the repair pass then offers it again."""
+    return herald.settings.send_lease
+
+
+class _LeaseRenewer:
+    """Renews a claim every third of its lease while the job runs."""
+
+    def __init__(self, herald: Herald, index: DueIndex, member: str) -> None:
+        self.herald, self.index, self.member = herald, index, member
+        self.lease = lease_seconds(herald)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="herald-due-lease", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease / 3):
+            try:
+                self.index.renew(self.member, self.herald.clock().timestamp() + self.lease)
+            except redis.RedisError as exc:  # the next tick tries again; the lease is 3 ticks long
+                log.warning("could not renew the claim on %s: %s", self.member, type(exc).__name__)
+
+    def __enter__(self) -> "_LeaseRenewer":
+        self.index.renew(self.member, self.herald.clock().timestamp() + self.lease)  # it may have waited in RQ
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def run_claimed(herald: Herald, member: str, index: DueIndex | None = None) -> int:
+    """The RQ job's body: run the entry under its renewed claim, then end the claim."""
     index = index or DueIndex(herald.store.redis)
     try:
-        return run(herald, member, index)
+        with _LeaseRenewer(herald, index, member):
+            return run(herald, member, index)
     finally:
-        index.done(member, lease_until)
+        index.done(member)
 
 
 # -- handing out what is due ------------------------------------------------------------------
@@ -170,21 +199,20 @@ def hand_out(herald: Herald, index: DueIndex) -> tuple[int, float | None]:
     """Claim what is due now and hand it to RQ; answer how many, and when the next entry
     left is due (None: none seen)."""
     now = herald.clock().timestamp()
-    lease_until = now + LEASE_SECONDS
-    claimed, next_at = index.claim(now, lease_until, BATCH)
+    claimed, next_at = index.claim(now, now + lease_seconds(herald), BATCH)
     for member, due in claimed:
         try:
             if member.startswith("retry:"):  # a failed job's next attempt: back onto RQ's queue
                 herald.queue.failed_job_registry.requeue(member.partition(":")[2])
-                index.done(member, lease_until)
+                index.done(member)
                 continue
-            herald.queue.enqueue(JOB, member, lease_until, job_id=keys.job_id("due", member, int(due * 1000)),
+            herald.queue.enqueue(JOB, member, job_id=keys.job_id("due", member, int(due * 1000)),
                                  result_ttl=60, failure_ttl=86400)
         except redis.RedisError:
             raise  # the claim's lease runs out and the repair pass offers the entry again
         except Exception:  # e.g. the failed job is gone: nothing to retry
             log.exception("due index: %s could not be handed out", member)
-            index.done(member, lease_until)
+            index.done(member)
     return len(claimed), next_at
 
 
@@ -316,8 +344,7 @@ def run_now(herald: Herald, *, periodic: bool = False) -> int:
                 log.exception("periodic task %s failed", task)
     for _ in range(1000):
         now = herald.clock().timestamp()
-        lease_until = now + LEASE_SECONDS
-        claimed, _next = index.claim(now, lease_until, BATCH)
+        claimed, _next = index.claim(now, now + lease_seconds(herald), BATCH)
         if not claimed:
             break
         for member, _due in claimed:
@@ -326,9 +353,9 @@ def run_now(herald: Herald, *, periodic: bool = False) -> int:
                     try:
                         herald.queue.failed_job_registry.requeue(member.partition(":")[2])
                     finally:
-                        index.done(member, lease_until)
+                        index.done(member)
                     continue
-                done += run_claimed(herald, member, lease_until, index)
+                done += run_claimed(herald, member, index)
             except Exception:  # one bad entry must not stop the others
                 log.exception("due entry %s failed", member)
     return done

@@ -22,9 +22,9 @@ def context() -> Herald:
     return _herald
 
 
-def due(member: str, lease_until: float) -> int:
+def due(member: str) -> int:
     """Run one claimed entry of the due index (an incident's due work, a periodic task)."""
-    return run_claimed(context(), member, lease_until)
+    return run_claimed(context(), member)
 
 
 def notice(ref: str, person_id: str, title: str, text: str, link: str = "") -> str:

@@ -132,12 +132,13 @@ def test_an_escalation_due_in_two_seconds_runs_then_and_never_before(client, her
 def test_a_worker_killed_after_claiming_is_repaired(client, herald, monkeypatch):
     incident_id = open_one(client)
     index, now = DueIndex(herald.store.redis), herald.clock()
-    claimed, _ = index.claim(now.timestamp(), now.timestamp() + due.LEASE_SECONDS)
+    lease = due.lease_seconds(herald)
+    claimed, _ = index.claim(now.timestamp(), now.timestamp() + lease)
     assert claimed == [(keys.due_incident(incident_id), pytest.approx(now.timestamp(), abs=5))]
     # ... and its worker dies here: no job, no done().
     assert due.run_now(herald) == 0  # in flight under a live lease: nobody else takes it
     assert due.repair(herald) >= 0 and herald.store.get(incident_id).pending_pages()  # lease live: left alone
-    later = now + timedelta(seconds=due.LEASE_SECONDS + 1)
+    later = now + timedelta(seconds=lease + 1)
     monkeypatch.setattr(herald, "clock", lambda: later)
     assert due.repair(herald) >= 1  # the lease ran out: offered again
     assert herald.store.redis.zscore(keys.DUE_INFLIGHT, keys.due_incident(incident_id)) is None
