@@ -230,8 +230,8 @@ def retry_later(job: Job, connection: redis.Redis, *_exc_info: object) -> None:
 # -- the repair pass --------------------------------------------------------------------------
 def repair(herald: Herald, index: DueIndex | None = None) -> int:
     """Re-derive the due index from stored state; execute nothing. Claims whose lease ran
-    out (a worker died with them) go back; an open incident with something due and no
-    entry gets one; a periodic task with no entry gets one, due now. Answers how many
+    out (a worker died with them) go back; an open incident with work overdue by more than
+    ``HERALD_SWEEP_GRACE`` and no entry gets one; a periodic task with no entry gets one, due now. Answers how many
     entries it put back."""
     index = index or DueIndex(herald.store.redis)
     now = herald.clock()
@@ -244,13 +244,16 @@ def repair(herald: Herald, index: DueIndex | None = None) -> int:
     present = (in_index - set(legacy)) | in_flight
     missing = [i for i in map(str, herald.store.redis.zrange(keys.INCIDENTS_OPEN, 0, -1))
                if keys.due_incident(i) not in present]
+    # Only work overdue by more than the grace: a fresher one may be a commit racing this read.
+    cutoff = now - timedelta(seconds=herald.settings.sweep_grace)
     entries: list[tuple[str, float]] = []
     for start in range(0, len(missing), 200):
         chunk = missing[start:start + 200]
         for raw in herald.store.redis.mget([keys.incident(i) for i in chunk]):
-            due = Incident.model_validate_json(raw).due_at() if raw else None
-            if due is not None:
-                entries.append((keys.due_incident(Incident.model_validate_json(raw).id), due.timestamp()))
+            incident = Incident.model_validate_json(raw) if raw else None
+            due = incident.due_at() if incident is not None else None
+            if incident is not None and due is not None and due <= cutoff:
+                entries.append((keys.due_incident(incident.id), due.timestamp()))
     entries += [(keys.due_periodic(task), now.timestamp()) for task in PERIODIC
                 if keys.due_periodic(task) not in present]
     added = index.add_missing(entries)

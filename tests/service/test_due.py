@@ -146,9 +146,13 @@ def test_a_worker_killed_after_claiming_is_repaired(client, herald, monkeypatch)
     assert [e.kind for e in herald.store.get(incident_id).timeline].count("page") == 1
 
 
-def test_repair_re_derives_a_lost_entry_and_runs_nothing_itself(client, herald):
+def test_repair_re_derives_a_lost_entry_and_runs_nothing_itself(client, herald, monkeypatch):
     incident_id = open_one(client)
     herald.store.redis.delete(keys.DUE)  # lost (a failover that dropped the last writes, say)
+    due.repair(herald)
+    assert herald.store.redis.zscore(keys.DUE, keys.due_incident(incident_id)) is None  # not overdue enough yet
+    later = herald.clock() + timedelta(seconds=herald.settings.sweep_grace + 1)
+    monkeypatch.setattr(herald, "clock", lambda: later)
     assert due.repair(herald) >= 1
     assert herald.store.get(incident_id).pending_pages()  # repair ran nothing
     assert herald.store.redis.zscore(keys.DUE, keys.due_incident(incident_id)) is not None
