@@ -42,7 +42,7 @@ def readyz(request: Request) -> JSONResponse:
 
 
 def _scheduler(herald) -> str:
-    """Whether some worker (RQ scheduler + sweep) finished a sweep recently."""
+    """Whether some worker's clock loop finished a repair pass recently."""
     horizon = herald.clock().timestamp() - 3 * herald.settings.sweep_interval - 30
     try:
         alive = herald.store.redis.zcount(keys.WORKER_HEARTBEAT, horizon, "+inf")
