@@ -201,3 +201,23 @@ def test_a_job_that_fails_is_retried_from_the_due_index(client, herald, monkeypa
     herald.store.redis.zadd(keys.DUE, {member: time.time() - 1})  # its time came
     due.hand_out_now(herald)
     assert job.get_status(refresh=True) == "queued"  # back on RQ's queue
+
+
+def test_worker_burst_does_everything_due_now_and_exits(client, herald):
+    """``herald worker --burst``: the repair pass, then what is due now handed to RQ and
+    run, then exit; what is due later stays in the index."""
+    import os
+    import subprocess
+    import sys
+
+    incident_id = open_one(client)
+    done = subprocess.run([sys.executable, "-m", "service.cli", "worker", "--burst"], env=dict(os.environ),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PAGE [sms]" in done.stdout and f"#{incident_id}" in done.stdout  # alice paged (console notifier)
+    incident = herald.store.get(incident_id)
+    assert [p.state for p in incident.pages] == ["sent"]
+    entries = dict(herald.store.redis.zrange(keys.DUE, 0, -1, withscores=True))
+    assert entries[keys.due_incident(incident_id)] == incident.next_escalation_at.timestamp()  # the escalation, later
+    assert all(at > time.time() for at in entries.values())  # the periodic tasks ran too: nothing due now is left
+    assert herald.store.redis.zcard(keys.DUE_INFLIGHT) == 0
