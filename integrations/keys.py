@@ -16,7 +16,7 @@ DUE = PREFIX + "due"  # zset: due_incident()/due_periodic() member -> epoch seco
 DUE_INFLIGHT = PREFIX + "due:inflight"  # zset: member claimed by a clock loop -> its lease's end (epoch s)
 DUE_WAKE = PREFIX + "due:wake"  # list a writer pushes to when an entry became due earlier: wakes a clock loop
 METRICS = PREFIX + "metrics"  # hash: metric, label values[, bucket] -> count, shared by every process
-WORKER_HEARTBEAT = PREFIX + "workers"  # zset: worker name -> last sweep (epoch seconds)
+WORKER_HEARTBEAT = PREFIX + "workers"  # zset: worker name -> its last repair pass (epoch seconds)
 
 
 def due_incident(incident_id: str) -> str:
@@ -173,7 +173,7 @@ def notice(ref: str, person: str) -> str:
     return f"{PREFIX}notice:{ref}:{person}"
 
 
-#: Keys a Redis that Herald has used holds (a worker's first sweep writes the first): with
+#: Keys a Redis that Herald has used holds (a worker's first repair pass writes the first): with
 #: none of them, a CLI command has reached some other Redis and says so.
 MARKERS = (WORKER_HEARTBEAT, INCIDENT_SEQ, INCIDENTS_ALL, CALENDARS_VERSION, HANDOFFS_VERSION,
            MAINTENANCE_VERSION, HEARTBEATS, METRICS)
