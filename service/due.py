@@ -240,8 +240,12 @@ def repair(herald: Herald, index: DueIndex | None = None) -> int:
         log.warning("repair: %s was claimed by a worker that never finished it; offered again", member)
     in_index, in_flight = index.members()
     legacy = [m for m in in_index if ":" not in m]  # bare incident ids, from before the members named the work
+    for incident_id in legacy:  # the same due time, under the member that names the work
+        at = index.score(incident_id)
+        if at is not None:
+            index.arm(keys.due_incident(incident_id), at)
     index.drop(legacy)
-    present = (in_index - set(legacy)) | in_flight
+    present = (in_index - set(legacy)) | {keys.due_incident(i) for i in legacy} | in_flight
     missing = [i for i in map(str, herald.store.redis.zrange(keys.INCIDENTS_OPEN, 0, -1))
                if keys.due_incident(i) not in present]
     # Only work overdue by more than the grace: a fresher one may be a commit racing this read.

@@ -221,3 +221,16 @@ def test_worker_burst_does_everything_due_now_and_exits(client, herald):
     assert entries[keys.due_incident(incident_id)] == incident.next_escalation_at.timestamp()  # the escalation, later
     assert all(at > time.time() for at in entries.values())  # the periodic tasks ran too: nothing due now is left
     assert herald.store.redis.zcard(keys.DUE_INFLIGHT) == 0
+
+
+def test_repair_renames_an_older_heralds_bare_entries(client, herald):
+    """An older Herald named an incident's entry by its bare id: the repair pass moves it
+    to the member that names the work, due at the same time."""
+    incident_id = open_one(client)
+    member = keys.due_incident(incident_id)
+    at = herald.store.redis.zscore(keys.DUE, member)
+    herald.store.redis.zrem(keys.DUE, member)
+    herald.store.redis.zadd(keys.DUE, {incident_id: at})
+    due.repair(herald)
+    assert herald.store.redis.zscore(keys.DUE, member) == at and herald.store.redis.zscore(keys.DUE, incident_id) is None
+    assert due.run_now(herald) == 1
