@@ -2,14 +2,17 @@
 
 Incidents are opened at a steady pace over a minute with a short ``escalate_after``
 (every tier, every severity) and no repeats, so each climbs L1 → L2 → engineering →
-executive: three timed steps each. A step's due time is the previous round's time plus
-the delay (exactly what ``next_escalation_at`` held); its actual times are the
+executive: three timed steps each. A step's due time is what ``next_escalation_at``
+held: the previous round's first page's send time plus the delay (the ``escalates_at``
+of that page's timeline entry), else the round's time plus the delay; its actual times are the
 ``escalated`` timeline entry (the decision) and the SMS reaching the provider simulator
 (the page). The SMS rate limit is off so pages are not bundled.
 
 Baseline, same run and same Redis: as many no-op RQ jobs (``bench.rq_probe``) scheduled
 with ``enqueue_at`` over the same span, run by a plain ``rq worker --with-scheduler``:
-RQ's own timer precision, early runs included.
+RQ's own timer precision, early runs included. Herald itself uses no RQ timer: its
+escalations are entries of the due index, handed to RQ by the workers' clock loops the
+moment they are due (service/due.py).
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ NAME = "escalation"
 FULL = {"incidents": 70, "spread": 60.0, "delay": 5}
 QUICK = {"incidents": 2, "spread": 0.5, "delay": 1}
 STEPS = 3  # L1 -> L2 -> engineering -> executive
-GOAL_P99_S = 1.0
+GOAL_P99_S = 0.1  # issue 17: the due index's clock loop (it was 1 s with the RQ timer and the ticker)
 
 
 def _stats(values: list[float]) -> dict[str, Any]:
@@ -102,9 +105,13 @@ def run(quick: bool, workdir: Path, profile: bool | None = None) -> dict[str, An
                 at = received.get(e.details["provider_id"])
                 if at is not None:
                     sms.setdefault(e.details.get("round"), at)
+            # The round's window runs from when its first page left (``escalates_at`` on
+            # that page's entry: what ``next_escalation_at`` then held), else from the round.
+            moved = {e.details.get("round"): datetime.fromisoformat(e.details["escalates_at"]).timestamp()
+                     for e in page_entries(incident) if e.details.get("escalates_at")}
             for r in range(2, STEPS + 2):
                 if r in rounds and r - 1 in rounds:
-                    due = rounds[r - 1] + delay
+                    due = moved.get(r - 1, rounds[r - 1] + delay)
                     decided.append(rounds[r] - due)
                     if r in sms:
                         paged.append(sms[r] - due)

@@ -2,9 +2,9 @@
 
 Herald runs in this process against the benchmark's private Redis, with the provider
 simulator behind the real Twilio SDK, and a clock the benchmark sets. Each incident lives
-a realistic life two days in the past: a webhook of ``alerts`` firing alerts, the outbox
+a realistic life two days in the past: a webhook of ``alerts`` firing alerts, its due entry
 pages alice by SMS, an hour later the escalation pages bob, bob acknowledges with a note,
-Alertmanager resolves it. Then the clock is set to now and the sweep's purge removes
+Alertmanager resolves it. Then the clock is set to now and the retention purge removes
 them all (``HERALD_RETENTION_DAYS=1``: the retention does not change the sizes).
 
 Figures, each against a baseline of the same run:
@@ -62,7 +62,7 @@ def _webhook(group: str, alerts: int, status: str = "firing") -> Any:
 def _life(herald: Any, clock: Clock, group: str, alerts: int) -> tuple[str, float]:
     """One incident from webhook to resolve; its id and the seconds its first write took."""
     from routing.incident import Acknowledge, Escalate
-    from service import outbox
+    from service import due
     from service.delivery import deliver
     from service.ingest import ingest
 
@@ -70,7 +70,7 @@ def _life(herald: Any, clock: Clock, group: str, alerts: int) -> tuple[str, floa
     [ref] = ingest(herald, _webhook(group, alerts))
     took = time.perf_counter() - started
     incident_id = str(ref["id"])
-    outbox.drain(herald)
+    due.run_now(herald)
     clock.now += timedelta(hours=1)
     herald.act(incident_id, Escalate(round=1))
     deliver(herald, incident_id)

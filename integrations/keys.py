@@ -11,10 +11,29 @@ INCIDENT_SEQ = PREFIX + "seq:incident"
 INCIDENTS_ALL = PREFIX + "incidents"  # zset: id -> created_at (epoch seconds)
 INCIDENTS_OPEN = PREFIX + "incidents:open"  # zset: id -> created_at
 INCIDENTS_RESOLVED = PREFIX + "incidents:resolved"  # zset: id -> resolved_at: what the retention purge reads
-DUE = PREFIX + "due"  # zset: id -> epoch seconds when a worker must look at it
-OUTBOX = PREFIX + "outbox"  # list of incident ids committed with pages to send or timers to set
+# -- the due index (service/due.py): everything that becomes due, one sorted set ---------------
+DUE = PREFIX + "due"  # zset: due_incident()/due_periodic() member -> epoch seconds when it is due
+DUE_INFLIGHT = PREFIX + "due:inflight"  # zset: member claimed by a clock loop -> its lease's end (epoch s)
+DUE_WAKE = PREFIX + "due:wake"  # list a writer pushes to when an entry became due earlier: wakes a clock loop
 METRICS = PREFIX + "metrics"  # hash: metric, label values[, bucket] -> count, shared by every process
-WORKER_HEARTBEAT = PREFIX + "workers"  # zset: worker name -> last sweep (epoch seconds)
+WORKER_HEARTBEAT = PREFIX + "workers"  # zset: worker name -> its last repair pass (epoch seconds)
+
+
+def due_incident(incident_id: str) -> str:
+    """The due-index member of an incident: its escalation, its pending pages, an ack
+    timeout or snooze running out, a hold ending (which of them is read from its state)."""
+    return f"incident:{incident_id}"
+
+
+def due_periodic(task: str) -> str:
+    """The due-index member of a periodic task ("retention", "heartbeats", "digests")."""
+    return f"periodic:{task}"
+
+
+def job_id(kind: str, *parts: object) -> str:
+    """Every RQ job id Herald enqueues, one format: "herald-<kind>-<part>-<part>…" (":" in
+    a part becomes "-"). Deterministic, so enqueueing the same work twice is harmless."""
+    return "-".join(["herald", kind, *(str(p).replace(":", "-") for p in parts)])
 
 
 def incident(incident_id: str) -> str:
@@ -154,7 +173,7 @@ def notice(ref: str, person: str) -> str:
     return f"{PREFIX}notice:{ref}:{person}"
 
 
-#: Keys a Redis that Herald has used holds (a worker's first sweep writes the first): with
+#: Keys a Redis that Herald has used holds (a worker's first repair pass writes the first): with
 #: none of them, a CLI command has reached some other Redis and says so.
 MARKERS = (WORKER_HEARTBEAT, INCIDENT_SEQ, INCIDENTS_ALL, CALENDARS_VERSION, HANDOFFS_VERSION,
            MAINTENANCE_VERSION, HEARTBEATS, METRICS)

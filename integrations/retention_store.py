@@ -13,9 +13,9 @@ Incident state in Redis, and how long each piece lives (``integrations/keys.py``
   leases and rate windows (seconds), wrong-token counters (2 minutes), notices (7 days).
 - incidents resolved before this index existed (an older Herald wrote them) are found
   by a walk over all incidents, a chunk a sweep, and purged or indexed as they are.
-- left alone: an id still in the outbox list (a worker takes it, finds nothing and moves
-  on; the list is trimmed to 100,000) and RQ's jobs (their own result and failure TTLs;
-  a timer for a removed incident finds nothing and ends).
+- left alone: an entry a clock loop claimed (``keys.DUE_INFLIGHT``; its job finds nothing
+  and drops it) and RQ's jobs (their own result and failure TTLs; a job for a removed
+  incident finds nothing and ends).
 
 ``PURGE`` refuses (``changed``) an incident written since it was read and does nothing
 (``gone``) for one already removed, so a repeated purge never counts twice. Its first
@@ -32,7 +32,8 @@ import redis
 from integrations import keys
 from routing.incident import Incident
 
-# KEYS: 1 incident, 2 group pointer, 3 group digest, 4 all, 5 open, 6 resolved, 7 due, 8 drills,
+# KEYS: 1 incident, 2 group pointer, 3 group digest, 4 all, 5 open, 6 resolved, 7 due (member
+#       "incident:<id>", keys.due_incident), 8 drills,
 #       9 the month's SLA totals, then ARGV[3] keys to delete whole (the send-log slots and the
 #       incident's alert hash), then pending-page queues.
 # ARGV: 1 the version read, 2 id, 3 how many keys to delete whole, 4 how many (field, amount) pairs,
@@ -49,7 +50,8 @@ redis.call('DEL', KEYS[1])
 if redis.call('GET', KEYS[2]) == id then redis.call('DEL', KEYS[2]) end
 local digest = redis.call('GET', KEYS[3])
 if digest and string.match(digest, '^[^:]*:([^:]*):') == id then redis.call('DEL', KEYS[3]) end
-for k = 4, 8 do redis.call('ZREM', KEYS[k], id) end
+for _, k in ipairs({4, 5, 6, 8}) do redis.call('ZREM', KEYS[k], id) end
+redis.call('ZREM', KEYS[7], 'incident:' .. id)
 local slots = tonumber(ARGV[3])
 for k = 10, 9 + slots do redis.call('DEL', KEYS[k]) end
 local a = 5

@@ -1,7 +1,7 @@
 """What Herald reports about its own state in Redis — for ``/readyz``, ``/metrics``, the
 CLI and ``herald dev`` — and the cluster-wide metric totals (``keys.METRICS``): live
 workers (``keys.WORKER_HEARTBEAT``), Redis's memory, open and stored incidents, overdue
-work, the outbox, and whether this Redis holds any Herald data at all."""
+work, the due index, and whether this Redis holds any Herald data at all."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -19,7 +19,7 @@ class Snapshot:
     incidents_open: int
     work_overdue: int
     workers_alive: int
-    outbox_waiting: int
+    due_waiting: int
     incidents_stored: int
     totals: Mapping[str, str]
 
@@ -47,13 +47,13 @@ class StatusStore:
 
     def snapshot(self, now: float, *, overdue_after: float, alive_within: float) -> Snapshot:
         """Open incidents, work overdue by more than ``overdue_after`` s, workers that swept
-        within ``alive_within`` s, the outbox's length, stored incidents and the metric
+        within ``alive_within`` s, the due index's entries due now, stored incidents and the metric
         totals: one pipelined round trip."""
         with self.redis.pipeline(transaction=False) as pipe:
             pipe.zcard(keys.INCIDENTS_OPEN)
             pipe.zcount(keys.DUE, "-inf", now - overdue_after)
             pipe.zcount(keys.WORKER_HEARTBEAT, now - alive_within, "+inf")
-            pipe.llen(keys.OUTBOX)
+            pipe.zcount(keys.DUE, "-inf", now)
             pipe.hgetall(keys.METRICS)
             pipe.zcard(keys.INCIDENTS_ALL)
             opened, overdue, alive, waiting, totals, stored = pipe.execute()

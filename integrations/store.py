@@ -1,8 +1,9 @@
-"""The Redis store: incidents and their outbox written atomically.
+"""The Redis store: incidents and their place in the due index written atomically.
 
 Every change to an incident goes through :meth:`Store.apply` (by id) or
 :meth:`Store.apply_to_group` (by Alertmanager group): read the current version, run the
-decision function, then write the new version, its indexes, due time and outbox entry
+decision function, then write the new version, its indexes and its due time (``keys.DUE``: a commit that
+makes an incident due — pages to send now, a timer — is the worker's signal)
 with one script (``store_scripts.COMMIT``) that refuses if anyone wrote the incident —
 or, for a webhook, moved the group — in between. A refused write is decided again from
 a fresh read, so no two writers ever interleave and no update is lost. Two round trips
@@ -99,11 +100,11 @@ def group_read_call(receiver: str, group_key: str, policies: Sequence[str], dige
 
 
 def commit_call(decision: Decision, previous: Incident | None, *, guard: str = "*", digest: str = "",
-                counts: Sequence[tuple[str, float]] = (), outbox: bool = False) -> tuple[list[str], list[object]]:
+                counts: Sequence[tuple[str, float]] = ()) -> tuple[list[str], list[object]]:
     """KEYS and ARGV of ``COMMIT`` for a changed decision (sets the new version number).
     ``guard``: the group pointer a webhook read ("*" for any other write); ``digest``: of
-    the payload the decision applied (a webhook's); ``outbox``: push the id for a worker
-    when the decision has effects (every effect — pages now, timers — is a worker's)."""
+    the payload the decision applied (a webhook's). The incident's due time goes into the
+    due index in the same script: every effect (pages now, timers) is a worker's, found there."""
     incident = decision.incident
     assert incident is not None
     same = previous is not None and previous.id == incident.id
@@ -111,15 +112,14 @@ def commit_call(decision: Decision, previous: Incident | None, *, guard: str = "
     incident.version = expected + 1
     created = incident.created_at.timestamp()
     due = incident.due_at()
-    wake = outbox and bool(decision.effects)
     keys_ = [keys.incident(incident.id), keys.group(incident.receiver, incident.group_key, incident.policy),
              keys.digest(incident.receiver, incident.group_key, incident.policy), keys.INCIDENTS_ALL,
-             keys.INCIDENTS_OPEN, keys.DUE, keys.METRICS, keys.OUTBOX, keys.incident_alerts(incident.id),
+             keys.INCIDENTS_OPEN, keys.DUE, keys.METRICS, keys.DUE_WAKE, keys.incident_alerts(incident.id),
              keys.INCIDENTS_RESOLVED]
     resolved = (incident.resolved_at or incident.created_at).timestamp() if not incident.is_open else ""
     args: list[object] = [expected, guard, incident.id, incident.model_dump_json(), created,
                           "1" if incident.is_open else "0", digest, incident.status,
-                          "" if due is None else due.timestamp(), "1" if wake else "0", len(counts), resolved]
+                          "" if due is None else due.timestamp(), keys.due_incident(incident.id), len(counts), resolved]
     for name, amount in counts:
         args += [name, amount]
     args.append(len(decision.archive))
@@ -139,7 +139,7 @@ def versions_in(reply: Sequence[str]) -> tuple[str, str] | None:
 
 def group_writes(receiver: str, group_key: str, policies: Sequence[str], read: GroupRead,
                  decide: Callable[[str, GroupSlot, tuple[str, str, str]], Decision], count: Counter | None, *,
-                 digest: str, firing: bool, outbox: bool) -> Generator[ScriptCall, Any, list[Decision]]:
+                 digest: str, firing: bool) -> Generator[ScriptCall, Any, list[Decision]]:
     """The read-decide-commit loop of one alert group, one policy after another, without
     I/O: it yields each script call — ``COMMIT``, and ``READ_GROUP`` of one policy after a
     refused commit — takes the script's raw reply back, and returns the decisions. The
@@ -153,8 +153,7 @@ def group_writes(receiver: str, group_key: str, policies: Sequence[str], read: G
             if not decision.changed or decision.incident is None:
                 break
             counts = count(slot.current, decision.incident) if count is not None else []
-            keys_, args = commit_call(decision, slot.current, guard=slot.pointer, digest=digest, counts=counts,
-                                      outbox=outbox)
+            keys_, args = commit_call(decision, slot.current, guard=slot.pointer, digest=digest, counts=counts)
             if (yield (COMMIT, keys_, args)) == "ok":
                 break
             keys_, args = group_read_call(receiver, group_key, [name], "", firing)  # someone wrote first
@@ -203,7 +202,11 @@ class Store:
         return [Incident.model_validate_json(r) for r in raws if r]
 
     def due(self, until: float, limit: int = 500) -> list[str]:
-        return list(self.redis.zrangebyscore(keys.DUE, "-inf", until, start=0, num=limit))
+        """Ids of the incidents whose entry in the due index is due by ``until`` (epoch s;
+        those claimed by a clock loop right now are in flight, not listed)."""
+        prefix = keys.due_incident("")
+        members = self.redis.zrangebyscore(keys.DUE, "-inf", until, start=0, num=limit)
+        return [m[len(prefix):] for m in members if m.startswith(prefix)]
 
     def read_group(self, receiver: str, group_key: str, policies: Sequence[str], *, digest: str = "",
                    firing: bool = True) -> GroupRead:
@@ -218,12 +221,11 @@ class Store:
     def next_incident_id(self) -> str:
         return str(self.redis.incr(keys.INCIDENT_SEQ))
 
-    def commit(self, decision: Decision, previous: Incident | None, *, guard: str = "*", digest: str = "",
-               outbox: bool = False) -> bool:
+    def commit(self, decision: Decision, previous: Incident | None, *, guard: str = "*", digest: str = "") -> bool:
         """Write a changed decision unless someone wrote first (False: read and decide again)."""
         assert decision.incident is not None
         counts = self.count(previous, decision.incident) if self.count is not None else []
-        keys_, args = commit_call(decision, previous, guard=guard, digest=digest, counts=counts, outbox=outbox)
+        keys_, args = commit_call(decision, previous, guard=guard, digest=digest, counts=counts)
         return self._commit(keys=keys_, args=args) == "ok"
 
     def apply(self, incident_id: str, decide: Decider) -> Decision:
@@ -252,26 +254,14 @@ class Store:
         return found
 
     def apply_to_group(self, receiver: str, group_key: str, policy: str, decide: GroupDecider, *,
-                       firing: bool = True, digest: str = "-", outbox: bool = False) -> Decision:
+                       firing: bool = True, digest: str = "-") -> Decision:
         """The same for one policy's incident of an Alertmanager group (``digest``: of the
         payload ``decide`` applies)."""
         read = self.read_group(receiver, group_key, [policy], firing=firing)
         [decision] = self.run(group_writes(receiver, group_key, [policy], read,
                                            lambda _policy, slot, _versions: decide(slot.current, slot.new_id),
-                                           self.count, digest=digest, firing=firing, outbox=outbox))
+                                           self.count, digest=digest, firing=firing))
         return decision
-
-    # -- the outbox -----------------------------------------------------------------------
-    def take_outbox(self, limit: int = 100, wait: float = 0.0) -> list[str]:
-        """Incident ids committed with work for a worker, oldest first (``wait``: block
-        up to that many seconds for the first)."""
-        if wait > 0:
-            first = self.redis.blpop([keys.OUTBOX], timeout=wait)
-            if not first:
-                return []
-            rest = self.redis.lpop(keys.OUTBOX, limit - 1) if limit > 1 else None
-            return [first[1], *(rest or [])]
-        return list(self.redis.lpop(keys.OUTBOX, limit) or [])
 
     # -- sending ------------------------------------------------------------------------
     def claim_send(self, incident_id: str, round_: int, person: str, channel: str,

@@ -2,7 +2,8 @@
 runs atomically in Redis, so a read-decide-write needs two round trips and no WATCH.
 
 ``COMMIT`` writes one incident version and everything derived from it (indexes, due
-time, the group's pointer and digest, pending-page queues, metrics, the outbox) only if
+time in the due index (and a wake for the workers' clock loops when it moved earlier),
+the group's pointer and digest, pending-page queues, metrics) only if
 the incident is still at the version the decision was made from — and, for a webhook,
 only if the group still points where it pointed then. Otherwise it writes nothing and
 answers ``conflict``; the caller reads again and decides again.
@@ -17,8 +18,8 @@ from __future__ import annotations
 
 from integrations import keys
 
-# KEYS: 1 incident, 2 group pointer, 3 group digest, 4 all incidents, 5 open incidents, 6 due,
-#       7 metrics hash, 8 outbox, 9 the incident's alert hash (resolved alerts out of the hot record),
+# KEYS: 1 incident, 2 group pointer, 3 group digest, 4 all incidents, 5 open incidents, 6 the due index,
+#       7 metrics hash, 8 the due index's wake list, 9 the incident's alert hash (resolved alerts out of the hot record),
 #       10 resolved incidents (by resolved time, for the retention purge),
 #       11.. one pending-page queue per page (same order as the page ARGV)
 # ARGV: 1 expected version ("0": the incident must not exist yet),
@@ -26,7 +27,7 @@ from integrations import keys
 #         incident; else the group pointer's expected value, "" for none, and this write takes it),
 #       3 id, 4 incident JSON, 5 created (epoch s), 6 "1" if open, 7 the digest of the payload
 #       applied ("" for a write that applied none: the group's digest keeps its alerts part),
-#       8 status, 9 due (epoch s) or "", 10 "1" to push the id onto the outbox,
+#       8 status, 9 due (epoch s) or "", 10 the incident's due-index member (keys.due_incident),
 #       11 number of metric pairs, 12 resolved (epoch s) or "" while open, then (field, amount)
 #       metric pairs, then the number of alert-hash pairs and (fingerprint, alert JSON or ""
 #       to remove) pairs, then (member, score or "" to remove) per page.
@@ -59,12 +60,16 @@ if owner == id then
 end
 redis.call('ZADD', KEYS[4], ARGV[5], id)
 if ARGV[6] == '1' then redis.call('ZADD', KEYS[5], ARGV[5], id) else redis.call('ZREM', KEYS[5], id) end
-if ARGV[9] == '' then redis.call('ZREM', KEYS[6], id) else redis.call('ZADD', KEYS[6], ARGV[9], id) end
-if ARGV[12] == '' then redis.call('ZREM', KEYS[10], id) else redis.call('ZADD', KEYS[10], ARGV[12], id) end
-if ARGV[10] == '1' then
-  redis.call('RPUSH', KEYS[8], id)
-  redis.call('LTRIM', KEYS[8], -100000, -1)
+if ARGV[9] == '' then redis.call('ZREM', KEYS[6], ARGV[10])
+else
+  local was = redis.call('ZSCORE', KEYS[6], ARGV[10])
+  redis.call('ZADD', KEYS[6], ARGV[9], ARGV[10])
+  if not was or tonumber(ARGV[9]) < tonumber(was) then  -- due earlier than before: wake a clock loop
+    redis.call('LPUSH', KEYS[8], 'wake')
+    redis.call('LTRIM', KEYS[8], 0, 7)
+  end
 end
+if ARGV[12] == '' then redis.call('ZREM', KEYS[10], id) else redis.call('ZADD', KEYS[10], ARGV[12], id) end
 local i = 13
 for _ = 1, tonumber(ARGV[11]) do
   redis.call('HINCRBYFLOAT', KEYS[7], ARGV[i], ARGV[i + 1])

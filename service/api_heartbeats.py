@@ -4,7 +4,7 @@
 ``name`` (letters, digits, ``_ . -``; up to 64). The optional JSON body sets
 ``timeout`` (``"90s"``, ``"10m"``, ``"1h"`` or seconds; the first ping's default is
 5 m, later pings keep the last one) and ``severity`` of the incident (P0–P3, default
-P1). When no ping arrives within the timeout, the sweep opens an incident
+P1). When no ping arrives within the timeout, a worker opens an incident
 "heartbeat NAME missed" routed through the route tree (labels
 ``alertname="HeraldHeartbeatMissing"``, ``heartbeat="NAME"``) and pages; the next ping
 resolves it. Alertmanager's Watchdog is the heartbeat ``watchdog`` (configured in the

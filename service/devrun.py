@@ -6,7 +6,7 @@ are pointed at the simulator on loopback, whose dev inbox shows what each person
 received. Everything it starts is a child process and stops on Ctrl-C.
 
 The port is checked before anything starts; the banner is printed once the API answers
-and a worker has finished its first sweep, and names what a new user needs: the
+and a worker has finished its first repair pass, and names what a new user needs: the
 console, the dev inbox, one line that points a second shell's ``herald`` commands at
 this instance, ``herald fire``, and who that test alert pages (asked of the running
 instance's own dry run, so it is whoever is on call now).
@@ -34,7 +34,7 @@ from integrations.simulator_callbacks import load_signing_key, public_key_b64
 DEV_ALERTMANAGER_TOKEN = "dev-alertmanager-token"
 DEV_API_TOKEN = "dev-api-token"
 HOST = "127.0.0.1"  # where `herald serve` binds by default
-#: How long the API and the first worker sweep may take to come up before giving up.
+#: How long the API and the first worker repair pass may take to come up before giving up.
 READY_TIMEOUT = 120.0
 
 
@@ -88,7 +88,7 @@ def port_problem(port: int, host: str = HOST) -> str | None:
 # -- waiting for the processes --------------------------------------------------------------------
 def _wait_ready(url: str, redis_url: str, children: dict[str, subprocess.Popen],
                 timeout: float = READY_TIMEOUT) -> str | None:
-    """Wait until the API answers and a worker has finished a sweep since now (the
+    """Wait until the API answers and a worker has finished a repair pass since now (the
     Redis data may be a previous run's); the error when a child exits first or
     ``timeout`` passes (None: ready)."""
     import httpx
@@ -97,7 +97,7 @@ def _wait_ready(url: str, redis_url: str, children: dict[str, subprocess.Popen],
     from service.redis_clients import connect_url
 
     status = StatusStore(connect_url(redis_url, socket_timeout=5))
-    started = time.time()  # workers stamp their sweeps with the wall clock
+    started = time.time()  # workers stamp their repair passes with the wall clock
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -113,7 +113,7 @@ def _wait_ready(url: str, redis_url: str, children: dict[str, subprocess.Popen],
             time.sleep(0.2)
     finally:
         status.close()
-    return f"herald dev: Herald did not come up within {timeout:.0f} s (no answer on {url}/healthz or no worker sweep)"
+    return f"herald dev: Herald did not come up within {timeout:.0f} s (no answer on {url}/healthz or no worker repair pass)"
 
 
 # -- who the test alert pages ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from integrations import keys
 from integrations.handoff_store import StoredHandoff
 from routing.incident import Incident
 from schedules.model import Person
@@ -74,9 +75,7 @@ def send_handoff_messages(herald: Any, handoff: StoredHandoff, outgoing: Sequenc
                                    handoff.schedule)
     messages = [("incoming", handoff.to, incoming_text(handoff, people, incidents, outgoing))]
     messages += [("outgoing", p, outgoing_text(handoff, people)) for p in dict.fromkeys(outgoing) if p != handoff.to]
-    from rq import Retry
-
-    from service import jobs
+    from rq import Callback
 
     link = f"{herald.settings.public_url.rstrip('/')}/ui/schedules"  # the console, readable on a phone
     sent = []
@@ -85,9 +84,11 @@ def send_handoff_messages(herald: Any, handoff: StoredHandoff, outgoing: Sequenc
         outcome = "failed"
         if person_id in people:
             try:  # sent from a worker on the person's SMS or email, once, retried if the provider fails
-                herald.queue.enqueue(jobs.notice, f"handoff-{handoff.id}-{kind}", person_id, title, text, link,
-                                     job_id=f"herald-notice-handoff-{handoff.id}-{kind}-{person_id}",
-                                     retry=Retry(max=5, interval=[5, 15, 60, 300, 900]), result_ttl=3600)
+                # its retries, after 5 s, 15 s, 1 min, 5 min and 15 min, come from the due index
+                herald.queue.enqueue("service.jobs.notice", f"handoff-{handoff.id}-{kind}", person_id, title, text,
+                                     link, job_id=keys.job_id("notice", "handoff", handoff.id, kind, person_id),
+                                     on_failure=Callback("service.due.retry_later"), result_ttl=3600,
+                                     failure_ttl=86400)
                 outcome = "queued"
             except Exception:  # a message must never fail the handoff itself
                 log.exception("handoff %s: the %s message could not be queued", handoff.id, kind)

@@ -1,6 +1,6 @@
 """``/healthz`` (the process answers) and ``/readyz`` (Redis reachable, calendars loaded).
 
-``/readyz`` also reports, without failing on them, whether a worker swept recently and
+``/readyz`` also reports, without failing on them, whether a worker ran its repair pass recently and
 how full Redis is: a warning above ``MEMORY_WARNING`` of its ``maxmemory`` (or with no
 ``maxmemory`` at all). Every API replica shares the one Redis, so failing readiness on
 these would take them all out of service at once — an outage made of a warning."""
@@ -40,7 +40,7 @@ def readyz(request: Request) -> JSONResponse:
 
 
 def _scheduler(herald) -> str:
-    """Whether some worker (RQ scheduler + sweep) finished a sweep recently."""
+    """Whether some worker's clock loop finished a repair pass recently."""
     horizon = herald.clock().timestamp() - 3 * herald.settings.sweep_interval - 30
     try:
         alive = herald.status.workers_alive(since=horizon)

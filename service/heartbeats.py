@@ -7,10 +7,10 @@ webhook's route splits them off, ``split``, before the rest is ingested). Generi
 heartbeats are pinged over the API (``POST /api/v1/heartbeats/{name}``). A heartbeat is
 armed by its first ping.
 
-When a deadline passes, the sweep (every worker, every ``HERALD_SWEEP_INTERVAL``)
-opens an incident through the webhook's own path (``ingest_synthetic``): receiver
+When a deadline passes, the periodic heartbeat task (an entry of the due index, due at
+the next deadline and at least every ``HERALD_SWEEP_INTERVAL``: service/due.py) opens an incident through the webhook's own path (``ingest_synthetic``): receiver
 ``herald``, group key ``heartbeat:<name>``, one alert ``HeraldHeartbeatMissing`` (or
-``WatchdogMissing``) whose episode is the deadline that passed, so two sweeps opening
+``WatchdogMissing``) whose episode is the deadline that passed, so two passes opening
 it at once make one incident and one page. The next ping resolves it the same way.
 """
 from __future__ import annotations
@@ -100,7 +100,7 @@ async def ping_watchdog_async(herald: Herald, ingest: AsyncIngest) -> Heartbeat:
 
 
 def check(herald: Herald) -> int:
-    """The sweep's part: open an incident for each heartbeat past its deadline (once
+    """The periodic heartbeat task: open an incident for each heartbeat past its deadline (once
     per silence), resolve those whose pings came back. Answer how many changed."""
     now = herald.clock()
     store = heartbeat_store(herald)

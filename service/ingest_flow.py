@@ -104,9 +104,9 @@ def webhook_flow(herald: Herald, payload: WebhookPayload, digest: str | None = N
 def group_flow(herald: Herald, group: AlertGroup, *, drill: bool = False, read: GroupRead | None = None,
                now: datetime | None = None, big: bool = False) -> Generator[Request, Any, list[Decision]]:
     """Decide and store one alert group per matching policy (``read``: the group as the
-    caller already read it). Pages and timers travel in the outbox, written with the
-    incident: the worker that takes it sends what is due and sets the timers (see
-    ``service.outbox``); nothing is enqueued here. ``big``: pause between the steps."""
+    caller already read it). Pages and timers travel in the due index, written with the
+    incident: a worker's clock loop hands the incident to RQ the moment it is due (see
+    ``service.due``); nothing is enqueued here. ``big``: pause between the steps."""
     now = now or herald.clock()
     firing = is_firing(group)
     big = big or len(group.alerts) > PAUSE_OVER_ALERTS
@@ -124,7 +124,7 @@ def group_flow(herald: Herald, group: AlertGroup, *, drill: bool = False, read: 
         yield CatchUp(now)
     calls = group_writes(group.receiver, group.group_key, group.policies, read,
                          lambda name, slot, _versions: decide_slot(herald, group, name, slot, now, hold, drill),
-                         herald.store.count, digest=group.digest, firing=firing, outbox=True)
+                         herald.store.count, digest=group.digest, firing=firing)
     reply = None
     while True:  # the store's read-decide-commit loop (integrations.store.group_writes)
         try:

@@ -5,7 +5,8 @@ provider call. If the sending process dies — SIGKILL, OOM, a host gone — nob
 wait long for the claim to time out: the claim is taken for ``send_lease`` seconds only
 and a thread renews it every third of that while the call runs. A live sender keeps
 its claim however slow the provider is; a dead one loses it within one lease, after
-which the sweep sends the page again.
+which another worker sends the page again (the incident's claim in the due index
+lapses within the same lease, and the repair pass offers it again).
 """
 from __future__ import annotations
 

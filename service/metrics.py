@@ -215,7 +215,7 @@ class RedisStateCollector(Collector):
             yield GaugeMetricFamily("herald_redis_up", _UP, value=0)
             return
         opened, overdue, alive, waiting, stored = (found.incidents_open, found.work_overdue, found.workers_alive,
-                                                   found.outbox_waiting, found.incidents_stored)
+                                                   found.due_waiting, found.incidents_stored)
         yield GaugeMetricFamily("herald_redis_up", _UP, value=1)
         yield from _memory(self.status)
         yield GaugeMetricFamily("herald_incidents_open", "Incidents not yet resolved.", value=opened)
@@ -223,9 +223,9 @@ class RedisStateCollector(Collector):
                                 "stay HERALD_RETENTION_DAYS).", value=stored)
         yield GaugeMetricFamily("herald_work_overdue", f"Incidents with pages or an escalation overdue by more "
                                 f"than {OVERDUE_AFTER:g} s.", value=overdue)
-        yield GaugeMetricFamily("herald_workers_alive", f"Workers that swept within {ALIVE_WITHIN:g} s.", value=alive)
-        yield GaugeMetricFamily("herald_outbox_waiting", "Incidents stored by a webhook and not yet taken by a "
-                                "worker.", value=waiting)
+        yield GaugeMetricFamily("herald_workers_alive", f"Workers that ran their repair pass within {ALIVE_WITHIN:g} s.", value=alive)
+        yield GaugeMetricFamily("herald_due_waiting", "Entries of the due index due now and not yet claimed by a "
+                                "worker's clock loop.", value=waiting)
         for metric in Shared.all:
             yield metric.family(dict(found.totals))
 

@@ -1,7 +1,7 @@
-"""The retention purge, run by every worker's sweep: resolved incidents older than
+"""The retention purge, a periodic task of the due index (service/due.py): resolved incidents older than
 ``HERALD_RETENTION_DAYS`` are removed, each with every key and index entry that names it
 and added to its month's SLA totals in the same atomic script
-(``integrations.retention_store``), at most ``PURGE_BATCH`` a sweep.
+(``integrations.retention_store``), at most ``PURGE_BATCH`` a pass.
 
 A purge is not a change to an incident (nothing is decided: a resolved incident is only
 forgotten), so it does not go through ``decide()``; it is one store operation that
@@ -21,13 +21,13 @@ from service.runtime import Herald
 
 log = logging.getLogger("herald.retention")
 
-#: Incidents looked at per sweep (a sweep runs every HERALD_SWEEP_INTERVAL in every
-#: worker: 200 every 15 s is 1.1 million a day per worker, far above any incident rate).
+#: Incidents looked at per pass (a pass runs every HERALD_SWEEP_INTERVAL, a second after
+#: the last while they find full batches: 200 a second is 17 million a day).
 PURGE_BATCH = 200
-#: Incidents looked at per sweep by the walk that finds those stored before the
+#: Incidents looked at per pass by the walk that finds those stored before the
 #: resolved-time index existed (it ends once it has seen them all).
 INDEX_CHUNK = 1000
-#: A worker whose sweep has not been seen for this long is forgotten (it is long gone).
+#: A worker whose repair pass has not been seen for this long is forgotten (it is long gone).
 WORKER_FORGOTTEN_AFTER = timedelta(days=1)
 
 

@@ -1,5 +1,7 @@
 """The running context shared by the API and the worker, and the one path every
-incident change takes: decide() inside Store.apply(), then dispatch the effects."""
+incident change takes: decide() inside Store.apply(). Its effects (pages to send, the
+next escalation, a retry) need no dispatching: the same atomic write puts the incident
+in the due index at its next due time, where a worker's clock loop finds it (service/due.py)."""
 from __future__ import annotations
 
 import logging
@@ -7,8 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-import redis
-from rq import Queue, Retry
+from rq import Queue
 
 from herald_errors import Conflict
 from integrations.attempt_store import AttemptStore
@@ -27,8 +28,7 @@ from integrations.retention_store import RetentionStore
 from integrations.status_store import StatusStore
 from integrations.store import Store
 from routing.decide import Decision, decide
-from routing.incident import (Command, DeliverAt, DeliverPages, Escalate, EscalateAt, EscalateNow, Hold, Incident,
-                              Reassign, Release, Reroute)
+from routing.incident import Command, Escalate, EscalateNow, Hold, Incident, Reassign, Release, Reroute
 from routing.maintenance import hold_for
 from service.config import HeraldConfig, load_config
 from service.settings import Settings
@@ -101,9 +101,9 @@ class Herald:
         self.calendars.close()
 
     # -- the one way to change an incident -------------------------------------------------
-    def act(self, incident_id: str, command: Command, *, deliver_here: bool = False) -> Decision:
-        """Apply one command to one stored incident and carry out its effects
-        (``deliver_here``: the caller delivers the pages itself, no delivery job).
+    def act(self, incident_id: str, command: Command) -> Decision:
+        """Apply one command to one stored incident. What it makes due (pages now, a
+        timer) is in the due index with it: a worker's clock loop runs it.
 
         ``Conflict`` (nothing changed) when the incident's policy is no longer in the
         configuration: which tiers to page, and how, is the policy's, so no command is
@@ -124,9 +124,7 @@ class Herald:
             roster = self.calendars.roster(policy, now) if isinstance(command, PAGING_COMMANDS) else {}
             return decide(current, command, policy, roster, now, hold)
 
-        decision = self.store.apply(incident_id, run)
-        self.dispatch(decision, skip=(DeliverPages,) if deliver_here else ())
-        return decision
+        return self.store.apply(incident_id, run)
 
     def hold(self, alerts, now: datetime, maintenance_version: str | None = None) -> Hold | None:
         """A maintenance window holding these alerts' pages at ``now``, if any
@@ -134,49 +132,3 @@ class Herald:
         windows = (self.maintenance.all() if maintenance_version is None
                    else self.maintenance.at_version(maintenance_version))
         return hold_for(list(alerts), windows, now)
-
-    def dispatch(self, decision: Decision, skip: tuple[type, ...] = ()) -> None:
-        """Turn effects into RQ jobs. They are hints: the sweep re-derives lost ones."""
-        if not decision.changed:
-            return
-        version = decision.incident.version if decision.incident else 0
-        self.schedule([e for e in decision.effects if not isinstance(e, skip)], version)
-
-    def timers(self, incident: Incident) -> list[DeliverAt | EscalateAt]:
-        """The timers an incident's stored state asks for: its next escalation and its
-        earliest page not due yet (what a webhook's decision left to the outbox)."""
-        if incident.status == "resolved":
-            return []
-        out: list[DeliverAt | EscalateAt] = []
-        if incident.next_escalation_at is not None:
-            out.append(EscalateAt(incident_id=incident.id, round=incident.round, at=incident.next_escalation_at))
-        later = [p.at for p in incident.pending_pages() if p.at > self.clock()]
-        if later and incident.status == "triggered":
-            out.append(DeliverAt(incident_id=incident.id, at=min(later)))
-        return out
-
-    def schedule(self, effects: list, version: int = 0) -> None:
-        """Enqueue delivery jobs and RQ timers for ``effects`` (deterministic job ids:
-        enqueueing one twice is harmless)."""
-        from service import jobs
-
-        # A job that crashes (Redis blip, bug) is retried by RQ; provider errors are
-        # retried through the incident's own state (backoff in PageOutcome).
-        retry = Retry(max=3, interval=[1, 5, 15])
-        for effect in effects:
-            try:
-                if isinstance(effect, DeliverPages):
-                    self.queue.enqueue(jobs.deliver, effect.incident_id,
-                                       job_id=f"herald-deliver-{effect.incident_id}-{version}",
-                                       result_ttl=60, failure_ttl=86400, retry=retry)
-                elif isinstance(effect, DeliverAt):
-                    stamp = int(effect.at.timestamp() * 1000)
-                    self.queue.enqueue_at(effect.at, jobs.deliver, effect.incident_id,
-                                          job_id=f"herald-deliver-{effect.incident_id}-at{stamp}",
-                                          result_ttl=60, failure_ttl=86400, retry=retry)
-                elif isinstance(effect, EscalateAt):
-                    self.queue.enqueue_at(effect.at, jobs.escalate, effect.incident_id, effect.round,
-                                          job_id=f"herald-escalate-{effect.incident_id}-{effect.round}",
-                                          result_ttl=60, failure_ttl=86400)
-            except redis.RedisError as exc:  # committed already; the sweep will pick it up
-                log.warning("could not enqueue %s (the sweep will): %s", type(effect).__name__, exc)

@@ -2,8 +2,9 @@
 the incoming on-call gets a notice with the open incidents of the policies that page
 through that schedule and the handoff notes of the last day.
 
-Run from the sweep; each (schedule, tier, shift start, person) is sent once
-(service/notices.py deduplicates), so several workers and repeated sweeps are safe.
+Run as a periodic task of the due index (service/due.py); each (schedule, tier, shift
+start, person) is sent once (service/notices.py deduplicates), so several workers and
+repeated passes are safe.
 """
 from __future__ import annotations
 

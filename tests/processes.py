@@ -320,20 +320,32 @@ def job_ran(client: redis.Redis, job_id: str) -> bool:
     return client.hget(f"rq:job:{job_id}", "status") in ("finished", "failed", "stopped", "canceled")
 
 
+def due_settled(client: redis.Redis, incident_id: str) -> bool:
+    """Nothing for the incident is due now or in flight in the due index (its entry is gone,
+    or is due later): whatever its last due time started has been decided."""
+    member = keys.due_incident(incident_id)
+    score = client.zscore(keys.DUE, member)
+    return client.zscore(keys.DUE_INFLIGHT, member) is None and (score is None or float(score) > time.time())
+
+
 def wait_timer(redis_url: str, incident_id: str, round_: int, timeout: float = 30, proc: Proc | None = None) -> None:
-    """Wait until the escalation timer that ends round ``round_`` of the incident has
-    fired (RQ ran ``herald-escalate-<id>-<round>``, whatever it found to do)."""
+    """Wait until the escalation that would end round ``round_`` of the incident can no
+    longer fire: the due index is the one trigger, and an ack or a resolve moves or removes
+    the incident's entry in its own write, so this waits until the incident has no entry
+    due now or in flight (a job claimed before the ack has finished)."""
     client = redis_client(redis_url)
     try:
-        wait_for(lambda: job_ran(client, f"herald-escalate-{incident_id}-{round_}"), timeout,
-                 f"the escalation timer of incident {incident_id}, round {round_}", proc, interval=0.05)
+        wait_for(lambda: due_settled(client, incident_id), timeout,
+                 f"the due work of incident {incident_id}, round {round_}, to settle", proc, interval=0.05)
     finally:
         client.close()
 
 
 def idle(client: redis.Redis) -> bool:
-    """Nothing queued or running: the outbox, RQ's queue and its started jobs are empty."""
-    return not (client.llen(keys.OUTBOX) or client.llen("rq:queue:herald") or client.zcard("rq:wip:herald"))
+    """Nothing queued or running: nothing in the due index is due now or in flight, RQ's
+    queue and its started jobs are empty."""
+    return not (client.zcount(keys.DUE, "-inf", time.time()) or client.zcard(keys.DUE_INFLIGHT)
+                or client.llen("rq:queue:herald") or client.zcard("rq:wip:herald"))
 
 
 def wait_idle(redis_url: str, timeout: float = 30, proc: Proc | None = None) -> None:

@@ -15,6 +15,7 @@ from datetime import datetime
 import httpx
 import pytest
 
+from integrations import keys
 from integrations.local_redis import start_redis
 from integrations.simulator import create_simulator_app
 from integrations.simulator_server import ServerThread
@@ -137,13 +138,13 @@ def test_provider_outage_is_retried_and_delivered_exactly_once(stack):
     incident_id = stack.fire()
     wait_for(lambda: stack.texts(ALICE), 20, "the SMS after the retry", stack.worker)
     [retry] = [e["details"] for e in stack.incident(incident_id)["timeline"] if e["kind"] == "page_retry"]
-    # The retry's own timer (a delivery job due at the retry time) has run too, and all it
-    # started is done: the page went out once, whichever of the timer and the ticker sent it.
-    stamp = int(datetime.fromisoformat(retry["next_try"]).timestamp() * 1000)
+    # The retry's entry in the due index (the incident, due at the retry time) was handed
+    # to RQ and its job has run, and all it started is done: the page went out once.
+    due = datetime.fromisoformat(retry["next_try"]).timestamp()
     client = redis_client(stack.redis_url)
     try:
-        wait_for(lambda: job_ran(client, f"herald-deliver-{incident_id}-at{stamp}"), 30, "the retry's timer",
-                 stack.worker)
+        job = keys.job_id("due", keys.due_incident(incident_id), int(due * 1000))
+        wait_for(lambda: job_ran(client, job), 30, "the retry's job", stack.worker)
     finally:
         client.close()
     wait_idle(stack.redis_url, proc=stack.worker)

@@ -10,7 +10,7 @@ import threading
 import time
 
 from routing.incident import Acknowledge
-from service import jobs
+from service import due
 from service.delivery import deliver
 from tests.faults.harness import BOB
 from tests.faults.inprocess import local_herald
@@ -21,7 +21,6 @@ ITERATIONS = 40
 def test_ack_racing_escalation_never_pages_after_the_ack(tmp_path, redis_url):
     with local_herald(tmp_path, redis_url, delay="10s", HERALD_RATE_LIMIT_SMS="0") as local:
         herald, rng = local.herald, random.Random(6)
-        jobs.set_context(herald)
         claims: list[tuple[float, str, str, str]] = []  # (monotonic time before the claim, incident, person, result)
         original_claim = herald.store.claim_send
 
@@ -46,7 +45,7 @@ def test_ack_racing_escalation_never_pages_after_the_ack(tmp_path, redis_url):
                 def escalate(incident_id=incident_id, go=go, pause=pauses[0]) -> None:
                     go.wait()
                     time.sleep(pause)
-                    jobs.escalate(incident_id, 1)
+                    due.run_incident(herald, incident_id)  # what the incident's due job does
 
                 def acknowledge(incident_id=incident_id, go=go, pause=pauses[1]) -> None:
                     go.wait()

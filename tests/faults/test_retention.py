@@ -18,7 +18,7 @@ from integrations import keys
 from integrations.retention_store import RetentionStore
 from routing.alertmanager import WebhookPayload
 from routing.incident import Acknowledge, Escalate
-from service import jobs, outbox, retention
+from service import due, retention
 from service.delivery import deliver
 from service.ingest import ingest
 from tests.faults.harness import ALICE
@@ -29,11 +29,14 @@ RETENTION = timedelta(days=90)  # the default of HERALD_RETENTION_DAYS
 BOB = "+15550100002"
 
 #: Keys that live as long as the installation, bounded by its configuration (people,
-#: schedules, heartbeats, workers) or by design (counters, the SLA archive). RQ's own
+#: schedules, heartbeats, workers) or by design (counters, the SLA archive, the due index's wake
+#: list of at most 8). RQ's own
 #: ``rq:*`` keys are RQ's (jobs carry result and failure TTLs).
 PERMANENT = ("herald:seq:", "herald:metrics", "herald:workers", "herald:calendar", "herald:handoffs",
              "herald:maintenance", "herald:heartbeats", "herald:feeds", "herald:optout:", "herald:sla:",
-             "herald:retention:")
+             "herald:retention:", "herald:due:wake")
+#: The due index outlives every incident: it also holds the periodic tasks' entries.
+DUE_INDEX = "herald:due"
 
 
 def post(local, group: str, status: str = "firing", episode: int = 0) -> str:
@@ -55,7 +58,7 @@ def full_life(local, group: str) -> str:
     """Opened, SMS to alice, escalated an hour later (SMS to bob), acknowledged by bob,
     resolved by Alertmanager: at Herald's clock, which the test sets."""
     incident_id = post(local, group)
-    outbox.drain(local.herald)  # what a worker does with the webhook's outbox entry: alice paged
+    due.run_now(local.herald)  # what a worker does with the incident due now: alice paged
     local.clock.advance(3600)
     assert local.herald.act(incident_id, Escalate(round=1)).changed
     deliver(local.herald, incident_id)
@@ -68,7 +71,7 @@ def full_life(local, group: str) -> str:
 
 
 def resolved_long_ago(local, count: int, ago: timedelta) -> list[str]:
-    """``count`` incidents opened and resolved ``ago`` (the outbox drained, as a worker
+    """``count`` incidents opened and resolved ``ago`` (its due work run, as a worker
     does); Herald's clock is back at now afterwards."""
     now = local.clock.now
     local.clock.now = now - ago
@@ -76,7 +79,7 @@ def resolved_long_ago(local, count: int, ago: timedelta) -> list[str]:
     for n in range(count):
         ids.append(post(local, f"old-{n}"))
         post(local, f"old-{n}", "resolved")
-    outbox.drain(local.herald)
+    due.run_now(local.herald)
     local.clock.now = now
     return ids
 
@@ -100,7 +103,7 @@ def naming(client: redis.Redis, incident_id: str) -> list[str]:
             members = [value, value.split(":")[1] if value.count(":") == 2 else ""]
         else:
             members = []
-        if any(m == incident_id or m.startswith(f"{incident_id}:") for m in members):
+        if any(m in (incident_id, keys.due_incident(incident_id)) or m.startswith(f"{incident_id}:") for m in members):
             found.append(f"{key} -> {incident_id}")
     return found
 
@@ -110,7 +113,8 @@ def without_ttl(client: redis.Redis, *stored: str) -> list[str]:
     incident still stored."""
     theirs = {found.split(" -> ")[0] for incident_id in stored for found in naming(client, incident_id)}
     return sorted(k for k in client.scan_iter("herald:*")
-                  if not k.startswith(PERMANENT) and k not in theirs and client.ttl(k) == -1)
+                  if not k.startswith(PERMANENT) and k not in theirs and client.ttl(k) == -1
+                  and not (k == DUE_INDEX and all(m.startswith("periodic:") for m in client.zrange(k, 0, -1))))
 
 
 def test_a_resolved_incident_past_retention_goes_with_every_key_that_names_it(tmp_path, redis_url):
@@ -126,7 +130,7 @@ def test_a_resolved_incident_past_retention_goes_with_every_key_that_names_it(tm
         current = post(local, "current")  # open now: untouched
         before = local.herald.store.get(current)
 
-        assert jobs.sweep(local.herald) >= 1
+        assert due.run_periodic(local.herald, "retention") >= 1  # the purge, as a worker runs it
 
         assert local.herald.store.get(old) is None
         assert naming(client, old) == []
@@ -151,14 +155,14 @@ def test_a_purged_incident_takes_the_alerts_moved_out_of_its_record_with_it(tmp_
         ended = (local.clock.now - timedelta(minutes=1)).isoformat()  # after they started: the same episodes
         resolved = [{**a, "status": "resolved", "endsAt": ended} for a in alerts]
         ingest(local.herald, WebhookPayload.model_validate({**payload, "status": "resolved", "alerts": resolved}))
-        outbox.drain(local.herald)  # as a worker does with the webhooks' outbox entries
+        due.run_now(local.herald)  # as a worker does with the incidents due now
         incident_id = str(opened["id"])
         client = local.herald.store.redis
         assert local.herald.store.get(incident_id).status == "resolved"
         assert client.hlen(keys.incident_alerts(incident_id)) > 0  # what the record no longer holds whole
         local.clock.now = now
 
-        assert jobs.sweep(local.herald) >= 1
+        assert due.run_now(local.herald, periodic=True) >= 1
 
         assert local.herald.store.get(incident_id) is None
         assert not client.exists(keys.incident_alerts(incident_id)) and naming(client, incident_id) == []
@@ -180,7 +184,7 @@ def test_what_retention_keeps(tmp_path, redis_url):
         assert post(local, "g", "resolved", episode=1) == newer  # resolved 89 days 23 h 59 min ago
         local.clock.now = now
 
-        jobs.sweep(local.herald)
+        due.run_now(local.herald, periodic=True)
 
         store = local.herald.store
         assert store.get(gone) is None
@@ -198,7 +202,7 @@ def test_a_group_whose_incident_was_purged_opens_a_new_incident_and_pages(tmp_pa
         local.clock.now = now - RETENTION - timedelta(days=1)
         old = full_life(local, "db")
         local.clock.now = now
-        jobs.sweep(local.herald)
+        due.run_now(local.herald, periodic=True)
         assert local.herald.store.get(old) is None
 
         again = post(local, "db", episode=1)
@@ -217,7 +221,7 @@ def test_each_sweep_purges_a_bounded_batch(tmp_path, redis_url, monkeypatch):
         ids = resolved_long_ago(local, 7, RETENTION + timedelta(days=3))
         left = []
         for _ in range(4):
-            jobs.sweep(local.herald)
+            due.run_now(local.herald, periodic=True)
             left.append(sum(1 for i in ids if local.herald.store.get(i) is not None))
         assert left == [4, 1, 0, 0]
 
@@ -257,7 +261,7 @@ def test_a_full_redis_refuses_webhooks_and_the_purge_still_frees_it(tmp_path, re
             client.config_set("maxmemory", limit)  # full (noeviction)
             with pytest.raises(redis.ResponseError, match="maxmemory"):
                 post(local, "new")  # the webhook's write is refused: Herald answers 503
-            assert jobs.sweep(local.herald) >= 1  # the purge's first write frees memory, so it runs
+            assert due.run_now(local.herald, periodic=True) >= 1  # the purge's first write frees memory, so it runs
             assert all(local.herald.store.get(i) is None for i in old)
             assert naming(client, old[0]) == []
             used = int(client.info("memory")["used_memory"])
@@ -284,7 +288,7 @@ def test_incidents_resolved_before_the_index_existed_are_found_and_purged(tmp_pa
         client.delete(keys.INCIDENTS_RESOLVED, *client.keys("herald:retention:*"))  # as before the upgrade
 
         for _ in range(3):
-            jobs.sweep(local.herald)
+            due.run_now(local.herald, periodic=True)
 
         assert local.herald.store.get(legacy) is None and local.herald.store.get(recent) is not None
         assert RetentionStore(client).candidates(now.timestamp(), 10) == [recent]
@@ -295,5 +299,5 @@ def test_heartbeats_of_workers_gone_for_a_day_are_forgotten(tmp_path, redis_url)
         now = local.clock.now.timestamp()
         client = local.herald.store.redis
         client.zadd(keys.WORKER_HEARTBEAT, {"gone": now - 86400 - 60, "asleep": now - 3600, "live": now})
-        jobs.sweep(local.herald)
+        due.run_now(local.herald, periodic=True)
         assert client.zrange(keys.WORKER_HEARTBEAT, 0, -1) == ["asleep", "live"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from integrations import keys
+from integrations.due_store import DueIndex
 from integrations.local_redis import LocalRedis, free_port, real_clock_env, redis_binary, start_redis
 from service.redis_clients import sentinel_addresses
 from service.runtime import Herald
@@ -74,8 +74,9 @@ def test_herald_follows_the_master_through_a_failover(tmp_path, monkeypatch):
         herald = Herald.from_settings(Settings())
         assert herald.store.ping()
         first = int(herald.store.next_incident_id())
-        herald.queue.enqueue_in(timedelta(hours=1), print, "timer")  # RQ's connection goes through Sentinel too
-        assert herald.queue.scheduled_job_registry.count == 1
+        herald.queue.enqueue(print, "job")  # RQ's connection goes through Sentinel too
+        assert herald.queue.count == 1
+        DueIndex(herald.store.redis).arm("periodic:test", time.time() + 3600)  # and the due index
 
         ask = redis_client(f"redis://127.0.0.1:{sentinel.port}")
         wait_for(lambda: ask.sentinel_slaves("herald"), 15, "the sentinel seeing the replica")
@@ -96,7 +97,8 @@ def test_herald_follows_the_master_through_a_failover(tmp_path, monkeypatch):
                 assert time.monotonic() < deadline, "Herald did not follow the failover"
                 time.sleep(0.2)
         assert after == first + 1
-        assert herald.queue.scheduled_job_registry.count == 1  # the timer came across with the data
+        assert herald.queue.count == 1  # the job came across with the data
+        assert DueIndex(herald.store.redis).score("periodic:test") is not None  # and the due entry
         promoted = redis_client(f"redis://127.0.0.1:{replica_port}")
         assert int(promoted.get("herald:seq:incident")) == after
         promoted.close()
@@ -119,9 +121,8 @@ def _in_sync(port: int) -> bool:
 
 @pytest.mark.slow
 def test_api_and_worker_processes_page_on_time_through_sentinel(tmp_path):
-    """The RQ scheduler (a forked child of the worker) connects through Sentinel too: with
-    the sweep out of the way (its first run 30 s after start), the timers alone page L2,
-    never before L1's 3 s are up."""
+    """The workers' clock loops and RQ connect through Sentinel too: they page L2 from the
+    due index, never before L1's 3 s are up."""
     master = start_redis(tmp_path / "master", appendonly=False)
     sentinel = _start_sentinel(tmp_path / "sentinel", master.port)
     stack = None
@@ -131,14 +132,8 @@ def test_api_and_worker_processes_page_on_time_through_sentinel(tmp_path):
         incident_id = stack.fire()
         stack.wait_texts(ALICE, 1, 20)
         stack.wait_texts(BOB, 1, 30)
-        # Not the sweep's doing: no sweep has finished (none would run for 30 s) and none
-        # took an overdue escalation.
-        direct = redis_client(master.url)
-        try:
-            assert direct.zcard(keys.WORKER_HEARTBEAT) == 0
-        finally:
-            direct.close()
-        assert "sweep: " not in stack.output()  # (its log of taking overdue work)
+        # Not the repair pass's doing: it took no overdue work over.
+        assert "repair: " not in stack.output()  # (its log of re-deriving lost work)
         started = {e["details"]["round"]: datetime.fromisoformat(e["at"])
                    for e in stack.incident(incident_id)["timeline"] if e["kind"] in ("paging", "escalated")}
         assert started[2] - started[1] >= timedelta(seconds=3)  # never early

@@ -8,6 +8,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from integrations import keys
+from integrations.due_store import DueIndex
 from integrations.store import Store
 from routing.decide import Decision, decide
 from routing.incident import Acknowledge, AlertsReceived, AlertState
@@ -114,7 +115,7 @@ def test_redis_down_raises_and_writes_nothing(store, redis_url):
 def test_due_time_follows_the_next_escalation(store):
     d = open_incident(store)
     assert d.incident.next_escalation_at == T0 + timedelta(minutes=5)
-    assert store.redis.zscore(keys.DUE, d.incident.id) == T0.timestamp()
+    assert store.redis.zscore(keys.DUE, keys.due_incident(d.incident.id)) == T0.timestamp()
 
 
 def test_a_late_change_to_a_closed_incident_leaves_the_group_with_its_successor(store):
@@ -159,20 +160,24 @@ def test_two_webhooks_opening_the_same_group_make_one_incident(store):
     assert again.incident.id == first_read.new_id and not again.changed
 
 
-def test_commit_counts_and_queues_for_a_worker_only_when_it_writes(redis_url):
+def test_commit_counts_and_makes_it_due_only_when_it_writes(redis_url):
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     store = Store(client, count=lambda prev, cur: [("opened", 1.0)] if prev is None else [])
     slot = store.read_group("herald", "g", ["default"]).slots[0]
     opened = decide(None, firing(slot.new_id), POLICY, ROSTER, T0)
     stale = opened.incident.model_copy(deep=True)
-    assert store.commit(opened, None, guard=slot.pointer, outbox=True)
-    assert client.lrange(keys.OUTBOX, 0, -1) == [slot.new_id] and client.hget(keys.METRICS, "opened") == "1"
+    assert store.commit(opened, None, guard=slot.pointer)
+    member = keys.due_incident(slot.new_id)  # due now (its page), and the clock loops woken
+    assert client.zrange(keys.DUE, 0, -1, withscores=True) == [(member, T0.timestamp())]
+    assert client.llen(keys.DUE_WAKE) == 1 and client.hget(keys.METRICS, "opened") == "1"
     ack = decide(stale, Acknowledge(by="bob", via="api"), POLICY, ROSTER, T0)
     stale.version = 0  # decided from a version that is not the stored one
-    assert not store.commit(ack, stale, outbox=True)
-    assert client.llen(keys.OUTBOX) == 1 and client.hget(keys.METRICS, "opened") == "1"
+    assert not store.commit(ack, stale)
+    assert client.llen(keys.DUE_WAKE) == 1 and client.hget(keys.METRICS, "opened") == "1"
     assert store.get(slot.new_id).status == "triggered"
-    assert store.take_outbox() == [slot.new_id] and store.take_outbox(wait=0.1) == []
+    index = DueIndex(client)
+    assert index.claim(T0.timestamp(), T0.timestamp() + 60)[0] == [(member, T0.timestamp())]
+    assert index.claim(T0.timestamp(), T0.timestamp() + 60)[0] == []  # claimed once
     client.close()
 
 
@@ -201,7 +206,7 @@ def test_the_group_loop_decides_again_after_a_refused_commit(store):
         decided.append(slot.current)
         return decide(slot.current, firing(slot.new_id or slot.current.id), POLICY, ROSTER, T0)
 
-    calls = group_writes("herald", "g", ["default"], read, decide_it, None, digest="d", firing=True, outbox=True)
+    calls = group_writes("herald", "g", ["default"], read, decide_it, None, digest="d", firing=True)
     script, keys_, args = next(calls)
     assert script == COMMIT
     winner = open_incident(store)  # another webhook commits first

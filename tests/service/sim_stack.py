@@ -2,7 +2,7 @@
 SendGrid notifiers (the official SDKs) pointed at the provider simulator, which
 also plays the engineer: SMS replies reach Herald signed as Twilio signs them.
 
-Nothing runs a worker: a test delivers with ``service.outbox.drain`` /
+Nothing runs a worker: a test delivers with ``service.due.run_now`` /
 ``service.delivery.deliver`` itself, so it decides when each page may go out.
 """
 from __future__ import annotations

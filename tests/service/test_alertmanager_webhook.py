@@ -1,6 +1,7 @@
 import base64
 import json
 import socket
+import time
 
 import redis
 
@@ -37,7 +38,7 @@ def assert_stored_and_queued_for_paging(herald, response) -> None:
     assert alert.generator_url == expected["generatorURL"]
     assert [(p.round, p.tier, p.person, p.channel, p.state) for p in incident.pages] == [
         (1, "L1", "alice", "sms", "pending")]
-    assert herald.store.redis.lrange(keys.OUTBOX, 0, -1) == [ref["id"]]
+    assert herald.store.redis.zrangebyscore(keys.DUE, "-inf", time.time()) == [keys.due_incident(ref["id"])]
 
 
 def test_firing_webhook_opens_an_incident_and_queues_the_page(client, herald):
@@ -49,7 +50,8 @@ def test_firing_webhook_opens_an_incident_and_queues_the_page(client, herald):
     assert incident.title == "Disk almost full on db1"
     assert incident.receiver == 'team-db/"oncall" pager'  # escaped receiver names survive
     assert [(p.tier, p.person, p.state) for p in incident.pages] == [("L1", "alice", "pending")]
-    assert herald.store.redis.lrange(keys.OUTBOX, 0, -1) == [ref["id"]]  # for a worker, written with it
+    # due now in the due index, for a worker, written with it
+    assert herald.store.redis.zrangebyscore(keys.DUE, "-inf", time.time()) == [keys.due_incident(ref["id"])]
     assert herald.queue.count == 0  # the webhook enqueues nothing itself
 
 
@@ -59,7 +61,8 @@ def test_resend_pages_nobody_again(client, herald):
     assert again.status_code == 200 and again.json()["incidents"][0] == {**first, "changed": False}
     incident = herald.store.get(first["id"])
     assert incident.version == 1 and len(incident.pages) == 1
-    assert herald.store.redis.llen(keys.OUTBOX) == 1  # the re-send left no second entry
+    assert herald.store.redis.zcard(keys.DUE) == 1  # the re-send left no second entry
+    assert herald.store.redis.llen(keys.DUE_WAKE) == 1  # and woke no worker
 
 
 def test_alert_joining_the_group_goes_on_the_timeline(client, herald):
@@ -188,4 +191,4 @@ def test_the_other_instance_of_an_ha_pair_changes_nothing_either(client, herald)
     assert again == {**first, "changed": False}
     stats = herald.store.redis.info("commandstats")
     assert "cmdstat_set" not in stats  # read in full, nothing written
-    assert herald.store.get(first["id"]).version == 1 and herald.store.redis.llen(keys.OUTBOX) == 1
+    assert herald.store.get(first["id"]).version == 1 and herald.store.redis.llen(keys.DUE_WAKE) == 1

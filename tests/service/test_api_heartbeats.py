@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from routing.decide import Decision
-from service import heartbeats, jobs
+from service import due, heartbeats
 from service.runtime import Herald
 from tests.herald_env import AM_TOKEN, API_TOKEN
 
@@ -95,23 +95,24 @@ def test_every_route_needs_the_api_token(client):
 def test_silence_opens_one_incident_that_pages_and_the_next_ping_resolves_it(client, herald, clock):
     ping(client, "backup", timeout="10s")
     clock.advance(9)
-    jobs.sweep(herald)
+    due.run_now(herald, periodic=True)
     assert incidents(herald) == []
     clock.advance(2)
-    jobs.sweep(herald)
+    due.run_now(herald, periodic=True)
     [incident] = incidents(herald)
     assert incident.title == "heartbeat backup missed" and incident.severity == "P1" and incident.status == "triggered"
     assert (incident.receiver, incident.group_key, incident.policy) == ("herald", "heartbeat:backup", "default")
     [alert] = incident.alerts.values()
     assert alert.labels["alertname"] == "HeraldHeartbeatMissing" and alert.labels["heartbeat"] == "backup"
     assert alert.starts_at == T0 + timedelta(seconds=10)  # the silence began at the deadline
-    assert [(p.tier, p.person, p.state) for p in incident.pages] == [("L1", "alice", "pending")]
+    # paged in the same pass: the incident's entry is due now, as after any webhook
+    assert [(p.tier, p.person, p.state) for p in incident.pages] == [("L1", "alice", "sent")]
     one = client.get("/api/v1/heartbeats/backup", headers=API)
     assert one.status_code == 200, one.text
     assert one.json()["paged_since"] == alert.starts_at.isoformat()
 
     clock.advance(30)
-    jobs.sweep(herald)  # still silent: nothing new (the sweep sends the overdue page)
+    due.run_now(herald, periodic=True)  # still silent: nothing new
     assert [e.kind for e in herald.store.get(incident.id).timeline] == ["triggered", "paging", "page"]
     assert len(incidents(herald)) == 1
 
@@ -121,7 +122,7 @@ def test_silence_opens_one_incident_that_pages_and_the_next_ping_resolves_it(cli
     assert resolved.status == "resolved" and resolved.timeline[-1].kind == "resolved"
 
     clock.advance(11)  # silent again: a new episode, a new incident
-    jobs.sweep(herald)
+    due.run_now(herald, periodic=True)
     newest = incidents(herald)[0]
     assert len(incidents(herald)) == 2 and newest.id != incident.id and newest.status == "triggered"
 
@@ -130,11 +131,11 @@ def test_the_sweep_resolves_if_the_ping_came_back_without_resolving(client, hera
     """A ping whose own resolve was lost (process died) is caught by the next sweep."""
     ping(client, "job", timeout="10s")
     clock.advance(11)
-    jobs.sweep(herald)
+    due.run_now(herald, periodic=True)
     [incident] = incidents(herald)
     heartbeats.heartbeat_store(herald).ping("job", clock(), timeout=10)  # the store only: no resolve
     assert herald.store.get(incident.id).status == "triggered"
-    jobs.sweep(herald)
+    due.run_now(herald, periodic=True)
     assert herald.store.get(incident.id).status == "resolved"
     assert heartbeats.heartbeat_store(herald).missing() == {}
 
@@ -174,7 +175,7 @@ def test_delete_stops_watching_and_resolves_an_open_silence(client, herald, cloc
     assert client.delete("/api/v1/heartbeats/nope", headers=API).status_code == 404
     ping(client, "job", timeout="1m")
     clock.advance(61)
-    jobs.sweep(herald)
+    due.run_now(herald, periodic=True)
     [incident] = incidents(herald)
     r = client.delete("/api/v1/heartbeats/job", headers=API)
     assert r.status_code == 200, r.text
@@ -182,5 +183,5 @@ def test_delete_stops_watching_and_resolves_an_open_silence(client, herald, cloc
     assert herald.store.get(incident.id).status == "resolved"
     assert client.get("/api/v1/heartbeats/job", headers=API).status_code == 404
     clock.advance(600)
-    jobs.sweep(herald)
+    due.run_now(herald, periodic=True)
     assert len(incidents(herald)) == 1

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from service import jobs
+from service import due
 from service.settings import Settings
 from tests.herald_env import AM_TOKEN, API_TOKEN, env_for, fixture_payload, write_config
 
@@ -83,15 +83,15 @@ def test_a_watchdog_only_payload_never_reaches_the_ingest_flow(client, herald, c
 def test_watchdog_silent_opens_monitoring_pipeline_silent_and_comes_back(client, herald, clock):
     stored(client, webhook([watchdog_alert()]))
     clock["at"] += timedelta(seconds=119)
-    jobs.sweep(herald)
+    due.run_now(herald, periodic=True)
     assert herald.store.list() == []
     clock["at"] += timedelta(seconds=2)
-    jobs.sweep(herald)
+    due.run_now(herald, periodic=True)
     [incident] = herald.store.list()
     assert incident.title == "monitoring pipeline silent" and incident.severity == "P0"
     assert next(iter(incident.alerts.values())).labels["alertname"] == "WatchdogMissing"
     assert {p.tier for p in incident.pages} == {"L1", "L2"}  # P0 pages L1 and L2 at once
-    jobs.sweep(herald)
+    due.run_now(herald, periodic=True)
     assert len(herald.store.list()) == 1
     assert stored(client, webhook([watchdog_alert()]))["incidents"] == []
     assert herald.store.get(incident.id).status == "resolved"

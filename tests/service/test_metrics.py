@@ -164,13 +164,12 @@ def test_redis_state_collector(redis_url):
     client = redis.Redis.from_url(redis_url)
     now = time.time()
     client.zadd(keys.INCIDENTS_OPEN, {"1": now, "2": now})
-    client.zadd(keys.DUE, {"1": now - 3600, "2": now + 60})
+    client.zadd(keys.DUE, {"incident:1": now - 3600, "incident:2": now + 60, "incident:3": now - 1})
     client.zadd(keys.WORKER_HEARTBEAT, {"w1": now - 5, "w2": now - 3600})
-    client.rpush(keys.OUTBOX, "1", "2", "2")
     metrics.observe(redis_url=redis_url)
     assert value("herald_redis_up") == 1 and value("herald_incidents_open") == 2
     assert value("herald_work_overdue") == 1 and value("herald_workers_alive") == 1
-    assert value("herald_outbox_waiting") == 3
+    assert value("herald_due_waiting") == 2  # due now, not yet claimed
     client.close()
 
 

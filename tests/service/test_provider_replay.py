@@ -16,7 +16,7 @@ import pytest
 
 from integrations import keys
 from integrations.paging_store import INBOUND_EVENT_TTL_SECONDS
-from service import jobs, metrics, outbox
+from service import due, metrics
 from service.replies import once
 from tests.herald_env import weekly_calendar
 from tests.service.sim_stack import ALICE, SimStack, sim_stack_factory  # noqa: F401
@@ -46,14 +46,13 @@ def stack(sim_stack_factory, tmp_path: Path, monkeypatch) -> SimStack:  # noqa: 
     (directory / "herald.yaml").write_text(CONFIG)
     stack = sim_stack_factory(HERALD_CONFIG=str(directory / "herald.yaml"), HERALD_RATE_LIMIT_SMS="0",
                               HERALD_RATE_LIMIT_VOICE="0")
-    monkeypatch.setattr(jobs, "_herald", stack.herald)
     return stack
 
 
 def paged(stack: SimStack, group: str) -> str:
     """A new incident whose L1 pages to Alice (an SMS, a call and an email) went out."""
     incident_id = stack.fire(group)
-    assert outbox.drain(stack.herald) == 3
+    assert due.run_now(stack.herald) == 3
     return incident_id
 
 

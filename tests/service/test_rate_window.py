@@ -15,7 +15,7 @@ from datetime import datetime
 import httpx
 import pytest
 
-from service import jobs, outbox
+from service import due
 from service.delivery import deliver
 from tests.herald_env import API_TOKEN
 from tests.service.sim_stack import ALICE, sim_stack_factory  # noqa: F401
@@ -39,16 +39,15 @@ def deferred_until(stack, incident_id: str) -> datetime:
 def test_a_window_longer_than_the_lease_holds_later_pages_until_it_ends(sim_stack_factory, monkeypatch):
     stack = sim_stack_factory(HERALD_RATE_LIMIT_SMS=str(WINDOW), HERALD_SEND_LEASE=str(LEASE))
     assert (stack.herald.settings.rate_window("sms"), stack.herald.settings.send_lease) == (WINDOW, LEASE)
-    monkeypatch.setattr(jobs, "_herald", stack.herald)
 
     first = stack.fire("first")
-    assert outbox.drain(stack.herald) == 1
+    assert due.run_now(stack.herald) == 1
     [sent] = stack.pages_to(ALICE)
     assert f"#{first}" in sent.body
 
     wait_until(sent.time + LEASE + 0.5)  # the send lease has run out; the window has not
     second, third = stack.fire("second"), stack.fire("third")
-    sent_now = outbox.drain(stack.herald)
+    sent_now = due.run_now(stack.herald)
     assert stack.pages_to(ALICE) == [sent], "a page went out inside the SMS window once the send lease ran out"
     assert sent_now == 0
     until = [deferred_until(stack, second), deferred_until(stack, third)]
@@ -67,19 +66,18 @@ def test_a_window_longer_than_the_lease_holds_later_pages_until_it_ends(sim_stac
 
 
 @pytest.fixture
-def stack(sim_stack_factory, monkeypatch):
-    """Herald with a WINDOW-second SMS window; the delivery jobs it runs see this Herald."""
+def stack(sim_stack_factory):
+    """Herald with a WINDOW-second SMS window."""
     built = sim_stack_factory(HERALD_RATE_LIMIT_SMS=str(WINDOW))
-    monkeypatch.setattr(jobs, "_herald", built.herald)
     return built
 
 
 def test_a_page_held_by_the_window_moves_its_rounds_escalation_in_the_store(stack):
     stack.fire("first")
-    assert outbox.drain(stack.herald) == 1
+    assert due.run_now(stack.herald) == 1
     second = stack.fire("second")
     opened_due = stack.incident(second).next_escalation_at  # the round's start plus L1's hour
-    assert outbox.drain(stack.herald) == 0
+    assert due.run_now(stack.herald) == 0
     until = deferred_until(stack, second)
     held = stack.incident(second)
     assert held.next_escalation_at == until + (opened_due - held.created_at)  # L1's whole hour, from the page
@@ -91,19 +89,19 @@ def test_a_page_held_by_the_window_moves_its_rounds_escalation_in_the_store(stac
 
 def test_a_p0_page_is_not_held_and_carries_what_the_window_held(stack):
     first = stack.fire("first")
-    assert outbox.drain(stack.herald) == 1
+    assert due.run_now(stack.herald) == 1
     held = stack.fire("held")
-    outbox.drain(stack.herald)
+    due.run_now(stack.herald)
     assert {p.state for p in stack.incident(held).pages} == {"pending"}  # inside alice's window
     urgent = stack.fire("urgent", priority="P0")
-    outbox.drain(stack.herald)
+    due.run_now(stack.herald)
     first_sms, bundle = stack.pages_to(ALICE)  # sent at once, inside the window
     assert f"#{first}" in first_sms.body and f"#{urgent}" in bundle.body and f"#{held}" in bundle.body
     held_page = next(p for p in stack.incident(held).pages if p.person == "alice")
     assert (held_page.state, held_page.provider_id) == ("sent", bundle.provider_id)
     # The window runs again from the P0 message: a P1 after it waits.
     later = stack.fire("later")
-    outbox.drain(stack.herald)
+    due.run_now(stack.herald)
     assert len(stack.pages_to(ALICE)) == 2 and {p.state for p in stack.incident(later).pages} == {"pending"}
 
 
@@ -112,9 +110,9 @@ ERIN = "+15550100004"
 
 def test_a_held_page_goes_to_whoever_is_on_call_when_it_is_sent(stack):
     stack.fire("first")
-    assert outbox.drain(stack.herald) == 1
+    assert due.run_now(stack.herald) == 1
     second = stack.fire("second")
-    assert outbox.drain(stack.herald) == 0  # held by alice's window
+    assert due.run_now(stack.herald) == 0  # held by alice's window
     until = deferred_until(stack, second)
     r = httpx.post(f"{stack.url}/api/v1/handoffs", json={"schedule": "primary", "tier": "L1", "to": "erin"},
                    headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10)
@@ -137,6 +135,6 @@ def test_a_page_that_did_not_wait_is_not_asked_again(stack):
     r = httpx.post(f"{stack.url}/api/v1/handoffs", json={"schedule": "primary", "tier": "L1", "to": "erin"},
                    headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10)
     assert r.status_code == 201, r.text
-    assert outbox.drain(stack.herald) == 1  # decided for alice a moment before the handoff: it goes to her
+    assert due.run_now(stack.herald) == 1  # decided for alice a moment before the handoff: it goes to her
     assert f"#{first}" in stack.pages_to(ALICE)[0].body and stack.pages_to(ERIN) == []
     assert not [e for e in stack.incident(first).timeline if e.kind == "rerouted"]

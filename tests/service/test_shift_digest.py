@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from service import jobs
+from service import due
 from service.runtime import Herald
 from service.settings import Settings
 from service.shift_digest import digest_text, send_digests
@@ -61,8 +61,7 @@ def test_no_digest_for_an_old_shift_or_a_schedule_without_digest(herald_with_dig
 
 def test_the_sweep_sends_it(herald_with_digest, now, capsys, monkeypatch):
     herald = herald_with_digest(now - timedelta(minutes=1))
-    monkeypatch.setattr(jobs, "_herald", herald)
-    jobs.sweep(herald)
+    due.run_now(herald, periodic=True)
     assert "Your shift on primary L1" in capsys.readouterr().out
 
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from routing.incident import Escalate
-from service import jobs, retention
+from service import due, retention
 from tests.herald_env import AM_TOKEN, API_TOKEN, fixture_payload
 
 API = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -93,7 +93,7 @@ def test_a_report_over_whole_months_is_the_same_after_their_incidents_are_purged
     assert before["incidents"]["total"]["incidents"] == 3 and before["drills"]["total"]["incidents"] == 1
     assert before["purged"] == {"included": [], "left_out": []}
 
-    assert jobs.sweep(herald) >= len(purged)
+    assert due.run_now(herald, periodic=True) >= len(purged)
     assert all(herald.store.get(i) is None for i in purged) and herald.store.get(recent) is not None
 
     after = report(client, first, end)
@@ -108,7 +108,7 @@ def test_a_report_over_whole_months_is_the_same_after_their_incidents_are_purged
 
 def test_a_range_that_cuts_a_purged_month_says_which_month_it_left_out(client, herald, clock, old_month):
     first, _purged, _recent = old_month
-    jobs.sweep(herald)
+    due.run_now(herald, periodic=True)
     cut = report(client, first + timedelta(days=10), next_month(first))
     assert cut["incidents"]["total"]["incidents"] == 0  # its incidents are known only as the month's totals
     assert cut["purged"] == {"included": [], "left_out": [f"{first:%Y-%m}"]}
@@ -117,9 +117,9 @@ def test_a_range_that_cuts_a_purged_month_says_which_month_it_left_out(client, h
 def test_a_purge_repeated_after_it_committed_does_not_count_twice(client, herald, clock, old_month):
     first, purged, _recent = old_month
     incidents = [herald.store.get(i) for i in purged]
-    jobs.sweep(herald)
+    due.run_now(herald, periodic=True)
     once = report(client, first, next_month(first))
     for incident in incidents:  # a worker that lost the answer and purges again
         assert retention.purge_incident(herald, incident, clock["at"]) == "gone"
-    jobs.sweep(herald)
+    due.run_now(herald, periodic=True)
     assert report(client, first, next_month(first)) == once

@@ -7,19 +7,18 @@ channel (a call); START lifts it.
 """
 from __future__ import annotations
 
-from service import jobs, outbox
+from service import due
 from service.delivery import deliver
 from tests.service.sim_stack import ALICE, sim_stack_factory  # noqa: F401
 
 
 def test_a_number_that_replied_stop_gets_no_sms_but_a_call_until_it_replies_start(sim_stack_factory, monkeypatch):
     stack = sim_stack_factory()
-    monkeypatch.setattr(jobs, "_herald", stack.herald)
     assert stack.reply(ALICE, "STOP") == ["Herald: SMS pages stopped for this number; you will be called or "
                                           "emailed instead. Reply START to resume."]
 
     first = stack.fire("opted-out")
-    sent = outbox.drain(stack.herald)
+    sent = due.run_now(stack.herald)
     assert stack.pages_to(ALICE) == [], "an SMS went to a number that replied STOP"
     assert sent == 0  # the SMS page is refused before it reaches the provider
     incident = stack.incident(first)
@@ -36,7 +35,7 @@ def test_a_number_that_replied_stop_gets_no_sms_but_a_call_until_it_replies_star
 
     assert stack.reply(ALICE, "START") == ["Herald: SMS pages resumed for this number."]
     second = stack.fire("opted-in-again")
-    sent = outbox.drain(stack.herald)
+    sent = due.run_now(stack.herald)
     assert len(stack.pages_to(ALICE)) == 1, "no SMS page after the number replied START"
     assert sent == 1
     [sms_page] = stack.pages_to(ALICE)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from integrations.paging_store import SentMessage
-from service import jobs, metrics, outbox
+from service import due, metrics
 from tests.herald_env import weekly_calendar
 from tests.service.sim_stack import ALICE, SimStack, sim_stack_factory  # noqa: F401
 
@@ -58,14 +58,13 @@ def write_config(directory: Path) -> Path:
 def stack(sim_stack_factory, tmp_path, monkeypatch) -> SimStack:  # noqa: F811
     stack = sim_stack_factory(HERALD_CONFIG=str(write_config(tmp_path / "acting")),
                               HERALD_RATE_LIMIT_SMS="0", HERALD_RATE_LIMIT_VOICE="0")
-    monkeypatch.setattr(jobs, "_herald", stack.herald)
     return stack
 
 
 def paged(stack: SimStack, group: str) -> str:
     """A new incident whose L1 pages (Alice: an SMS and a call) went out."""
     incident_id = stack.fire(group)
-    assert outbox.drain(stack.herald) == 2
+    assert due.run_now(stack.herald) == 2
     assert [(p.person, p.channel, p.state) for p in stack.incident(incident_id).pages] == [
         ("alice", "sms", "sent"), ("alice", "voice", "sent")]
     return incident_id

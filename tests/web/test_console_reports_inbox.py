@@ -79,7 +79,7 @@ def test_dev_inbox_lists_messages_and_replies_as_the_person(settings, monkeypatc
 
 def test_report_page_over_a_purged_month_counts_it_and_names_a_month_it_cuts(admin, herald):
     """Incidents removed after their retention count from their month's totals, as in the API."""
-    from service import jobs
+    from service import due
 
     now = herald.clock()
     first = (now - timedelta(days=200)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -88,7 +88,7 @@ def test_report_page_over_a_purged_month_counts_it_and_names_a_month_it_cuts(adm
     assert admin.post(f"/api/v1/incidents/{incident_id}/resolve",
                       headers={"Authorization": f"Bearer {API_TOKEN}"}).status_code == 200
     herald.clock = lambda: now
-    jobs.sweep(herald)
+    due.run_now(herald, periodic=True)
     assert herald.store.get(incident_id) is None
     last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     whole = admin.get(f"/ui/reports?start={first.date()}&end={last.date()}").text
