@@ -16,7 +16,6 @@ COPY service ./service
 COPY routing ./routing
 COPY schedules ./schedules
 COPY integrations ./integrations
-COPY herald_errors ./herald_errors
 # The build backend at its locked version too; Herald's own wheel takes no dependency.
 RUN grep -E '^(setuptools|wheel)==' requirements/dev.lock > /tmp/build.txt \
  && python -m pip install -r /tmp/build.txt \

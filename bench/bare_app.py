@@ -13,7 +13,7 @@ from fastapi import FastAPI, HTTPException, Request
 from pydantic import ValidationError
 
 from routing.alertmanager import WebhookPayload
-from service.http_server import uvicorn_options
+from service.api.server import uvicorn_options
 from service.settings import Settings
 
 
@@ -41,7 +41,7 @@ def main() -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    # The same call as service.cli.cmd_serve: the same protocol and limits (service/http_server.py).
+    # The same call as service.cli.main.cmd_serve: the same protocol and limits (service/api/server.py).
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning", proxy_headers=False,
                 log_config=None, **uvicorn_options(Settings()))
     return 0

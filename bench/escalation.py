@@ -12,7 +12,7 @@ Baseline, same run and same Redis: as many no-op RQ jobs (``bench.rq_probe``) sc
 with ``enqueue_at`` over the same span, run by a plain ``rq worker --with-scheduler``:
 RQ's own timer precision, early runs included. Herald itself uses no RQ timer: its
 escalations are entries of the due index, handed to RQ by the workers' clock loops the
-moment they are due (service/due.py).
+moment they are due (service/worker/due.py).
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ The bare endpoint is measured before and after Herald; its mean is the baseline.
 Also counted: Redis round trips and commands per request over the whole HTTP run,
 server side (``INFO stats`` ``total_writes_processed`` — Redis answers one round trip,
 pipeline or MULTI…EXEC included, with one write — and ``INFO commandstats`` deltas;
-RQ's and the metrics' included), the round trips of ``service.ingest.ingest`` alone
+RQ's and the metrics' included), the round trips of ``service.engine.ingest.ingest`` alone
 (in-process, counting redis-py's socket sends on the calling thread), and the CPU
 time the server process spent per request (a figure that suffers less from a noisy
 neighbour than throughput does).
@@ -66,10 +66,10 @@ def _drive(stack: Stack, pid: int, spec: dict[str, Any], count_commands: bool = 
 
 
 def _round_trips(stack: Stack, alerts: int) -> dict[str, Any]:
-    """Round trips of ``service.ingest.ingest`` itself, called in this process."""
+    """Round trips of ``service.engine.ingest.ingest`` itself, called in this process."""
     from routing.alertmanager import WebhookPayload
-    from service.ingest import ingest
-    from service.runtime import Herald
+    from service.engine.ingest import ingest
+    from service.engine.runtime import Herald
     from service.settings import Settings
 
     settings = Settings(config=stack.env["HERALD_CONFIG"], redis_url=stack.env["HERALD_REDIS_URL"],
@@ -94,7 +94,7 @@ def run(quick: bool, workdir: Path, profile: bool | None = None) -> dict[str, An
     profile = (not quick) if profile is None else profile
     out: dict[str, Any] = {"config": {**size, "load_generator": "bench.loadgen (raw asyncio HTTP/1.1, keep-alive)",
                                       "uvicorn": "uvicorn.run(app, log_level='warning', proxy_headers=False, "
-                                                 "**service.http_server.uvicorn_options(settings))"}}
+                                                 "**service.api.server.uvicorn_options(settings))"}}
     rows = []
     with Stack(workdir / NAME) as stack:
         (bare, bare_url), (api, api_url) = stack.start_bare_and_api()

@@ -2,7 +2,7 @@
 answering each API call after 300 ms (as Twilio does), and the time until the last
 page reached the provider.
 
-Herald's own delivery (``service.delivery.deliver``, what a worker's job runs) in this
+Herald's own delivery (``service.engine.delivery.deliver``, what a worker's job runs) in this
 process — one worker process — with the real Twilio SDK pointed at the simulator.
 Sequential (``HERALD_SEND_CONCURRENCY=1``, what Herald did before issue 17) is the
 baseline, measured in the same run beside the parallel default (16). Each figure is
@@ -71,7 +71,7 @@ def open_incident(herald: Any, n: int) -> str:
 
 
 def measure(herald: Any, sim: Any, runs: int, people: int, first: int) -> dict[str, Any]:
-    from service.delivery import deliver
+    from service.engine.delivery import deliver
 
     lasts, firsts, totals, overlap = [], [], [], []
     for n in range(first, first + runs):
@@ -90,12 +90,12 @@ def measure(herald: Any, sim: Any, runs: int, people: int, first: int) -> dict[s
 
 
 def run(quick: bool, workdir: Path) -> dict[str, Any]:
-    from integrations.local_redis import start_redis
-    from integrations.simulator import create_simulator_app
-    from integrations.simulator_server import ServerThread
-    from integrations.simulator_state import SimulatorState
-    from service.devrun import simulator_env
-    from service.runtime import Herald
+    from service.dev.local_redis import start_redis
+    from service.dev.simulator.app import create_simulator_app
+    from service.dev.simulator.server import ServerThread
+    from service.dev.simulator.state import SimulatorState
+    from service.dev.run import simulator_env
+    from service.engine.runtime import Herald
     from service.settings import Settings
 
     size = QUICK if quick else FULL
@@ -107,7 +107,7 @@ def run(quick: bool, workdir: Path) -> dict[str, Any]:
     server = None
     heralds = []
     try:
-        from integrations.local_redis import free_port
+        from service.dev.local_redis import free_port
 
         port = free_port()
         sim_url = f"http://127.0.0.1:{port}"

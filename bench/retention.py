@@ -62,9 +62,9 @@ def _webhook(group: str, alerts: int, status: str = "firing") -> Any:
 def _life(herald: Any, clock: Clock, group: str, alerts: int) -> tuple[str, float]:
     """One incident from webhook to resolve; its id and the seconds its first write took."""
     from routing.incident import Acknowledge, Escalate
-    from service import due
-    from service.delivery import deliver
-    from service.ingest import ingest
+    from service.worker import due
+    from service.engine.delivery import deliver
+    from service.engine.ingest import ingest
 
     started = time.perf_counter()
     [ref] = ingest(herald, _webhook(group, alerts))
@@ -108,8 +108,8 @@ def _kept_bytes(client: Any, incident: Any) -> int:
 
 
 def run(quick: bool, workdir: Path) -> dict[str, Any]:
-    from service import retention
-    from service.runtime import Herald
+    from service.engine import retention
+    from service.engine.runtime import Herald
     from service.settings import Settings
 
     size = QUICK if quick else FULL

@@ -114,13 +114,13 @@ def run_storm(size: dict[str, Any], workdir: Path, *, primary_config: dict[str, 
         stack.env["HERALD_PUBLIC_URL"] = urls[0]
         apis = []
         for n, port in enumerate(ports):
-            proc = Proc(f"api{n + 1}", [sys.executable, "-m", "service.cli", "serve", "--port", str(port)], stack.env,
+            proc = Proc(f"api{n + 1}", [sys.executable, "-m", "service.cli.main", "serve", "--port", str(port)], stack.env,
                         stack.workdir)
             stack.procs.append(proc)
             apis.append(proc)
         workers = []
         for n in range(size["workers"]):
-            proc = Proc(f"worker{n + 1}", [sys.executable, "-m", "service.cli", "worker"], stack.env, stack.workdir)
+            proc = Proc(f"worker{n + 1}", [sys.executable, "-m", "service.cli.main", "worker"], stack.env, stack.workdir)
             stack.procs.append(proc)
             workers.append(proc)
         for proc, url in zip(apis, urls):

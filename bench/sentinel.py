@@ -1,6 +1,6 @@
 """Redis with Sentinel on loopback for benchmarks: a primary, replicas (``replicaof``) and
 three Sentinels (``redis-server --sentinel``), each a redis-server of its own on a free
-port, started with ``integrations.local_redis`` (the real clock, no LD_PRELOAD).
+port, started with ``service.dev.local_redis`` (the real clock, no LD_PRELOAD).
 
 ``kill_primary`` is the harsh failover: SIGKILL to the current primary's process, the
 way its host dies; the Sentinels notice after ``down_after_ms`` and promote a replica."""
@@ -13,7 +13,7 @@ from pathlib import Path
 import redis
 from redis.sentinel import Sentinel
 
-from integrations.local_redis import LocalRedis, free_port, real_clock_env, redis_binary, start_redis
+from service.dev.local_redis import LocalRedis, free_port, real_clock_env, redis_binary, start_redis
 
 MASTER = "herald"
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import redis
 
-from integrations.local_redis import LocalRedis, free_port, start_redis, stop_process
+from service.dev.local_redis import LocalRedis, free_port, start_redis, stop_process
 
 if TYPE_CHECKING:
     from bench.sentinel import SentinelRedis
@@ -256,10 +256,10 @@ class Stack:
 
     def start_simulator(self, herald_url: str) -> None:
         """The Twilio/SendGrid simulator in a thread of this process; the SDKs point at it."""
-        from integrations.simulator import create_simulator_app
-        from integrations.simulator_server import ServerThread
-        from integrations.simulator_state import SimulatorState
-        from service.devrun import simulator_env
+        from service.dev.simulator.app import create_simulator_app
+        from service.dev.simulator.server import ServerThread
+        from service.dev.simulator.state import SimulatorState
+        from service.dev.run import simulator_env
 
         port = free_port()
         self.sim_url = f"http://127.0.0.1:{port}"
@@ -275,14 +275,14 @@ class Stack:
         port = port or free_port()
         url = f"http://127.0.0.1:{port}"
         self.env["HERALD_PUBLIC_URL"] = url
-        proc = Proc(name, [sys.executable, "-m", "service.cli", "serve", "--port", str(port)], self.env, self.workdir)
+        proc = Proc(name, [sys.executable, "-m", "service.cli.main", "serve", "--port", str(port)], self.env, self.workdir)
         self.procs.append(proc)
         wait_for(lambda: answers(url), 30, f"herald serve on {url}", proc)
         return proc, url
 
     def start_worker(self, name: str = "worker") -> Proc:
         """``herald worker``."""
-        proc = Proc(name, [sys.executable, "-m", "service.cli", "worker"], self.env, self.workdir)
+        proc = Proc(name, [sys.executable, "-m", "service.cli.main", "worker"], self.env, self.workdir)
         self.procs.append(proc)
         wait_for(lambda: self.redis.scard("rq:workers"), 30,
                  "the RQ worker to register", proc)
@@ -294,9 +294,9 @@ class Stack:
         port = port or free_port()
         url = f"http://127.0.0.1:{port}"
         self.env["HERALD_PUBLIC_URL"] = url
-        api = Proc("api", [sys.executable, "-m", "service.cli", "serve", "--port", str(port)], self.env, self.workdir)
+        api = Proc("api", [sys.executable, "-m", "service.cli.main", "serve", "--port", str(port)], self.env, self.workdir)
         self.procs.append(api)
-        worker = Proc("worker", [sys.executable, "-m", "service.cli", "worker"], self.env, self.workdir)
+        worker = Proc("worker", [sys.executable, "-m", "service.cli.main", "worker"], self.env, self.workdir)
         self.procs.append(worker)
         wait_for(lambda: answers(url), 30, f"herald serve on {url}", api)
         wait_for(lambda: self.redis.scard("rq:workers"), 30, "the RQ worker to register", worker)
@@ -309,7 +309,7 @@ class Stack:
                     self.workdir)
         self.procs.append(bare)
         self.env["HERALD_PUBLIC_URL"] = api_url
-        api = Proc("api", [sys.executable, "-m", "service.cli", "serve", "--port", str(url_port(api_url))], self.env,
+        api = Proc("api", [sys.executable, "-m", "service.cli.main", "serve", "--port", str(url_port(api_url))], self.env,
                    self.workdir)
         self.procs.append(api)
         wait_for(lambda: answers(bare_url), 30, f"the bare endpoint on {bare_url}", bare)

@@ -38,7 +38,7 @@ def _one(workdir: Path, state: str, n: int) -> float:
     with Stack(workdir / f"{state}-{n}", appendonly=False) as stack:
         if state == "redis_down_from_start":
             stack.redis_server.stop()
-        proc = Proc("worker", [sys.executable, "-m", "service.cli", "worker"], stack.env, stack.workdir)
+        proc = Proc("worker", [sys.executable, "-m", "service.cli.main", "worker"], stack.env, stack.workdir)
         stack.procs.append(proc)
         wait_for(lambda: _logged(proc, " on queue "), 60, "herald worker to start", proc)
         if state == "redis_up":

@@ -1,5 +1,5 @@
 """Counts of wrong credential guesses in Redis, per clock-minute window, shared by every
-API replica (the policy — what is too many — is ``service/ratelimit.py``'s)."""
+API replica (the policy — what is too many — is ``service/api/guess_limits.py``'s)."""
 from __future__ import annotations
 
 import redis

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from herald_errors import Unavailable
+from routing.errors import Unavailable
 
 USER_AGENT = "Herald/0.1 (calendar poller)"
 

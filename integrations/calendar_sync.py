@@ -17,7 +17,7 @@ from typing import Any
 
 import redis
 
-from herald_errors import Conflict
+from routing.errors import Conflict
 from integrations import keys
 from integrations.calendar_sources import SourceError, digest, fetch_url
 from integrations.calendar_state import InForce

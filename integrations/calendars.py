@@ -33,7 +33,7 @@ from routing.policy import Policy, Roster
 from schedules.calendar import CalendarError, CalendarOptions, parse_calendar
 from schedules.model import ParsedCalendar
 from schedules.rotation import Rotation
-from service.config import HeraldConfig, ScheduleSpec
+from integrations.config.model import HeraldConfig, ScheduleSpec
 
 log = logging.getLogger("herald.calendars")
 
@@ -110,7 +110,7 @@ class CalendarBook(SyncMixin):
     def catch_up(self, now: datetime) -> Future[None]:
         """``refresh(now)`` on this book's own catch-up thread, for the API's event loop,
         which must wait neither on files, Redis nor parsing: it awaits the future instead
-        (``service.ingest_async``). Callers arriving while one is queued and not started
+        (``service.api.ingest_async``). Callers arriving while one is queued and not started
         share it (it reads the version keys after they asked). A book without background
         work (no Redis, read-only, closed) refreshes here and answers a done future."""
         with self._catch_up_lock:

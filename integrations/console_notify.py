@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import TextIO
 
-from integrations.pages import OutboundPage, SendResult
+from integrations.notifier import OutboundPage, SendResult
 
 log = logging.getLogger("herald.console")
 

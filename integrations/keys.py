@@ -11,7 +11,7 @@ INCIDENT_SEQ = PREFIX + "seq:incident"
 INCIDENTS_ALL = PREFIX + "incidents"  # zset: id -> created_at (epoch seconds)
 INCIDENTS_OPEN = PREFIX + "incidents:open"  # zset: id -> created_at
 INCIDENTS_RESOLVED = PREFIX + "incidents:resolved"  # zset: id -> resolved_at: what the retention purge reads
-# -- the due index (service/due.py): everything that becomes due, one sorted set ---------------
+# -- the due index (service/worker/due.py): everything that becomes due, one sorted set ---------------
 DUE = PREFIX + "due"  # zset: due_incident()/due_periodic() member -> epoch seconds when it is due
 DUE_INFLIGHT = PREFIX + "due:inflight"  # zset: member claimed by a clock loop -> its lease's end (epoch s)
 DUE_WAKE = PREFIX + "due:wake"  # list a writer pushes to when an entry became due earlier: wakes a clock loop

@@ -14,7 +14,7 @@ import unicodedata
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from integrations.pages import OutboundPage
+from integrations.notifier import OutboundPage
 
 SMS_SEGMENT = 160  # septets in one GSM-7 segment
 _GSM_BASIC = set(

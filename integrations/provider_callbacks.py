@@ -16,7 +16,7 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from herald_errors import Invalid
+from routing.errors import Invalid
 from integrations.message_text import clean_text
 from routing.reply_grammar import HELP_TEXT
 

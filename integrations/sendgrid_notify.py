@@ -10,7 +10,7 @@ incident, and the person's email address — and the response body. Importing th
 installs a filter on that logger that drops the headers and payload lines, keeps the
 method, the path and the status of the others, and redacts any bearer token left, so
 turning on DEBUG logging leaks neither the key nor a page (``herald serve`` and
-``worker`` also keep that logger at WARNING: ``service.logs``).
+``worker`` also keep that logger at WARNING: ``service.telemetry.logs``).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import CustomArg, Mail
 
 from integrations.message_text import clean_text, email_content
-from integrations.pages import OutboundPage, SendResult
+from integrations.notifier import OutboundPage, SendResult
 
 log = logging.getLogger(__name__)
 SENDGRID_HOST = "https://api.sendgrid.com"

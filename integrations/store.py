@@ -143,7 +143,7 @@ def group_writes(receiver: str, group_key: str, policies: Sequence[str], read: G
     """The read-decide-commit loop of one alert group, one policy after another, without
     I/O: it yields each script call — ``COMMIT``, and ``READ_GROUP`` of one policy after a
     refused commit — takes the script's raw reply back, and returns the decisions. The
-    synchronous store (``Store.run``) and the ingest flow (``service.ingest_flow``)
+    synchronous store (``Store.run``) and the ingest flow (``service.engine.ingest_flow``)
     drive this same loop. ``decide(policy, slot, versions)``."""
     decisions = []
     for name, slot in zip(policies, read.slots):
@@ -272,7 +272,7 @@ class Store:
         return str(result)
 
     def renew_leases(self, claimed: Sequence[str], value: str, lease_ms: int) -> int:
-        """Extend the claims in ``claimed`` that still hold ``value`` (see service.leases)."""
+        """Extend the claims in ``claimed`` that still hold ``value`` (see service.engine.leases)."""
         return int(self._renew(keys=list(claimed), args=[value, lease_ms])) if claimed else 0
 
     def record_sent(self, incident_id: str, round_: int, person: str, channel: str, provider_id: str) -> None:

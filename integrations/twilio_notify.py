@@ -25,7 +25,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from integrations.message_text import clean_text, sms_text, voice_twiml
-from integrations.pages import OutboundPage, SendResult
+from integrations.notifier import OutboundPage, SendResult
 
 log = logging.getLogger(__name__)
 CALL_TIME_LIMIT_S = 300  # a paging call never needs to last longer

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from herald_errors import Invalid
+from routing.errors import Invalid
 from routing.decision import Decision
 from routing.escalation import page_next, reassign_person, retrigger, start, stop_paging
 from routing.incident import (

@@ -1,6 +1,6 @@
 """What to send, decided without I/O: the delivery plan.
 
-``service.delivery`` runs the stages that talk to Redis and the providers (rate window,
+``service.engine.delivery`` runs the stages that talk to Redis and the providers (rate window,
 claim, send under a lease, record); every choice between them is made here, from data:
 
 * ``due_targets``: which (person, channel) an incident has pages due for at ``now`` —

@@ -16,7 +16,7 @@ from typing import Any
 
 import re2
 
-from herald_errors import Invalid
+from routing.errors import Invalid
 
 # Parsed after strip(): no pattern here can backtrack on a long run of spaces.
 _MATCHER = re.compile(r"""(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>.*)""", re.DOTALL)

@@ -19,7 +19,7 @@ FALLBACK_ORDER = ("sms", "voice", "email")
 MAX_ATTEMPTS = 5
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 300
-#: Pages of this severity are never held by a person's rate window (service.delivery).
+#: Pages of this severity are never held by a person's rate window (service.engine.delivery).
 NEVER_HELD = SEVERITIES[0]
 
 

@@ -1,6 +1,6 @@
 """The grammar of what a person answers a page with: an SMS reply's text, or the key
 pressed on a paging call. The one place it is written down; pure (text in, meaning
-out), for ``service.replies`` and the provider webhooks to act on.
+out), for ``service.engine.replies`` and the provider webhooks to act on.
 
 SMS (case and surrounding ``.``/``!`` ignored; a code is ``12``, ``#12``; no code means
 "the latest page to this number")::

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from herald_errors import Invalid
+from routing.errors import Invalid
 from routing.incident import Incident, TimelineEntry
 from routing.policy import DEFAULT_ESCALATE_AFTER, Policy
 

@@ -1,6 +1,6 @@
 """Alertmanager's always-firing Watchdog alert, taken out of a webhook before it is routed.
 
-Its alerts are pings of the heartbeat ``watchdog`` (``service.heartbeats``), never an
+Its alerts are pings of the heartbeat ``watchdog`` (``service.engine.heartbeats``), never an
 incident. The webhook's edge splits them off here (pure: no I/O), pings for them, and
 routes only the rest.
 """

@@ -26,7 +26,7 @@ import recurring_ical_events
 import x_wr_timezone
 from icalendar import Calendar, Component
 
-from herald_errors import Invalid
+from routing.errors import Invalid
 from schedules.calendar_options import CalendarError, CalendarOptions
 from schedules.model import ParsedCalendar, Person, Problem, Shift
 from schedules.people_matching import PersonMatcher, tier_of

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from herald_errors import Invalid
+from routing.errors import Invalid
 from schedules.timezones import zone_from_name
 
 MATCH_SOURCES = ("attendee", "organizer", "summary", "description")

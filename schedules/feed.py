@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from icalendar import Calendar, Event
 
-from herald_errors import Invalid
+from routing.errors import Invalid
 from schedules.model import Person, Shift
 
 PRODID = "-//Herald//On-call schedule//EN"

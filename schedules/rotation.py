@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-from herald_errors import Invalid
+from routing.errors import Invalid
 from schedules.model import Handoff, Shift
 
 _NOBODY: tuple[Shift, ...] = ()

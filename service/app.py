@@ -7,15 +7,30 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service import ack_pages, api_alertmanager, api_incidents, api_maintenance, health, provider_webhooks, simulation
-from service import api_feeds, api_handoffs, api_oncall, api_schedules
-from service import api_drills, api_heartbeats, api_reports, api_sessions
+from service.web import ack_page as ack_pages
+from service.api import alertmanager as api_alertmanager
+from service.api import incidents as api_incidents
+from service.api import maintenance as api_maintenance
+from service.api import health
+from service.api import provider_webhooks
+from service.api import dry_run as simulation
+from service.api import feeds as api_feeds
+from service.api import handoffs as api_handoffs
+from service.api import oncall as api_oncall
+from service.api import schedules as api_schedules
+from service.api import drills as api_drills
+from service.api import heartbeats as api_heartbeats
+from service.api import reports as api_reports
+from service.web import sessions_api as api_sessions
 from service import web  # the web console: /ui and /static
-from service.api_docs import create_docs_app
-from service.auth import configured_tokens
-from service import errors, http_refusals, logs, metrics
-from service.http_guards import BodyLimit, SecurityHeaders
-from service.runtime import Herald
+from service.api.docs import create_docs_app
+from service.api.auth import configured_tokens
+from service.api import errors
+from service.api import refusals as http_refusals
+from service.telemetry import logs
+from service.telemetry import metrics
+from service.api.guards import BodyLimit, SecurityHeaders
+from service.engine.runtime import Herald
 from service.settings import Settings
 from service.web.session import credentials as console_credentials
 
@@ -30,11 +45,11 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from service.ingest_async import AsyncIngest
-        from service.redis_clients import connect_async
+        from service.api.ingest_async import AsyncIngest
+        from service.engine.redis_clients import connect_async
 
         # The webhook drives the ingest flow on the event loop with its own asyncio client
-        # (service.ingest_async), never through the thread pool.
+        # (service.api.ingest_async), never through the thread pool.
         # No per-socket timeout: AsyncIngest puts one deadline on each call instead.
         app.state.ingest = AsyncIngest(herald, connect_async(settings, socket_timeout=None), timeout=5)
         try:

@@ -17,7 +17,7 @@ class Settings(BaseSettings):
     alertmanager_token: SecretStr | None = Field(None, description="Bearer credential (or basic-auth password) Alertmanager sends.")
     alertmanager_username: str = Field("alertmanager", description="Basic-auth user name Alertmanager sends, if it uses basic_auth.")
     api_token: SecretStr | None = Field(None, description="Admin token for the API (Authorization: Bearer).")
-    api_tokens: SecretStr | None = Field(None, description="More API tokens with scopes: name:scope:token,... where scope is read, write or admin (see service/auth.py).")
+    api_tokens: SecretStr | None = Field(None, description="More API tokens with scopes: name:scope:token,... where scope is read, write or admin (see service/api/auth.py).")
     ack_attempts_per_ip: int = Field(20, ge=1, description="Wrong acknowledgement-link tokens one client address may try per minute; past that its wrong tokens get 429 (a right link always works).")
     ack_attempts_global: int = Field(600, ge=1, description="Wrong acknowledgement-link tokens all clients together may try per minute; past that every wrong token gets 429 (a right link always works).")
     queue: str = Field("herald", description="RQ queue name.")

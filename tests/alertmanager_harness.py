@@ -51,7 +51,7 @@ from typing import Any, Iterable, Mapping
 
 import httpx
 
-from integrations.local_redis import stop_process
+from service.dev.local_redis import stop_process
 
 __all__ = [
     "AlertmanagerError",

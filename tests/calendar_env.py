@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.runtime import Herald
+from service.engine.runtime import Herald
 from service.settings import Settings
 from tests.herald_env import env_for, weekly_calendar
 

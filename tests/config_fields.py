@@ -7,7 +7,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel
 
-from service.config import FileSpec
+from integrations.config.model import FileSpec
 
 
 def reachable_models(root: type[BaseModel] = FileSpec) -> list[type[BaseModel]]:

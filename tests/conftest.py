@@ -14,9 +14,9 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from integrations.local_redis import LocalRedis, start_redis
+from service.dev.local_redis import LocalRedis, start_redis
 from service.app import create_app
-from service.runtime import Herald
+from service.engine.runtime import Herald
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

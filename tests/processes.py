@@ -21,7 +21,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from integrations import keys
-from integrations.local_redis import free_port, start_redis, stop_process
+from service.dev.local_redis import free_port, start_redis, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +73,7 @@ def stop_all(*procs: Proc) -> None:
 
 
 def herald(*args: str, env: dict[str, str]) -> Proc:
-    return Proc([sys.executable, "-m", "service.cli", *args], env)
+    return Proc([sys.executable, "-m", "service.cli.main", *args], env)
 
 
 def serve(env: dict[str, str], port: int | None = None) -> tuple[Proc, str]:

@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from integrations import keys
-from integrations.local_redis import start_redis
-from integrations.simulator import create_simulator_app
-from integrations.simulator_server import ServerThread
-from integrations.simulator_state import SimulatorState
-from service.devrun import simulator_env
+from service.dev.local_redis import start_redis
+from service.dev.simulator.app import create_simulator_app
+from service.dev.simulator.server import ServerThread
+from service.dev.simulator.state import SimulatorState
+from service.dev.run import simulator_env
 from tests.herald_env import AM_TOKEN, API_TOKEN, env_for, fixture_payload, write_config
 from tests.processes import (Proc, job_ran, redis_client, reset_state, serve_with_worker, stop_all, wait_for,
                              wait_idle, wait_timer)

@@ -9,13 +9,13 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from integrations.local_redis import free_port, start_redis
+from service.dev.local_redis import free_port, start_redis
 from routing.alertmanager import WebhookPayload
 from routing.grouping import group_of
 from routing.routes import Route
 from routing.severity import SEVERITIES, SeverityMapping
-from service.cli import main
-from service.cli_fire import FireError, fire_payload
+from service.cli.main import main
+from service.cli.fire import FireError, fire_payload
 from tests.herald_env import AM_TOKEN, API_TOKEN
 from tests.processes import Proc, api_and_worker, page_entries, wait_for
 

@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from integrations import keys
-from integrations.local_redis import free_port
+from service.dev.local_redis import free_port
 from tests.herald_env import ROOT, weekly_calendar, write_config
 
 BROKEN = "not a readable iCalendar file"
@@ -26,7 +26,7 @@ UNKNOWN = "nobody known in attendee zed@example.com"
 
 
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "service.cli.main", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, env={**os.environ, **env})
 
 

@@ -14,7 +14,7 @@ import sys
 import httpx
 import pytest
 
-from integrations.local_redis import free_port
+from service.dev.local_redis import free_port
 from tests.herald_env import ROOT, weekly_calendar, write_config
 from tests.processes import Proc, herald, wait_for
 
@@ -126,7 +126,7 @@ def test_a_busy_port_stops_before_anything_starts_and_says_how_to_choose_another
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        run = subprocess.run([sys.executable, "-m", "service.cli", "dev", "--port", str(port), "--state-dir",
+        run = subprocess.run([sys.executable, "-m", "service.cli.main", "dev", "--port", str(port), "--state-dir",
                               str(tmp_path / "state")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 1
     assert f"port {port} on 127.0.0.1 is already in use" in run.stderr
@@ -140,6 +140,6 @@ def test_make_run_passes_the_port_and_a_bad_port_is_named(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert make.returncode == 0 and "herald dev --port 18123" in make.stdout, make.stdout + make.stderr
     for bad in ("0", "70000", "http"):
-        run = subprocess.run([sys.executable, "-m", "service.cli", "dev", "--port", bad], cwd=ROOT,
+        run = subprocess.run([sys.executable, "-m", "service.cli.main", "dev", "--port", bad], cwd=ROOT,
                              capture_output=True, text=True, timeout=60)
         assert run.returncode == 2 and f"argument --port: '{bad}' is not a port number" in run.stderr

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from service import metrics
-from service.config import FileSpec, PersonSpec, PolicySpec, ScheduleSpec, SeveritySpec, TierSpec
+from service.telemetry import metrics
+from integrations.config.model import FileSpec, PersonSpec, PolicySpec, ScheduleSpec, SeveritySpec, TierSpec
 from service.settings import Settings
 from tests.config_fields import reachable_models, yaml_key
 from tests.deploy.util import anchors

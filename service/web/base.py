@@ -10,8 +10,8 @@ from fastapi import Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 
-from herald_errors import HeraldError
-from service.errors import status_of
+from routing.errors import HeraldError
+from service.api.errors import status_of
 from service.web.render import page
 from service.web.session import COOKIE, Viewer, check_csrf, cookie_args, encode, signing_key, viewer_from
 
@@ -40,7 +40,7 @@ class ConsoleRoute(APIRoute):
                 response = RedirectResponse(f"{PREFIX}/login?next={quote(target, safe='')}", status_code=303)
             except HTTPException as exc:
                 response = page(request, "error.html", code=exc.status_code, message=str(exc.detail))
-            except HeraldError as exc:  # the status the API would answer (service/errors.py), as a page
+            except HeraldError as exc:  # the status the API would answer (service/api/errors.py), as a page
                 response = page(request, "error.html", code=status_of(exc), message=str(exc))
             own = COOKIE.encode() + b"="
             sets_own = any(k == b"set-cookie" and v.startswith(own) for k, v in response.raw_headers)

@@ -11,7 +11,7 @@ import time
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from service.ratelimit import FailureLimiter, client_address
+from service.api.guess_limits import FailureLimiter, client_address
 from service.web.base import PREFIX, ConsoleRoute, admin, csrf_ok, flash, logged_in
 from service.web.oncall_view import policies_now, schedules_now
 from service.web.render import page

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from service.api_incidents import alerts_page, all_alerts
+from service.api.incidents import alerts_page, all_alerts
 from routing.incident import Acknowledge, AddNote, EscalateNow, Reassign, Resolve, Snooze
 from service.web.base import PREFIX, ConsoleRoute, back, flash, logged_in, writer
 from service.web.incident_view import SEVERITIES, STATUSES, describe, links, select, services

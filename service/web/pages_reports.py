@@ -2,7 +2,7 @@
 per severity and per policy, and an inline-SVG chart of the mean time to acknowledge
 against the SLA per severity. Drills are shown apart, never mixed into the numbers;
 incidents removed after their retention count from their month's totals, as in the API
-(``service/api_reports.py``)."""
+(``service/api/reports.py``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from routing.reports import collect, parse_range, sla_for, sla_report
-from service.api_reports import incidents_between, purged_between
+from service.api.reports import incidents_between, purged_between
 from service.web.base import PREFIX, ConsoleRoute, logged_in
 from service.web.render import page, span
 from service.web.session import Viewer

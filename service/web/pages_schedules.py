@@ -12,10 +12,10 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from herald_errors import HeraldError
-from service.api_handoffs import HandoffRequest, cancel_handoff, create_handoff
-from service.auth import Caller
-from service.errors import status_of
+from routing.errors import HeraldError
+from service.api.handoffs import HandoffRequest, cancel_handoff, create_handoff
+from service.api.auth import Caller
+from service.api.errors import status_of
 from service.web.base import PREFIX, ConsoleRoute, back, flash, logged_in, writer
 from service.web.oncall_view import schedule_tiers
 from service.web.render import page
@@ -88,7 +88,7 @@ def make_handoff(request: Request, target: str = Form(""), to: str = Form(""), f
         body = HandoffRequest(schedule=schedule, tier=tier, to=to, from_person=from_person or None,
                               start=begin, end=finish, note=note.strip())
         create_handoff(body, request, _caller(viewer))
-    except HeraldError as exc:  # what the API would answer (service/errors.py), shown on the form
+    except HeraldError as exc:  # what the API would answer (service/api/errors.py), shown on the form
         return _view(request, status_of(exc), f"Handoff not saved — {exc}", form)
     except (ValueError, ValidationError) as exc:
         message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from fastapi import HTTPException, Request
 
 from integrations.console_sessions import LIFETIME as SESSION_LIFETIME, ConsoleSessions
-from service.auth import MIN_TOKEN_LENGTH, configured_tokens
+from service.api.auth import MIN_TOKEN_LENGTH, configured_tokens
 
 COOKIE = "herald_session"
 LIFETIME = SESSION_LIFETIME  # integrations/console_sessions.py: the store keeps sessions as long

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from integrations.simulator_callbacks import load_signing_key, public_key_b64
+from service.dev.simulator.callbacks import load_signing_key, public_key_b64
 from tests.deploy.util import (AWAITING_WIRING, COMPOSE, DEPLOY, ROOT, SIMULATOR_ENV, herald_env_names, require_tool,
                                run, settings_env_names)
 
@@ -55,7 +55,7 @@ def test_dockerfile_is_multi_stage_non_root_with_entrypoint_and_healthcheck():
     assert "curl" not in check and "wget" not in check
     assert "wheel" in dict(steps)["RUN"] and "--no-index" in " ".join(a for w, a in runtime if w == "RUN")
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["herald"] == "service.cli:main"
+    assert scripts["herald"] == "service.cli.main:main"
 
 
 def test_dockerfile_copies_every_package_and_nothing_ignored():

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from integrations.calendars import CalendarBook
-from service import health
-from service.config import load_config
+from service.api import health
+from integrations.config.model import load_config
 from tests.deploy.util import (AWAITING_WIRING, DEPLOY, KUBE, ROOT, herald_env_names, kube_objects, load_all,
                                settings_env_names)
 
@@ -89,7 +89,7 @@ def test_api_and_worker_deployments():
     assert api_c["readinessProbe"]["httpGet"]["path"] == "/readyz" in paths
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         assert api_c[probe]["httpGet"]["port"] in ports(api)
-    # The worker's probe is the /healthz of service.metrics.start_worker_metrics_server.
+    # The worker's probe is the /healthz of service.telemetry.metrics.start_worker_metrics_server.
     assert worker_c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     env = {e["name"]: e["value"] for e in worker_c["env"]}
     assert int(env["HERALD_WORKER_METRICS_PORT"]) == ports(worker)["metrics"]

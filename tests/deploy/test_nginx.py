@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from integrations.local_redis import free_port
+from service.dev.local_redis import free_port
 from tests.deploy.util import COMPOSE, DEPLOY
 from tests.herald_env import AM_TOKEN, env_for, fixture_payload, write_config
 from tests.processes import serve, stop_all, wait_for

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import yaml
 
-from service import metrics
+from service.telemetry import metrics
 from tests.deploy.util import DEPLOY, OPERATING, RULES, anchors, require_tool, run
 
 RULE_LIST = [rule for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]

@@ -23,7 +23,7 @@ OPERATING = ROOT / "docs" / "operating.md"
 AWAITING_WIRING = {
     "HERALD_WORKER_METRICS_PORT": "worker metrics server: service/metrics.start_worker_metrics_server",
 }
-#: Read by ``herald sim`` itself (integrations/simulator.py), not by Settings.
+#: Read by ``herald sim`` itself (service/dev/simulator/app.py), not by Settings.
 SIMULATOR_ENV = {"HERALD_SIM_TWILIO_AUTH_TOKEN", "HERALD_SIM_SENDGRID_API_KEY"}
 
 

@@ -20,11 +20,11 @@ import httpx
 import redis
 
 from integrations import keys
-from integrations.local_redis import LocalRedis, free_port, start_redis
-from integrations.simulator import create_simulator_app
-from integrations.simulator_server import ServerThread
-from integrations.simulator_state import SimMessage, SimulatorState
-from service.devrun import simulator_env
+from service.dev.local_redis import LocalRedis, free_port, start_redis
+from service.dev.simulator.app import create_simulator_app
+from service.dev.simulator.server import ServerThread
+from service.dev.simulator.state import SimMessage, SimulatorState
+from service.dev.run import simulator_env
 from tests.herald_env import AM_TOKEN, API_TOKEN, env_for, fixture_payload, write_config
 from tests.processes import (ROOT, Proc, await_api, port_taken, redis_client, serve, spawn_api, stop_all, wait_for,
                              wait_sweep)
@@ -99,7 +99,7 @@ class Deployment:
         return url
 
     def add_worker(self, public_url: str | None = None) -> SessionProc:
-        worker = SessionProc([sys.executable, "-m", "service.cli", "worker"],
+        worker = SessionProc([sys.executable, "-m", "service.cli.main", "worker"],
                              {**self.env, "HERALD_PUBLIC_URL": public_url or self.url})
         self.workers.append(worker)
         return worker

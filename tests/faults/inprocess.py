@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from integrations.local_redis import free_port
-from integrations.simulator import create_simulator_app
-from integrations.simulator_server import ServerThread
-from integrations.simulator_state import SimulatorState
+from service.dev.local_redis import free_port
+from service.dev.simulator.app import create_simulator_app
+from service.dev.simulator.server import ServerThread
+from service.dev.simulator.state import SimulatorState
 from routing.alertmanager import WebhookPayload
-from service.devrun import simulator_env
-from service.ingest import ingest
-from service.runtime import Herald
+from service.dev.run import simulator_env
+from service.engine.ingest import ingest
+from service.engine.runtime import Herald
 from service.settings import Settings
 from tests.herald_env import env_for, fixture_payload, write_config
 

@@ -1,4 +1,4 @@
-"""``python -m tests.faults.one_job_worker``: Herald's RQ loop (``service.worker.serve_rq``)
+"""``python -m tests.faults.one_job_worker``: Herald's RQ loop (``service.worker.process.serve_rq``)
 over real RQ workers that each quit after one job by themselves (RQ's own ``max_jobs``), the
 way RQ's loop quits when Redis goes away while it finishes a job. Run as a process so that
 RQ's signal handlers are installed in a main thread and SIGTERM is the real stop."""
@@ -10,9 +10,9 @@ from typing import Any
 
 from rq import SimpleWorker, get_current_job
 
-from service.runtime import Herald
+from service.engine.runtime import Herald
 from service.settings import Settings
-from service.worker import serve_rq
+from service.worker.process import serve_rq
 
 DONE = "test:one-job-worker:done"
 

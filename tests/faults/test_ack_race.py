@@ -10,8 +10,8 @@ import threading
 import time
 
 from routing.incident import Acknowledge
-from service import due
-from service.delivery import deliver
+from service.worker import due
+from service.engine.delivery import deliver
 from tests.faults.harness import BOB
 from tests.faults.inprocess import local_herald
 

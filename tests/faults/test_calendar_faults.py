@@ -13,9 +13,9 @@ import pytest
 from fastapi import FastAPI, Response
 from fastapi.testclient import TestClient
 
-from integrations.simulator_server import ServerThread
+from service.dev.simulator.server import ServerThread
 from service.app import create_app
-from service.runtime import Herald
+from service.engine.runtime import Herald
 from service.settings import Settings
 from tests.faults.harness import ALICE, API, deploy
 from tests.herald_env import API_TOKEN, env_for, weekly_calendar

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from integrations.local_redis import start_redis
+from service.dev.local_redis import start_redis
 from tests.faults.harness import ALICE, AM, API, Deployment, deploy
 from tests.processes import wait_for, wait_idle, wait_sweep, wait_timer
 

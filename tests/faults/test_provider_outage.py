@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from routing.page_outcomes import MAX_ATTEMPTS, backoff
-from service.delivery import deliver
+from service.engine.delivery import deliver
 from tests.faults.harness import ALICE
 from tests.faults.inprocess import local_herald
 

@@ -11,8 +11,8 @@ import threading
 import pytest
 import redis
 
-from integrations.local_redis import start_redis
-from service.delivery import deliver
+from service.dev.local_redis import start_redis
+from service.engine.delivery import deliver
 from tests.faults.harness import ALICE
 from tests.faults.inprocess import local_herald
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import redis
 
-from integrations.local_redis import start_redis
+from service.dev.local_redis import start_redis
 from tests.faults.harness import ALICE, BOB, deploy, redis_keys, restart_redis
 from tests.processes import idle, redis_client, wait_for, wait_worker_ready
 

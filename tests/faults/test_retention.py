@@ -18,9 +18,10 @@ from integrations import keys
 from integrations.retention_store import RetentionStore
 from routing.alertmanager import WebhookPayload
 from routing.incident import Acknowledge, Escalate
-from service import due, retention
-from service.delivery import deliver
-from service.ingest import ingest
+from service.worker import due
+from service.engine import retention
+from service.engine.delivery import deliver
+from service.engine.ingest import ingest
 from tests.faults.harness import ALICE
 from tests.faults.inprocess import local_herald
 from tests.herald_env import fixture_payload

@@ -22,7 +22,7 @@ import time
 import httpx
 import pytest
 
-from integrations.local_redis import free_port
+from service.dev.local_redis import free_port
 from tests.herald_env import AM_TOKEN, env_for, fixture_payload, write_config
 from tests.processes import Proc, await_api, port_taken, stop_all, wait_for
 
@@ -95,7 +95,7 @@ def serve_limited(env: dict[str, str], nofile: int) -> tuple[Proc, str]:
     for attempt in range(3):
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = Proc(["prlimit", f"--nofile={nofile}", "--", sys.executable, "-m", "service.cli", "serve",
+        proc = Proc(["prlimit", f"--nofile={nofile}", "--", sys.executable, "-m", "service.cli.main", "serve",
                      "--port", str(port)], {**env, "HERALD_PUBLIC_URL": url})
         try:
             return await_api(proc, url), url

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from integrations.local_redis import start_redis
+from service.dev.local_redis import start_redis
 from tests.faults.harness import SessionProc
 from tests.herald_env import env_for, write_config
 from tests.processes import redis_client, stop_all, wait_for
@@ -24,7 +24,7 @@ WAITING = "herald.worker: Redis unreachable"  # no RQ loop: Herald's waits to st
 
 def started_worker(tmp_path, redis_url: str):
     env = {**env_for(write_config(tmp_path / "conf"), redis_url), "HERALD_SWEEP_INTERVAL": "1"}
-    worker = SessionProc([sys.executable, "-m", "service.cli", "worker"], env)
+    worker = SessionProc([sys.executable, "-m", "service.cli.main", "worker"], env)
     wait_for(lambda: any(READY in line and "on queue" in line for line in worker.lines), 60, "the worker", worker)
     return worker
 

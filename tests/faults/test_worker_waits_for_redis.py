@@ -6,7 +6,7 @@ import json
 import httpx
 import pytest
 
-from integrations.local_redis import free_port, start_redis
+from service.dev.local_redis import free_port, start_redis
 from tests.herald_env import AM_TOKEN, env_for, fixture_payload, write_config
 from tests.processes import await_api, herald, port_taken, serve, spawn_api, stop_all, wait_for
 

@@ -18,10 +18,10 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from integrations.pages import OutboundPage
-from integrations.simulator import create_simulator_app
-from integrations.simulator_server import ServerThread
-from integrations.simulator_state import SimulatorState
+from integrations.notifier import OutboundPage
+from service.dev.simulator.app import create_simulator_app
+from service.dev.simulator.server import ServerThread
+from service.dev.simulator.state import SimulatorState
 
 ACCOUNT_SID = "AC" + "5" * 32
 AUTH_TOKEN = "tok-SECRET-9f8e7d6c5b4a3f2e1d0c"

@@ -15,7 +15,7 @@ from integrations import keys
 from integrations.calendar_sandbox import ParseTimeout
 from integrations.calendars import CalendarBook, UploadRefused
 from schedules.calendar import CalendarError
-from service.config import load_config
+from integrations.config.model import load_config
 from tests.calendar_env import calendar, event, now_utc, record_children, weekly, write_schedule_config
 
 

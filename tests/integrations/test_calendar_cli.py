@@ -9,7 +9,7 @@ import redis
 
 from integrations.calendar_copies import CalendarCopies
 from integrations.handoff_store import HandoffStore, StoredHandoff
-from service.cli import main
+from service.cli.main import main
 from tests.calendar_env import calendar, event, now_utc, write_schedule_config
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.config import ConfigError, load_config
+from integrations.config.model import ConfigError, load_config
 from tests.calendar_env import POLICY, PEOPLE
 
 

@@ -9,7 +9,7 @@ import redis
 from integrations import keys
 from integrations.calendars import CalendarBook
 from integrations.handoff_store import HandoffStore, StoredHandoff
-from service.config import load_config
+from integrations.config.model import load_config
 from tests.calendar_env import now_utc, write_schedule_config
 
 

@@ -11,8 +11,8 @@ import redis
 
 from integrations.calendars import CalendarBook
 from schedules.calendar import CalendarError
-from service.cli import main
-from service.config import load_config
+from service.cli.main import main
+from integrations.config.model import load_config
 from tests.calendar_env import calendar, calendar_server, event, now_utc, stamp, write_schedule_config
 
 SKIPPED = "bob-1 'On call Bob Brown': VEVENT without DTSTART"

@@ -11,7 +11,7 @@ import redis
 
 from integrations import keys
 from integrations.calendars import CalendarBook
-from service.config import load_config
+from integrations.config.model import load_config
 from tests.calendar_env import calendar_server, now_utc, weekly, write_schedule_config
 
 ALICE = weekly("f1", "alice@example.com", "Alice Adams")

@@ -136,7 +136,7 @@ def test_email_content_escapes_and_blocks_header_injection():
 
 
 def test_notice_is_plain_text_with_a_link_and_no_ack_prompt():
-    from integrations.pages import OutboundPage
+    from integrations.notifier import OutboundPage
 
     notice = OutboundPage(incident_id="handoff-h1", code="", step=0, tier="", person_id="erin", person_name="Erin",
                           channel="sms", address="+15550100004", severity="", title="Herald handoff: backup L2",

@@ -8,10 +8,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from integrations.provider_callbacks import (message_twiml, parse_sendgrid_events, parse_status, verify_sendgrid,
                                              verify_twilio)
 from integrations.sendgrid_notify import SendGridNotifier
-from integrations.simulator import create_simulator_app
-from integrations.simulator_callbacks import public_key_b64
-from integrations.simulator import main
-from integrations.simulator_server import ServerThread
+from service.dev.simulator.app import create_simulator_app
+from service.dev.simulator.callbacks import public_key_b64
+from service.dev.simulator.app import main
+from service.dev.simulator.server import ServerThread
 from integrations.twilio_notify import TwilioNotifier
 from routing.reply_grammar import parse_keypress, parse_sms
 from tests.integrations.sim_fixture import (ACCOUNT_SID, AUTH_TOKEN, CALLS, EMAIL, FROM_NUMBER,  # noqa: F401
@@ -314,8 +314,8 @@ def test_callback_in_flight_across_a_reset_is_forgotten_with_it():
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from integrations.simulator_callbacks import CallbackSender
-    from integrations.simulator_state import SimulatorState
+    from service.dev.simulator.callbacks import CallbackSender
+    from service.dev.simulator.state import SimulatorState
 
     arrived, release = threading.Event(), threading.Event()
 

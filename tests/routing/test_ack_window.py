@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from routing.decide import decide
 from routing.incident import AlertsReceived, AlertState, Escalate, EscalateAt, PageOutcome
 from routing.policy import Policy, SeverityRule, Tier
-from routing.simulate import plan
+from routing.dry_run import plan
 
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 DELAY = timedelta(seconds=20)

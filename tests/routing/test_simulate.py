@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 from routing.incident import AlertsReceived, AlertState, Hold
 from routing.policy import Policy, SeverityRule, Tier
-from routing.simulate import plan
+from routing.dry_run import plan
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 POLICY = Policy("default", (Tier("L1", schedule="primary"), Tier("L2", schedule="backup"),

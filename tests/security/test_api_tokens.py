@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from service import auth
+from service.api import auth
 from service.app import create_app
 from service.settings import Settings
 from tests.herald_env import AM_TOKEN, API_TOKEN

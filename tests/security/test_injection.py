@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 import httpx
 import pytest
 
-from integrations.local_redis import start_redis
+from service.dev.local_redis import start_redis
 from tests.faults.harness import ALICE, deploy
 from tests.herald_env import fixture_payload
 from tests.processes import wait_for

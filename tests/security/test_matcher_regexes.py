@@ -13,7 +13,7 @@ import pytest
 import re2
 
 from routing.matchers import MatcherError, compiled, parse_matcher
-from service.config import ConfigError, load_config
+from integrations.config.model import ConfigError, load_config
 from tests.herald_env import write_config
 from tests.security.conftest import ADMIN_TOKEN, bearer
 

@@ -22,7 +22,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from service.app import create_app
-from service.runtime import Herald
+from service.engine.runtime import Herald
 from service.settings import Settings
 from tests.herald_env import AM_TOKEN, API_TOKEN, env_for, fixture_payload, write_config
 

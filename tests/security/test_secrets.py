@@ -21,16 +21,16 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from integrations.local_redis import free_port, start_redis
-from integrations.pages import OutboundPage
+from service.dev.local_redis import free_port, start_redis
+from integrations.notifier import OutboundPage
 from integrations.sendgrid_notify import SendGridNotifier
-from integrations.simulator import create_simulator_app
-from integrations.simulator_server import ServerThread
-from integrations.simulator_state import SimulatorState
+from service.dev.simulator.app import create_simulator_app
+from service.dev.simulator.server import ServerThread
+from service.dev.simulator.state import SimulatorState
 from integrations.twilio_notify import TwilioNotifier
 from integrations.calendar_sources import fetch_url
-from service.devrun import simulator_env
-from service.logs import QUIET_LOGGERS, configure_logging
+from service.dev.run import simulator_env
+from service.telemetry.logs import QUIET_LOGGERS, configure_logging
 from tests.calendar_env import calendar_server
 from tests.herald_env import env_for, fixture_payload, weekly_calendar, write_config
 from tests.processes import herald, serve, wait_for
@@ -227,7 +227,7 @@ def test_herald_logging_redacts_what_another_logger_prints(tmp_path, redis_url, 
     as Herald starts), and lines that carry an ack link, a feed token, a person's phone
     number and email address, are written redacted. The edge: the same in JSON lines and
     in an exception's text. A line with none of them is written as it was."""
-    from service.runtime import Herald
+    from service.engine.runtime import Herald
     from service.settings import Settings
 
     root = logging.getLogger()

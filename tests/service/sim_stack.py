@@ -2,8 +2,8 @@
 SendGrid notifiers (the official SDKs) pointed at the provider simulator, which
 also plays the engineer: SMS replies reach Herald signed as Twilio signs them.
 
-Nothing runs a worker: a test delivers with ``service.due.run_now`` /
-``service.delivery.deliver`` itself, so it decides when each page may go out.
+Nothing runs a worker: a test delivers with ``service.worker.due.run_now`` /
+``service.engine.delivery.deliver`` itself, so it decides when each page may go out.
 """
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
-from integrations.simulator import create_simulator_app
-from integrations.simulator_server import ServerThread
-from integrations.simulator_state import SimMessage, SimulatorState
+from service.dev.simulator.app import create_simulator_app
+from service.dev.simulator.server import ServerThread
+from service.dev.simulator.state import SimMessage, SimulatorState
 from routing.incident import Incident
 from service.app import create_app
-from service.devrun import simulator_env
-from service.runtime import Herald
+from service.dev.run import simulator_env
+from service.engine.runtime import Herald
 from service.settings import Settings
 from tests.herald_env import AM_TOKEN, fixture_payload
 

@@ -3,9 +3,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from integrations.pages import OutboundPage, SendResult
+from integrations.notifier import OutboundPage, SendResult
 from integrations.message_text import sms_text
-from service.delivery import deliver
+from service.engine.delivery import deliver
 from service.settings import Settings
 from tests.herald_env import API_TOKEN, env_for, write_config
 

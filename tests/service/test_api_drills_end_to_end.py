@@ -9,11 +9,11 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from integrations.local_redis import free_port
-from integrations.simulator import create_simulator_app
-from integrations.simulator_server import ServerThread
-from integrations.simulator_state import SimulatorState
-from service.devrun import simulator_env
+from service.dev.local_redis import free_port
+from service.dev.simulator.app import create_simulator_app
+from service.dev.simulator.server import ServerThread
+from service.dev.simulator.state import SimulatorState
+from service.dev.run import simulator_env
 from tests.herald_env import API_TOKEN, env_for, write_config
 from tests.processes import herald, serve, wait_for
 

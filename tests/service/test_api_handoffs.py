@@ -10,7 +10,7 @@ from typing import NamedTuple
 import pytest
 from rq import SimpleWorker
 
-from service import jobs
+from service.worker import jobs
 
 from tests.calendar_env import (  # noqa: F401 (fixtures)
     API,

@@ -7,7 +7,7 @@ from integrations.handoff_store import StoredHandoff
 from routing.incident import Incident
 from routing.policy import Policy, Tier
 from schedules.model import Person
-from service.handoff_messages import incoming_text, outgoing_text, relevant_incidents
+from service.engine.handoff_messages import incoming_text, outgoing_text, relevant_incidents
 from tests.calendar_env import utc
 
 PEOPLE = {p.id: p for p in (Person("bob", "Bob Brown"), Person("erin", "Erin Engel"))}

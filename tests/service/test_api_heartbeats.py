@@ -5,8 +5,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from routing.decide import Decision
-from service import due, heartbeats
-from service.runtime import Herald
+from service.worker import due
+from service.engine import heartbeats
+from service.engine.runtime import Herald
 from tests.herald_env import AM_TOKEN, API_TOKEN
 
 API = {"Authorization": f"Bearer {API_TOKEN}"}

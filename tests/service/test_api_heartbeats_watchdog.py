@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from service import due
+from service.worker import due
 from service.settings import Settings
 from tests.herald_env import AM_TOKEN, API_TOKEN, env_for, fixture_payload, write_config
 

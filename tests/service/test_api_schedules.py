@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.cli import main
-from service.runtime import Herald
+from service.cli.main import main
+from service.engine.runtime import Herald
 from service.settings import Settings
 from tests.calendar_env import (  # noqa: F401 (fixtures)
     API,

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from service.config import ConfigError, load_config, parse_duration
+from integrations.config.model import ConfigError, load_config, parse_duration
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "deploy/examples/herald.yaml"

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-from integrations.local_redis import free_port
+from service.dev.local_redis import free_port
 from service.app import create_app
-from service.cli import main
-from service.config import ConfigError, load_config
+from service.cli.main import main
+from integrations.config.model import ConfigError, load_config
 from service.settings import Settings
 from tests.config_fields import schema_fields
 from tests.herald_env import ROOT, env_for
@@ -199,7 +199,7 @@ def run_herald(args: list[str], config: Path, redis_url: str, port: int) -> tupl
     """Run ``herald ARGS`` to its end. A ``serve`` that starts listening on ``port`` instead
     of refusing its configuration is stopped, and answers -1."""
     env = {**os.environ, **env_for(config, redis_url)}
-    with subprocess.Popen([sys.executable, "-m", "service.cli", *args], cwd=ROOT, env=env, text=True,
+    with subprocess.Popen([sys.executable, "-m", "service.cli.main", *args], cwd=ROOT, env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
         while process.poll() is None:
             try:

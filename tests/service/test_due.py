@@ -12,8 +12,9 @@ from rq import SimpleWorker
 
 from integrations import keys
 from integrations.due_store import DueIndex
-from service import due, jobs
-from service.delivery import deliver
+from service.worker import due
+from service.worker import jobs
+from service.engine.delivery import deliver
 from tests.herald_env import AM_TOKEN, fixture_payload
 
 
@@ -192,7 +193,7 @@ def test_a_job_that_fails_is_retried_from_the_due_index(client, herald, monkeypa
 
     before = time.time()
     job = herald.queue.enqueue("builtins.int", "not a number", job_id=keys.job_id("notice", "test"),
-                               on_failure=Callback("service.due.retry_later"))
+                               on_failure=Callback("service.worker.due.retry_later"))
     SimpleWorker([herald.queue], connection=herald.queue.connection).work(burst=True)
     assert job.get_status(refresh=True) == "failed"
     member = f"retry:{job.id}"
@@ -211,7 +212,7 @@ def test_worker_burst_does_everything_due_now_and_exits(client, herald):
     import sys
 
     incident_id = open_one(client)
-    done = subprocess.run([sys.executable, "-m", "service.cli", "worker", "--burst"], env=dict(os.environ),
+    done = subprocess.run([sys.executable, "-m", "service.cli.main", "worker", "--burst"], env=dict(os.environ),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PAGE [sms]" in done.stdout and f"#{incident_id}" in done.stdout  # alice paged (console notifier)

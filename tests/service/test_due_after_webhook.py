@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from integrations import keys
 from integrations.due_store import DueIndex
 from routing.incident import Acknowledge
-from service import due
+from service.worker import due
 from service.app import create_app
-from service.runtime import Herald
+from service.engine.runtime import Herald
 from service.settings import Settings
 from tests.herald_env import AM_TOKEN, fixture_payload
 from tests.integrations.sim_fixture import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, sim, sim_env  # noqa: F401
@@ -59,7 +59,7 @@ def sms_to_alice(sim) -> list:
 def test_the_webhook_runs_on_the_event_loop_path(client, herald, sim):
     """The first webhook of a process also reads the maintenance windows (and may wait
     for the calendars to catch up); after that a new group is read and committed on the
-    event loop (service.ingest_async): two script calls through its batch, the due-index
+    event loop (service.api.ingest_async): two script calls through its batch, the due-index
     entry written with the incident."""
     ingest = client.app.state.ingest
     assert ingest is not None  # set up by the app's lifespan

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
-from service import errors
+from service.api import errors
 from tests.herald_env import AM_TOKEN, API_TOKEN, fixture_payload
 
 API = {"Authorization": f"Bearer {API_TOKEN}"}

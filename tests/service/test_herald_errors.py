@@ -1,4 +1,4 @@
-"""One error root, mapped to HTTP once (service/errors.py): NotFound 404, Invalid 400,
+"""One error root, mapped to HTTP once (service/api/errors.py): NotFound 404, Invalid 400,
 Conflict 409, Unavailable 503 — and the case that used to answer 500: an action on an
 incident whose policy was removed from the configuration."""
 from __future__ import annotations
@@ -11,10 +11,10 @@ import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from herald_errors import Conflict, HeraldError, Invalid, NotFound, Unavailable
+from routing.errors import Conflict, HeraldError, Invalid, NotFound, Unavailable
 from routing.matchers import MatcherError
 from schedules.calendar import CalendarError
-from service import errors
+from service.api import errors
 from tests.herald_env import AM_TOKEN, API_TOKEN, fixture_payload
 
 API = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -119,7 +119,7 @@ def test_an_error_of_no_kind_and_a_bare_builtin_stay_500s(mapped):
 
 
 def test_a_class_of_two_kinds_answers_as_the_one_it_names_first():
-    from service.cli_fire import FireError, NoAnswer
+    from service.cli.fire import FireError, NoAnswer
 
     assert errors.status_of(FireError("--url 'x': give Herald's base URL")) == 400
     assert errors.status_of(NoAnswer("no answer from Herald at http://127.0.0.1:1")) == 503
@@ -130,8 +130,8 @@ def test_every_existing_error_class_has_a_kind():
     from integrations.calendar_sandbox import ParseTimeout
     from integrations.calendar_sources import SourceError
     from integrations.calendar_sync import UploadRefused
-    from service.cli_fire import FireError
-    from service.config import ConfigError
+    from service.cli.fire import FireError
+    from integrations.config.model import ConfigError
 
     kinds = {MatcherError: Invalid, CalendarError: Invalid, ParseTimeout: Invalid, ConfigError: Invalid,
              FireError: Invalid, SourceError: Unavailable, UploadRefused: Conflict}

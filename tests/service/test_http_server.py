@@ -1,5 +1,5 @@
-"""The API's HTTP server against slow and greedy clients (service/http_server.py, its tally
-in service/http_refusals.py, the slow-body guard in service/http_guards.py): Herald's own
+"""The API's HTTP server against slow and greedy clients (service/api/server.py, its tally
+in service/api/refusals.py, the slow-body guard in service/api/guards.py): Herald's own
 app served by uvicorn exactly as ``herald serve`` configures it (``uvicorn_options``), on a
 loopback port in this process, driven with raw sockets. Time appears only as lower bounds ("never early"); every wait
 has a generous bound that fails the test saying what never happened."""
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 import pytest
 import uvicorn
 
-from service import metrics
+from service.telemetry import metrics
 from service.app import create_app
-from service.http_refusals import Refusals, client_key
-from service.http_server import ACCEPT_OUT_OF_FILES, ConnectionGuard, connection_limit, uvicorn_options
+from service.api.refusals import Refusals, client_key
+from service.api.server import ACCEPT_OUT_OF_FILES, ConnectionGuard, connection_limit, uvicorn_options
 from service.settings import Settings
 from tests.herald_env import AM_TOKEN, env_for, fixture_payload, write_config
 from tests.processes import wait_for
@@ -344,7 +344,7 @@ def test_serve_raises_its_open_file_limit_as_far_as_it_may(limits, expected):
     import subprocess
     import sys
 
-    code = ("import resource; from service.http_server import uvicorn_options; from service.settings import Settings;"
+    code = ("import resource; from service.api.server import uvicorn_options; from service.settings import Settings;"
             "options = uvicorn_options(Settings());"
             "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0], options['http'].guard.max_connections)")
     done = subprocess.run(["prlimit", f"--nofile={limits}", "--", sys.executable, "-c", code], capture_output=True,

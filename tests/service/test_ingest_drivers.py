@@ -1,5 +1,5 @@
-"""The ingest flow (service.ingest_flow) written once, driven twice: the synchronous
-driver (service.ingest) and the event loop's (service.ingest_async) store the same
+"""The ingest flow (service.engine.ingest_flow) written once, driven twice: the synchronous
+driver (service.engine.ingest) and the event loop's (service.api.ingest_async) store the same
 incident and give the same answer; a Redis error in the middle of the flow writes
 nothing and the webhook answers 503."""
 import asyncio
@@ -11,10 +11,10 @@ import redis
 
 from integrations import keys
 from routing.alertmanager import WebhookPayload
-from service.ingest import ingest
-from service.ingest_async import AsyncIngest
-from service.ingest_flow import PAUSE_OVER_ALERTS, CatchUp, Pause, Script, webhook_flow
-from service.redis_clients import connect_async
+from service.engine.ingest import ingest
+from service.api.ingest_async import AsyncIngest
+from service.engine.ingest_flow import PAUSE_OVER_ALERTS, CatchUp, Pause, Script, webhook_flow
+from service.engine.redis_clients import connect_async
 from tests.herald_env import AM_TOKEN, fixture_payload
 
 AUTH = {"Authorization": f"Bearer {AM_TOKEN}"}
@@ -130,7 +130,7 @@ def test_a_redis_error_mid_flow_writes_nothing_and_answers_503(client, herald, r
 
 
 def test_a_big_body_parsed_in_steps_is_the_payload_a_one_shot_parse_gives():
-    from service.api_alertmanager import STEP_ALERTS, STEP_BYTES, parse_in_steps
+    from service.api.alertmanager import STEP_ALERTS, STEP_BYTES, parse_in_steps
 
     body = json.dumps(many_alerts(STEP_ALERTS * 3 + 7)).encode()
     assert len(body) > STEP_BYTES
@@ -140,7 +140,7 @@ def test_a_big_body_parsed_in_steps_is_the_payload_a_one_shot_parse_gives():
 
 
 def test_a_big_body_with_one_bad_alert_is_refused_naming_that_alert(client, herald):
-    from service.api_alertmanager import STEP_ALERTS
+    from service.api.alertmanager import STEP_ALERTS
 
     payload = many_alerts(STEP_ALERTS * 2 + 10)
     payload["alerts"][STEP_ALERTS + 3]["status"] = "burning"

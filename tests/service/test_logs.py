@@ -1,4 +1,4 @@
-"""service.logs: JSON lines, ids from context, secrets redacted, X-Request-Id."""
+"""service.telemetry.logs: JSON lines, ids from context, secrets redacted, X-Request-Id."""
 from __future__ import annotations
 
 import io
@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from service.logs import (QUIET_LOGGERS, REDACTED, RequestIdMiddleware, configure_logging, incident_context, request_id_var,
+from service.telemetry.logs import (QUIET_LOGGERS, REDACTED, RequestIdMiddleware, configure_logging, incident_context, request_id_var,
                           secrets_from_settings, valid_request_id)
 from service.settings import Settings
 

@@ -1,4 +1,4 @@
-"""service.metrics: own registry, transition counting, scrape-time collectors, worker server."""
+"""service.telemetry.metrics: own registry, transition counting, scrape-time collectors, worker server."""
 from __future__ import annotations
 
 import logging
@@ -21,7 +21,7 @@ from rq import Queue
 
 from integrations import keys
 from routing.incident import Incident, PageIntent
-from service import metrics
+from service.telemetry import metrics
 from tests.conftest import ROOT
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -223,7 +223,7 @@ def test_calendar_collector_counts_skipped_events_and_uploads_awaited(tmp_path):
     """From a real book: primary's calendar has an event without DTSTART; team takes
     uploads and has none yet (not an error: /readyz and HeraldCalendarNotLoaded agree)."""
     from integrations.calendars import CalendarBook
-    from service.config import load_config
+    from integrations.config.model import load_config
     from tests.calendar_env import calendar, event, write_schedule_config
 
     now = datetime.now(timezone.utc)

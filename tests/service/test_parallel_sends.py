@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from service import jobs
-from service.delivery import deliver
+from service.worker import jobs
+from service.engine.delivery import deliver
 from tests.herald_env import weekly_calendar
 from tests.service.sim_stack import sim_stack_factory  # noqa: F401
 
@@ -135,7 +135,7 @@ def test_a_forked_child_sends_with_threads_of_its_own():
     threads do not exist in the child, so a pool inherited as it was would never run."""
     import os
 
-    from service import delivery
+    from service.engine import delivery
 
     parent = delivery.pool("sms", 2)
     assert parent.submit(lambda: 1).result() == 1

@@ -16,8 +16,9 @@ import pytest
 
 from integrations import keys
 from integrations.paging_store import INBOUND_EVENT_TTL_SECONDS
-from service import due, metrics
-from service.replies import once
+from service.worker import due
+from service.telemetry import metrics
+from service.engine.replies import once
 from tests.herald_env import weekly_calendar
 from tests.service.sim_stack import ALICE, SimStack, sim_stack_factory  # noqa: F401
 

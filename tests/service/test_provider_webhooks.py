@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from integrations.paging_store import SentMessage
 from service.app import create_app
-from service.runtime import Herald
+from service.engine.runtime import Herald
 from service.settings import Settings
 from tests.herald_env import AM_TOKEN, fixture_payload
 from tests.integrations.test_signatures_known_answers import (SENDGRID_KEY, SENDGRID_PAYLOAD, SENDGRID_SIGNATURE,

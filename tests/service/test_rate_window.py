@@ -15,8 +15,8 @@ from datetime import datetime
 import httpx
 import pytest
 
-from service import due
-from service.delivery import deliver
+from service.worker import due
+from service.engine.delivery import deliver
 from tests.herald_env import API_TOKEN
 from tests.service.sim_stack import ALICE, sim_stack_factory  # noqa: F401
 

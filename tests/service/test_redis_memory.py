@@ -14,7 +14,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.runtime import Herald
+from service.engine.runtime import Herald
 from service.settings import Settings
 from tests.herald_env import AM_TOKEN, fixture_payload
 

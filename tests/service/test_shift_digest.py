@@ -5,10 +5,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from service import due
-from service.runtime import Herald
+from service.worker import due
+from service.engine.runtime import Herald
 from service.settings import Settings
-from service.shift_digest import digest_text, send_digests
+from service.engine.shift_digest import digest_text, send_digests
 from tests.herald_env import CONFIG, env_for, weekly_calendar
 
 

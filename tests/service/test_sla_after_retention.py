@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from routing.incident import Escalate
-from service import due, retention
+from service.worker import due
+from service.engine import retention
 from tests.herald_env import AM_TOKEN, API_TOKEN, fixture_payload
 
 API = {"Authorization": f"Bearer {API_TOKEN}"}

@@ -7,8 +7,8 @@ channel (a call); START lifts it.
 """
 from __future__ import annotations
 
-from service import due
-from service.delivery import deliver
+from service.worker import due
+from service.engine.delivery import deliver
 from tests.service.sim_stack import ALICE, sim_stack_factory  # noqa: F401
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from integrations.paging_store import SentMessage
-from service import due, metrics
+from service.worker import due
+from service.telemetry import metrics
 from tests.herald_env import weekly_calendar
 from tests.service.sim_stack import ALICE, SimStack, sim_stack_factory  # noqa: F401
 

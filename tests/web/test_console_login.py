@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from service.app import create_app
-from service.ratelimit import WINDOW_SECONDS
-from service.runtime import Herald
+from service.api.guess_limits import WINDOW_SECONDS
+from service.engine.runtime import Herald
 from service.settings import Settings
 from service.web.session import COOKIE
 from tests.herald_env import API_TOKEN

@@ -5,12 +5,12 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
-from integrations.simulator import create_simulator_app
-from integrations.simulator_server import ServerThread
-from integrations.simulator_state import SimMessage, SimulatorState, new_sid
+from service.dev.simulator.app import create_simulator_app
+from service.dev.simulator.server import ServerThread
+from service.dev.simulator.state import SimMessage, SimulatorState, new_sid
 from routing.incident import Acknowledge
 from service.app import create_app
-from service.runtime import Herald
+from service.engine.runtime import Herald
 from service.settings import Settings
 from tests.herald_env import API_TOKEN
 from tests.web.conftest import csrf_of, fire, login
@@ -79,7 +79,7 @@ def test_dev_inbox_lists_messages_and_replies_as_the_person(settings, monkeypatc
 
 def test_report_page_over_a_purged_month_counts_it_and_names_a_month_it_cuts(admin, herald):
     """Incidents removed after their retention count from their month's totals, as in the API."""
-    from service import due
+    from service.worker import due
 
     now = herald.clock()
     first = (now - timedelta(days=200)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.runtime import Herald
+from service.engine.runtime import Herald
 from tests.web.conftest import csrf_of, login
 
 

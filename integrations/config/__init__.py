@@ -1,0 +1,1 @@
+"""The configuration file (YAML): its models, validation and where errors are."""

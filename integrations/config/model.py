@@ -1,0 +1,316 @@
+"""The YAML configuration file: people, schedules, policies, routes, severity.
+
+Validated at start-up; every error names the file, the field and what is wrong, e.g.
+``herald.yaml: schedules.primary.timezone: unknown time zone 'Europe/Berln' (...)``.
+A list item is named by its ``name`` (people: ``id``), or by its index when it has no
+usable name. Every value is checked here, so nothing that loads can fail later in the
+calendar loader or the router. ``load_config(path)`` is the only entry point;
+``herald check-config`` calls it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from routing.errors import Invalid
+from routing.matchers import MatcherError, validated
+from routing.policy import DEFAULT_CHANNELS, DEFAULT_ESCALATE_AFTER, Policy, Tier
+from routing.routes import Route, build_route
+from routing.severity import SEVERITIES, SeverityMapping
+from schedules.calendar_options import CalendarOptions
+from schedules.model import Person
+from schedules.timezones import zone_from_name
+from integrations.config.paths import NAME, field_path, labels, message
+from integrations.config.policy_sections import BusinessHoursSpec, RuleSpec, WatchdogSpec, build_rules
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+CHANNEL_NAMES = ("voice", "sms", "email", "console")
+
+
+class ConfigError(Invalid):
+    """The configuration file is missing or wrong; the message says where and why (an
+    ``Invalid``, so also a ValueError)."""
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``90``, ``"90s"``, ``"5m"``, ``"1h30m"`` -> timedelta; never negative."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"a duration cannot be negative: {value!r}")
+        return timedelta(seconds=value)
+    text = str(value).strip()
+    found = _DURATION.match(text)
+    if not text or not found or not any(found.groups()):
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 1h30m)")
+    hours, minutes, seconds = (int(g or 0) for g in found.groups())
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PersonSpec(_Strict):
+    id: str = Field(pattern=NAME)
+    name: str
+    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
+    phone: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$")
+
+
+class ScheduleSpec(_Strict):
+    """One rotation calendar and where it comes from: a file (``calendar``), an http(s)
+    ``url`` polled every ``poll_interval``, or ``source: upload`` (PUT /api/v1/schedules/NAME)."""
+
+    name: str = Field(pattern=NAME)
+    calendar: str | None = None  # a path (relative to the config file)
+    url: str | None = Field(None, pattern=r"^https?://[^\s]+$")
+    source: Literal["file", "url", "upload"] | None = None  # default: file with calendar, url with url
+    poll_interval: float = Field(300.0, ge=1)  # seconds (or 30s, 5m, ...) between polls of url
+    timeout: float = Field(10.0, gt=0, le=120)  # seconds for one fetch of url
+    max_bytes: int = Field(2 * 1024 * 1024, ge=1024)  # largest calendar fetched, read or uploaded
+    timezone: str = "UTC"
+    match: list[Literal["attendee", "organizer", "summary", "description"]] = Field(
+        default_factory=lambda: ["attendee", "summary"], min_length=1)
+    tier_markers: dict[str, str] = Field(default_factory=dict)
+    default_tier: str = Field("L1", min_length=1)
+    digest: bool = False  # at each shift start, send the incoming on-call a digest of what is open
+
+    @field_validator("poll_interval", "timeout", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> float:
+        return parse_duration(value).total_seconds()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if zone_from_name(value) is None:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Berlin, "
+                             "or a Windows zone name)")
+        return value
+
+    @field_validator("tier_markers")
+    @classmethod
+    def _markers(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(not marker for marker in value):
+            raise ValueError("a marker cannot be empty (it would match every title)")
+        empty = [marker for marker, tier in value.items() if not tier]
+        if empty:
+            raise ValueError(f"marker {empty[0]!r} needs a tier")
+        return value
+
+    def calendar_options(self) -> CalendarOptions:
+        """How the calendar parser reads this schedule's events."""
+        return CalendarOptions(timezone=self.timezone, match=tuple(self.match),
+                               tier_markers=dict(self.tier_markers), default_tier=self.default_tier)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ScheduleSpec":
+        given = [key for key in ("calendar", "url") if getattr(self, key) is not None]
+        if self.source is None:
+            if len(given) != 1:
+                raise ValueError("give one of calendar (a file) or url, or set source: upload")
+            self.source = "file" if given == ["calendar"] else "url"
+        wanted = {"file": ["calendar"], "url": ["url"], "upload": []}[self.source]
+        if given != wanted:
+            raise ValueError(f"source {self.source} takes " + (f"{wanted[0]} only" if wanted else
+                                                                "neither calendar nor url"))
+        self.calendar_options()  # the parser's own checks: the fields above should have caught it
+        return self
+
+
+def _severity_keys(value: dict[str, Any]) -> dict[str, Any]:
+    for key in value:
+        if key not in SEVERITIES:
+            raise ValueError(f"unknown severity {key!r}; use {', '.join(SEVERITIES)}")
+    return value
+
+
+def _durations_valid(value: dict[str, Any]) -> dict[str, Any]:
+    for severity, duration in value.items():
+        try:
+            parse_duration(duration)
+        except ValueError as exc:
+            raise ValueError(f"{severity}: {exc}") from None
+    return value
+
+
+class TierSpec(_Strict):
+    name: str
+    schedule: str | None = None
+    tier: str | None = Field(None, min_length=1)  # the tier inside the schedule's calendar
+    people: list[str] = Field(default_factory=list)
+    escalate_after: dict[str, Any] = Field(default_factory=dict)
+    channels: dict[str, list[Literal["voice", "sms", "email", "console"]]] = Field(default_factory=dict)
+
+    _check_escalate = field_validator("escalate_after", "channels")(_severity_keys)
+    _check_durations = field_validator("escalate_after")(_durations_valid)
+
+    @model_validator(mode="after")
+    def _someone(self) -> "TierSpec":
+        if not self.schedule and not self.people:
+            raise ValueError("a tier needs a schedule or people")
+        return self
+
+
+class PolicySpec(_Strict):
+    name: str
+    escalate_after: dict[str, Any] = Field(default_factory=dict)
+    tiers: list[TierSpec] = Field(min_length=1)
+    severities: dict[str, RuleSpec] = Field(default_factory=dict)
+    business_hours: BusinessHoursSpec | None = None
+    responders: list[str] = Field(default_factory=list)  # person ids who may act by SMS / keypress
+
+    _check_escalate = field_validator("escalate_after", "severities")(_severity_keys)
+    _check_durations = field_validator("escalate_after")(_durations_valid)
+
+
+class RouteSpec(_Strict):
+    """One node of the route tree (Alertmanager's route): the root is the default."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = ""
+    policy: str | None = None  # children inherit their parent's
+    matchers: list[str] = Field(default_factory=list)
+    continue_: bool = Field(False, alias="continue")
+    routes: list["RouteSpec"] = Field(default_factory=list)
+
+    _check_matchers = field_validator("matchers")(validated)
+
+
+class SeveritySpec(_Strict):
+    label: str = Field("severity", min_length=1)
+    map: dict[str, Literal["P0", "P1", "P2", "P3"]] = Field(
+        default_factory=lambda: {"critical": "P1", "warning": "P2", "info": "P3"})
+    priority_label: str = Field("priority", min_length=1)
+    default: Literal["P0", "P1", "P2", "P3"] = "P2"
+
+
+class FileSpec(_Strict):
+    people: list[PersonSpec] = Field(min_length=1)
+    schedules: list[ScheduleSpec] = Field(default_factory=list)
+    policies: list[PolicySpec] = Field(min_length=1)
+    route: RouteSpec
+    severity: SeveritySpec = Field(default_factory=SeveritySpec)
+    watchdog: WatchdogSpec | None = None
+
+
+@dataclass(frozen=True)
+class HeraldConfig:
+    path: Path
+    people: dict[str, Person]
+    schedules: dict[str, ScheduleSpec]
+    policies: dict[str, Policy]
+    route: Route
+    severity: SeverityMapping
+    watchdog: WatchdogSpec | None = None
+
+    def calendar_path(self, schedule: str) -> Path:
+        return (self.path.parent / self.schedules[schedule].calendar).resolve()
+
+
+def load_config(path: str | Path) -> HeraldConfig:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
+    try:
+        spec = FileSpec.model_validate(raw if raw is not None else {})
+    except ValidationError as exc:
+        problems = "; ".join(f"{field_path(raw, err['loc']) or '(top)'}: {message(err['msg'])}"
+                             for err in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from None
+    try:
+        return _build(path, spec)
+    except (ValueError, MatcherError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _durations(where: str, values: dict[str, Any]) -> dict[str, timedelta]:
+    out = {}
+    for severity, value in values.items():
+        try:
+            out[severity] = parse_duration(value)
+        except ValueError as exc:
+            raise ValueError(f"{where}.{severity}: {exc}") from None
+    return out
+
+
+def _used_once(section: str, names: list[str], key: str) -> None:
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            raise ValueError(f"{section}.{i}.{key}: {name!r} is used twice")
+
+
+def _build(path: Path, spec: FileSpec) -> HeraldConfig:
+    _used_once("people", [p.id for p in spec.people], "id")
+    _used_once("schedules", [s.name for s in spec.schedules], "name")
+    _used_once("policies", [p.name for p in spec.policies], "name")
+    people = {p.id: Person(id=p.id, name=p.name, email=p.email, phone=p.phone) for p in spec.people}
+    schedules = {s.name: s for s in spec.schedules}
+    for sched in spec.schedules:
+        if sched.calendar is not None and not (path.parent / sched.calendar).is_file():
+            raise ValueError(f"schedules.{sched.name}.calendar: file not found: {sched.calendar}")
+    policies: dict[str, Policy] = {}
+    for label, pol in zip(labels(spec.policies), spec.policies, strict=True):
+        here = f"policies.{label}"
+        base = {**DEFAULT_ESCALATE_AFTER, **_durations(f"{here}.escalate_after", pol.escalate_after)}
+        tiers = []
+        for tier_label, t in zip(labels(pol.tiers), pol.tiers, strict=True):
+            where = f"{here}.tiers.{tier_label}"
+            if t.schedule and t.schedule not in schedules:
+                raise ValueError(f"{where}.schedule: no schedule named {t.schedule!r}")
+            unknown = [p for p in t.people if p not in people]
+            if unknown:
+                raise ValueError(f"{where}.people: no person with id {unknown[0]!r}")
+            try:
+                tiers.append(Tier(
+                    name=t.name, schedule=t.schedule,
+                    schedule_tier=(t.tier or schedules[t.schedule].default_tier) if t.schedule else None,
+                    people=tuple(t.people),
+                    escalate_after={**base, **_durations(f"{where}.escalate_after", t.escalate_after)},
+                    channels={**DEFAULT_CHANNELS, **{k: tuple(v) for k, v in t.channels.items()}},
+                ))
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+        try:
+            hours = pol.business_hours.build() if pol.business_hours else None
+        except ValueError as exc:
+            raise ValueError(f"{here}.{exc}") from None
+        unknown = [p for p in pol.responders if p not in people]
+        if unknown:
+            raise ValueError(f"{here}.responders: no person with id {unknown[0]!r}")
+        policies[pol.name] = Policy(name=pol.name, tiers=tuple(tiers),
+                                    rules=build_rules(f"{here}.severities", pol.severities), business_hours=hours,
+                                    responders=tuple(dict.fromkeys(pol.responders)))
+    _check_routes(spec.route, "route", policies, root=True)
+    route = build_route(spec.route.model_dump(by_alias=True))
+    severity = SeverityMapping(label=spec.severity.label, values=dict(spec.severity.map),
+                               priority_label=spec.severity.priority_label, default=spec.severity.default)
+    if spec.watchdog is not None:
+        try:
+            spec.watchdog.timeout_delta()
+        except ValueError as exc:
+            raise ValueError(f"watchdog.timeout: {exc}") from None
+    return HeraldConfig(path=path, people=people, schedules=schedules, policies=policies,
+                        route=route, severity=severity, watchdog=spec.watchdog)
+
+
+def _check_routes(node: RouteSpec, where: str, policies: dict[str, Policy], root: bool = False) -> None:
+    if root and not node.policy:
+        raise ValueError(f"{where}.policy: the root route must name a policy")
+    if node.policy is not None and node.policy not in policies:
+        raise ValueError(f"{where}.policy: no policy named {node.policy!r}")
+    for label, child in zip(labels(node.routes), node.routes, strict=True):
+        _check_routes(child, f"{where}.routes.{label}", policies)

@@ -1,0 +1,1 @@
+"""The ``herald`` command and its subcommands."""

@@ -1,0 +1,33 @@
+"""RQ job entry points. A worker's clock loop (service/worker/due.py) enqueues ``due`` for each
+entry of the due index it claimed; the handoff messages enqueue ``notice``. The running
+context (``context``) is the worker's Herald, set once as it starts."""
+from __future__ import annotations
+
+from service.worker.due import run_claimed
+from service.engine.runtime import Herald
+from service.settings import Settings
+
+_herald: Herald | None = None
+
+
+def set_context(herald: Herald) -> None:
+    global _herald
+    _herald = herald
+
+
+def context() -> Herald:
+    global _herald
+    if _herald is None:
+        _herald = Herald.from_settings(Settings())
+    return _herald
+
+
+def due(member: str) -> int:
+    """Run one claimed entry of the due index (an incident's due work, a periodic task)."""
+    return run_claimed(context(), member)
+
+
+def notice(ref: str, person_id: str, title: str, text: str, link: str = "") -> str:
+    from service.engine.notices import send_notice
+
+    return send_notice(context(), ref, person_id, title, text, link)
