@@ -32,6 +32,7 @@ from integrations.calendar_sync import SyncMixin, UploadRefused
 from routing.policy import Policy, Roster
 from schedules.calendar import CalendarError, CalendarOptions, parse_calendar
 from schedules.model import ParsedCalendar
+from schedules.oncall import on_call
 from schedules.rotation import Rotation
 from integrations.config.model import HeraldConfig, ScheduleSpec
 
@@ -285,13 +286,4 @@ class CalendarBook(SyncMixin):
 
     def roster_at(self, policy: Policy, at: datetime) -> Roster:
         """Who the loaded rotations put on each tier at ``at`` (past or future), no reload."""
-        now = at
-        out: dict[str, tuple[str, ...]] = {}
-        for tier in policy.tiers:
-            if tier.schedule:
-                rotation = self._rotations.get(tier.schedule)
-                shifts = rotation.oncall(tier.schedule_tier or "", now) if rotation else ()
-                out[tier.name] = tuple(dict.fromkeys(s.person for s in shifts))
-            else:
-                out[tier.name] = tier.people
-        return out
+        return on_call(policy.tiers, self._rotations, at)

@@ -9,7 +9,6 @@ calendar loader or the router. ``load_config(path)`` is the only entry point;
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -26,32 +25,16 @@ from routing.severity import SEVERITIES, SeverityMapping
 from schedules.calendar_options import CalendarOptions
 from schedules.model import Person
 from schedules.timezones import zone_from_name
+from integrations.config.values import parse_duration
 from integrations.config.paths import NAME, field_path, labels, message
 from integrations.config.policy_sections import BusinessHoursSpec, RuleSpec, WatchdogSpec, build_rules
 
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 CHANNEL_NAMES = ("voice", "sms", "email", "console")
 
 
 class ConfigError(Invalid):
     """The configuration file is missing or wrong; the message says where and why (an
     ``Invalid``, so also a ValueError)."""
-
-
-def parse_duration(value: Any) -> timedelta:
-    """``90``, ``"90s"``, ``"5m"``, ``"1h30m"`` -> timedelta; never negative."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError(f"a duration cannot be negative: {value!r}")
-        return timedelta(seconds=value)
-    text = str(value).strip()
-    found = _DURATION.match(text)
-    if not text or not found or not any(found.groups()):
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 1h30m)")
-    hours, minutes, seconds = (int(g or 0) for g in found.groups())
-    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
 class _Strict(BaseModel):

@@ -9,6 +9,7 @@ from datetime import time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from integrations.config.values import parse_duration
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from routing.business_hours import DAY_NAMES, BusinessHours
@@ -22,8 +23,6 @@ class _Strict(BaseModel):
 
 
 def _duration(value: Any) -> timedelta:
-    from integrations.config.model import parse_duration
-
     return parse_duration(value)
 
 

@@ -141,12 +141,29 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What ``herald dev`` and ``herald sim`` say where the dev tooling is not installed.
+NO_DEV_TOOLING = ("herald {command}: the dev tooling (service/dev) is not installed here: it ships with a "
+                  "source checkout (make run) and the image's dev target (docker build --target dev), "
+                  "never with the production image")
+
+
+def _dev_tooling(command: str):
+    """``service.dev`` (the simulator, ``herald dev``), or a clear exit where it is absent."""
+    try:
+        import service.dev.run
+        import service.dev.simulator.app
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("service.dev"):
+            raise
+        raise SystemExit(NO_DEV_TOOLING.format(command=command)) from None
+    return service.dev
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from service.dev.run import run_dev
-
-    return run_dev(port=args.port, state_dir=Path(args.state_dir))
+    dev = _dev_tooling("dev")
+    return dev.run.run_dev(port=args.port, state_dir=Path(args.state_dir))
 
 
 def _port(value: str) -> int:
@@ -190,9 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["sim"]:  # the simulator parses its own options
-        from service.dev.simulator.app import main as simulator_main
-
-        return simulator_main(argv[1:])
+        return _dev_tooling("sim").simulator.app.main(argv[1:])
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 
