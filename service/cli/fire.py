@@ -24,7 +24,7 @@ from typing import Any
 
 from routing.errors import Invalid, Unavailable
 from routing.severity import SEVERITIES, SeverityMapping
-from routing.test_alert import DEFAULT_NAME, FireError, fire_payload
+from routing.fire import DEFAULT_NAME, FireError, fire_payload
 from service.settings import Settings
 
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

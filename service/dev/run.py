@@ -124,7 +124,7 @@ def first_page(url: str, api_token: str, config_path: str) -> dict[str, Any] | N
 
     import httpx
 
-    from routing.test_alert import fire_payload
+    from routing.fire import fire_payload
     from integrations.config.model import ConfigError, load_config
 
     try:
