@@ -1,7 +1,7 @@
 """Environment settings (prefix ``HERALD_``), read once at start-up."""
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -65,3 +65,17 @@ class Settings(BaseSettings):
 
     def sendgrid_configured(self) -> bool:
         return bool(self.sendgrid_api_key and self.sendgrid_from)
+
+
+def env_problems(error: ValidationError) -> list[str]:
+    """One line per invalid ``HERALD_*`` variable of a failed ``Settings()``: the variable,
+    what was wrong, and the value given (never a secret's)."""
+    lines = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else ""
+        name = f"HERALD_{field.upper()}"
+        secret = Settings.model_fields.get(field) is not None and "SecretStr" in str(
+            Settings.model_fields[field].annotation)
+        given = "" if secret or item.get("input") is None else f" (given {str(item['input'])[:80]!r})"
+        lines.append(f"{name}: {item['msg']}{given}")
+    return lines

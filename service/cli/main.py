@@ -7,8 +7,10 @@ import logging
 import os
 import sys
 
+from pydantic import ValidationError
+
 from integrations.config.model import ConfigError, load_config
-from service.settings import Settings
+from service.settings import Settings, env_problems
 
 
 def _logging(settings: Settings) -> None:
@@ -209,7 +211,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["sim"]:  # the simulator parses its own options
         return _dev_tooling("sim").simulator.app.main(argv[1:])
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        for line in env_problems(exc):  # an environment variable is wrong: say which, no traceback
+            print(f"herald: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
