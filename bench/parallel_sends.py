@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from datetime import datetime, timezone
+
 from pathlib import Path
 from typing import Any
 

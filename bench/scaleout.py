@@ -337,7 +337,6 @@ def _tail(path: Path, size: int = 3000) -> str:
 def run(quick: bool, workdir: Path) -> dict[str, Any]:
     size = QUICK if quick else FULL
     out = run_storm(size, workdir / NAME)
-    n = out["alerts"]
     lost_note = "" if out["alerts_lost"] == 0 else f"LOST: webhooks {out['lost_webhook_seqs']}"
     rows = [
         row(NAME, f"alerts lost after a 2xx ({size['webhooks']} webhooks, {size['apis']} APIs, {size['workers']} "

@@ -111,7 +111,7 @@ class CalendarBook(SyncMixin):
     def catch_up(self, now: datetime) -> Future[None]:
         """``refresh(now)`` on this book's own catch-up thread, for the API's event loop,
         which must wait neither on files, Redis nor parsing: it awaits the future instead
-        (``service.api.ingest_async``). Callers arriving while one is queued and not started
+        (``service.engine.ingest_async``). Callers arriving while one is queued and not started
         share it (it reads the version keys after they asked). A book without background
         work (no Redis, read-only, closed) refreshes here and answers a done future."""
         with self._catch_up_lock:

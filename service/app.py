@@ -45,11 +45,11 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from service.api.ingest_async import AsyncIngest
-        from service.engine.redis_clients import connect_async
+        from service.engine.ingest_async import AsyncIngest
+        from service.redis_clients import connect_async
 
         # The webhook drives the ingest flow on the event loop with its own asyncio client
-        # (service.api.ingest_async), never through the thread pool.
+        # (service.engine.ingest_async), never through the thread pool.
         # No per-socket timeout: AsyncIngest puts one deadline on each call instead.
         app.state.ingest = AsyncIngest(herald, connect_async(settings, socket_timeout=None), timeout=5)
         try:

@@ -7,7 +7,7 @@ payload; 401 for missing or wrong credentials; 413 over the size limit.
 Everything runs on the event loop, whatever the body's size, and nothing here needs the
 thread pool: the body is parsed (a big one in steps), the Watchdog's alerts
 are split off and ping their heartbeat, and the rest goes through the ingest flow's
-asynchronous driver (``service.api.ingest_async``), which yields the loop between the steps
+asynchronous driver (``service.engine.ingest_async``), which yields the loop between the steps
 of a big payload.
 """
 from __future__ import annotations
@@ -27,8 +27,8 @@ from routing.grouping import body_digest
 from service.engine import heartbeats
 from service.telemetry import metrics
 from service.api.auth import check_alertmanager
-from service.api.ingest_async import AsyncIngest, gc_paused
-from service.engine.redis_clients import connect_async
+from service.engine.ingest_async import AsyncIngest, gc_paused
+from service.redis_clients import connect_async
 
 router = APIRouter()
 

@@ -22,7 +22,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from routing.errors import Invalid, Unavailable
+from routing.errors import Unavailable
 from routing.severity import SEVERITIES, SeverityMapping
 from routing.fire import DEFAULT_NAME, FireError, fire_payload
 from service.settings import Settings

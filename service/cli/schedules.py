@@ -51,7 +51,7 @@ def _book(config: HeraldConfig, offline: bool, now: datetime) -> CalendarBook:
 
     from integrations.calendars import CalendarBook
     from integrations.status_store import StatusStore
-    from service.engine.redis_clients import connect_url
+    from service.redis_clients import connect_url
 
     client = None
     if not offline:

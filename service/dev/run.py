@@ -94,7 +94,7 @@ def _wait_ready(url: str, redis_url: str, children: dict[str, subprocess.Popen],
     import httpx
 
     from integrations.status_store import StatusStore
-    from service.engine.redis_clients import connect_url
+    from service.redis_clients import connect_url
 
     status = StatusStore(connect_url(redis_url, socket_timeout=5))
     started = time.time()  # workers stamp their repair passes with the wall clock

@@ -29,7 +29,7 @@ from service.engine.ingest_flow import synthetic_group
 from service.engine.runtime import Herald
 
 if TYPE_CHECKING:
-    from service.api.ingest_async import AsyncIngest
+    from service.engine.ingest_async import AsyncIngest
 
 log = logging.getLogger("herald.heartbeats")
 

@@ -1,6 +1,6 @@
 """The synchronous driver of the ingest flow (``service.engine.ingest_flow``): the CLI, the
 heartbeat sweep, drills, the worker and benchmarks store alert groups through it. The
-webhook drives the same flow on the event loop (``service.api.ingest_async``)."""
+webhook drives the same flow on the event loop (``service.engine.ingest_async``)."""
 from __future__ import annotations
 
 from datetime import datetime

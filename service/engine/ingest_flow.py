@@ -11,7 +11,7 @@ httpx writes an auth flow once and drives it from ``sync_auth_flow`` and
   loop in between. Reply: None.
 
 Two small drivers run it: :func:`service.engine.ingest.run` (synchronous: the CLI, heartbeats,
-drills, bench) and :class:`service.api.ingest_async.AsyncIngest` (``redis.asyncio``, for the
+drills, bench) and :class:`service.engine.ingest_async.AsyncIngest` (``redis.asyncio``, for the
 webhook). Neither imports anything of the other. The webhook's edge has already taken
 Alertmanager's Watchdog alerts out of the payload (``routing.watchdog``): this module
 never sees a heartbeat.

@@ -74,7 +74,7 @@ class Herald:
         from service.telemetry.logs import redact_config
 
         redact_config(config)  # before the first calendar fetch: its URL never reaches a log line
-        from service.engine.redis_clients import connect  # HERALD_REDIS_URL, or the Sentinel master
+        from service.redis_clients import connect  # HERALD_REDIS_URL, or the Sentinel master
 
         client = connect(settings, decode_responses=True, socket_timeout=5, health_check_interval=30)
         # RQ pickles job payloads, so it needs a connection that does not decode.

@@ -30,7 +30,7 @@ from prometheus_client.utils import floatToGoString
 from rq import Queue
 
 from integrations.status_store import StatusStore
-from service.engine.redis_clients import connect_url
+from service.redis_clients import connect_url
 
 log = logging.getLogger("herald.metrics")
 REGISTRY = CollectorRegistry()

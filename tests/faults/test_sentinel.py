@@ -12,7 +12,7 @@ import redis
 
 from integrations.due_store import DueIndex
 from service.dev.local_redis import LocalRedis, free_port, real_clock_env, redis_binary, start_redis
-from service.engine.redis_clients import sentinel_addresses
+from service.redis_clients import sentinel_addresses
 from service.engine.runtime import Herald
 from service.settings import Settings
 from tests.faults.harness import ALICE, BOB, deploy

@@ -8,8 +8,8 @@ import redis
 from integrations import keys
 from integrations.store import Store
 from service.telemetry import metrics
-from service.api.ingest_async import AsyncIngest
-from service.engine.redis_clients import connect, connect_async
+from service.engine.ingest_async import AsyncIngest
+from service.redis_clients import connect, connect_async
 from tests.herald_env import AM_TOKEN, fixture_payload
 
 AUTH = {"Authorization": f"Bearer {AM_TOKEN}"}

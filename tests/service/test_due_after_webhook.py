@@ -59,7 +59,7 @@ def sms_to_alice(sim) -> list:
 def test_the_webhook_runs_on_the_event_loop_path(client, herald, sim):
     """The first webhook of a process also reads the maintenance windows (and may wait
     for the calendars to catch up); after that a new group is read and committed on the
-    event loop (service.api.ingest_async): two script calls through its batch, the due-index
+    event loop (service.engine.ingest_async): two script calls through its batch, the due-index
     entry written with the incident."""
     ingest = client.app.state.ingest
     assert ingest is not None  # set up by the app's lifespan

@@ -1,5 +1,5 @@
 """The ingest flow (service.engine.ingest_flow) written once, driven twice: the synchronous
-driver (service.engine.ingest) and the event loop's (service.api.ingest_async) store the same
+driver (service.engine.ingest) and the event loop's (service.engine.ingest_async) store the same
 incident and give the same answer; a Redis error in the middle of the flow writes
 nothing and the webhook answers 503."""
 import asyncio
@@ -12,9 +12,9 @@ import redis
 from integrations import keys
 from routing.alertmanager import WebhookPayload
 from service.engine.ingest import ingest
-from service.api.ingest_async import AsyncIngest
+from service.engine.ingest_async import AsyncIngest
 from service.engine.ingest_flow import PAUSE_OVER_ALERTS, CatchUp, Pause, Script, webhook_flow
-from service.engine.redis_clients import connect_async
+from service.redis_clients import connect_async
 from tests.herald_env import AM_TOKEN, fixture_payload
 
 AUTH = {"Authorization": f"Bearer {AM_TOKEN}"}
