@@ -27,7 +27,8 @@ class ConsoleNotifier:
             return SendResult("sent", provider_id=f"console-{page.incident_id}-{page.person_id}")
         drill = "DRILL " if page.drill else ""
         line = (f"PAGE [{page.channel}] {drill}{page.severity} #{page.code} {_clean(page.title)} -> "
-                f"{page.person_name} ({page.tier}, round {page.step}) ack: {page.ack_url}")
+                f"{page.person_name} ({page.tier}, round {page.round}) ack: {page.ack_url}")
         stream = self.stream or sys.stdout
         print(line, file=stream, flush=True)
-        return SendResult("sent", provider_id=f"console-{page.incident_id}-{page.step}-{page.person_id}-{page.channel}")
+        return SendResult("sent",
+                          provider_id=f"console-{page.incident_id}-{page.round}-{page.person_id}-{page.channel}")

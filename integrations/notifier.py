@@ -10,11 +10,11 @@ CHANNELS = ("sms", "voice", "email")
 
 @dataclass(frozen=True, slots=True)
 class OutboundPage:
-    """One message to one person on one channel for one incident escalation step."""
+    """One message to one person on one channel for one incident escalation round."""
 
     incident_id: str
     code: str  # short per-recipient incident code a person can reply with ("12")
-    step: int
+    round: int
     tier: str
     person_id: str
     person_name: str

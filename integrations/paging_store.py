@@ -51,7 +51,7 @@ class PagingStore:
             out.append((incident_id, int(round_)))
         return out
 
-    def take_rate_slot(self, person: str, channel: str, window_seconds: float, value: str = "1",
+    def take_rate_window(self, person: str, channel: str, window_seconds: float, value: str = "1",
                        force: bool = False) -> float:
         """Take the person's window on this channel; 0 if taken now, else seconds until it
         frees. ``force``: take it even when a previous message's window holds it (not while
@@ -78,12 +78,12 @@ class PagingStore:
             left = pipe.execute()
         return {pair: now + timedelta(milliseconds=ms) for pair, ms in zip(pairs, left) if ms and ms > 0}
 
-    def hold_rate_slot(self, person: str, channel: str, window_seconds: float) -> None:
+    def hold_rate_window(self, person: str, channel: str, window_seconds: float) -> None:
         """After a send: the window runs its full length from now."""
         if window_seconds > 0:
             self.redis.set(keys.rate(person, channel), "1", px=max(1, int(window_seconds * 1000)))
 
-    def give_back_rate_slot(self, person: str, channel: str) -> None:
+    def give_back_rate_window(self, person: str, channel: str) -> None:
         self.redis.delete(keys.rate(person, channel))
 
     def record_message(self, message: SentMessage, address: str) -> None:

@@ -90,7 +90,7 @@ class SendGridNotifier:
                     plain_text_content=text, html_content=html_body)
         mail.custom_arg = [CustomArg("herald_incident", page.incident_id),
                            CustomArg("herald_person", page.person_id),
-                           CustomArg("herald_step", str(page.step))]
+                           CustomArg("herald_step", str(page.round))]
         return mail
 
     def send(self, page: OutboundPage) -> SendResult:
@@ -106,8 +106,8 @@ class SendGridNotifier:
         else:
             message_id = response.headers.get("X-Message-Id") or ""
             result = SendResult("sent", provider_id=clean_text(message_id, 100))
-        log.info("sendgrid email page incident=%s step=%s outcome=%s %s",
-                 clean_text(page.incident_id, 64), page.step, result.outcome, result.detail)
+        log.info("sendgrid email page incident=%s round=%s outcome=%s %s",
+                 clean_text(page.incident_id, 64), page.round, result.outcome, result.detail)
         return result
 
     def _classify(self, exc: Exception) -> SendResult:

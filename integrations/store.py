@@ -68,7 +68,7 @@ class AckGrant:
 
 
 @dataclass(frozen=True)
-class GroupSlot:
+class GroupIncident:
     """One policy's incident for an alert group, as read: the group pointer, the
     incident it points to, and an incident id reserved in case the decision opens one."""
     pointer: str
@@ -82,15 +82,15 @@ class GroupRead:
     alerts — (id, status) per policy — and nothing else was read."""
     same: list[tuple[str, str]] | None = None
     versions: tuple[str, str, str] = ("", "", "")  # calendars, handoffs, maintenance windows
-    slots: list[GroupSlot] = field(default_factory=list)
+    incidents: list[GroupIncident] = field(default_factory=list)
 
 
 def parse_group_read(reply: Sequence[str], policies: int) -> GroupRead:
     if reply[0] == "same":
         return GroupRead(same=[tuple(value.split(":", 2)[1:]) for value in reply[1:]])  # type: ignore[misc]
-    slots = [GroupSlot(reply[i], Incident.model_validate_json(reply[i + 1]) if reply[i + 1] else None, reply[i + 2])
+    found = [GroupIncident(reply[i], Incident.model_validate_json(reply[i + 1]) if reply[i + 1] else None, reply[i + 2])
              for i in range(4, 4 + 3 * policies, 3)]
-    return GroupRead(versions=(reply[1], reply[2], reply[3]), slots=slots)
+    return GroupRead(versions=(reply[1], reply[2], reply[3]), incidents=found)
 
 
 def group_read_call(receiver: str, group_key: str, policies: Sequence[str], digest: str,
@@ -138,7 +138,7 @@ def versions_in(reply: Sequence[str]) -> tuple[str, str] | None:
 
 
 def group_writes(receiver: str, group_key: str, policies: Sequence[str], read: GroupRead,
-                 decide: Callable[[str, GroupSlot, tuple[str, str, str]], Decision], count: Counter | None, *,
+                 decide: Callable[[str, GroupIncident, tuple[str, str, str]], Decision], count: Counter | None, *,
                  digest: str, firing: bool) -> Generator[ScriptCall, Any, list[Decision]]:
     """The read-decide-commit loop of one alert group, one policy after another, without
     I/O: it yields each script call — ``COMMIT``, and ``READ_GROUP`` of one policy after a
@@ -146,7 +146,7 @@ def group_writes(receiver: str, group_key: str, policies: Sequence[str], read: G
     synchronous store (``Store.run``) and the ingest flow (``service.engine.ingest_flow``)
     drive this same loop. ``decide(policy, slot, versions)``."""
     decisions = []
-    for name, slot in zip(policies, read.slots):
+    for name, slot in zip(policies, read.incidents):
         versions = read.versions
         while True:
             decision = decide(name, slot, versions)
@@ -158,7 +158,7 @@ def group_writes(receiver: str, group_key: str, policies: Sequence[str], read: G
                 break
             keys_, args = group_read_call(receiver, group_key, [name], "", firing)  # someone wrote first
             again = parse_group_read((yield (READ_GROUP, keys_, list(args))), 1)
-            [slot], versions = again.slots, again.versions
+            [slot], versions = again.incidents, again.versions
         decisions.append(decision)
     return decisions
 

@@ -105,7 +105,7 @@ class TwilioNotifier:
     def gather_url(self, page: OutboundPage) -> str:
         """The <Gather> action for this call: identifies incident, person and step."""
         query = urlencode({"incident": page.incident_id, "person": page.person_id,
-                           "code": page.code, "step": page.step})
+                           "code": page.code, "step": page.round})  # the URL keeps its name: calls in flight carry it
         return f"{self._public_url}/webhooks/twilio/voice/gather?{query}"
 
     def send(self, page: OutboundPage) -> SendResult:
@@ -129,8 +129,8 @@ class TwilioNotifier:
             result = self._classify(exc)
         else:
             result = SendResult("sent", provider_id=str(created.sid or ""))
-        log.info("twilio %s page incident=%s step=%s outcome=%s %s", self.channel,
-                 clean_text(page.incident_id, 64), page.step, result.outcome, result.detail)
+        log.info("twilio %s page incident=%s round=%s outcome=%s %s", self.channel,
+                 clean_text(page.incident_id, 64), page.round, result.outcome, result.detail)
         return result
 
     def _redact(self, text: str) -> str:

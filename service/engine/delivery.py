@@ -98,7 +98,7 @@ def deliver_target(herald: Herald, target: Target, for_incident: str) -> Deliver
     incidents = read_incidents(herald, claimed)
     claimed = reroute_gone(herald, target, claimed, incidents)
     if not claimed:
-        herald.paging.give_back_rate_slot(target.person, target.channel)
+        herald.paging.give_back_rate_window(target.person, target.channel)
         return done
     message = plan_message(target.person, target.channel, claimed, herald.config.people,
                            opted_out=opted_out(herald, target), channels=herald.notifiers.keys())
@@ -119,7 +119,7 @@ def rate_window(herald: Herald, target: Target, due: list[PageRef], for_incident
     sending (a dead sender frees it), the full window after. True: someone else's
     message holds it, and this incident's pages wait for it (deferred)."""
     window, lease = herald.settings.rate_window(target.channel), herald.settings.send_lease
-    wait = herald.paging.take_rate_slot(target.person, target.channel, min(window, lease),
+    wait = herald.paging.take_rate_window(target.person, target.channel, min(window, lease),
                                         value=f"claimed:{HOLDER}", force=target.urgent)
     if not wait:
         return False
@@ -226,10 +226,10 @@ def record(herald: Herald, message: PlannedMessage, result: SendResult, done: De
     if result.outcome == "sent":
         herald.paging.record_message(SentMessage(result.provider_id, person, channel, message.pages),
                                      message.address or "")
-        herald.paging.hold_rate_slot(person, channel, herald.settings.rate_window(channel))
+        herald.paging.hold_rate_window(person, channel, herald.settings.rate_window(channel))
         done.sent = 1
     else:
-        herald.paging.give_back_rate_slot(person, channel)
+        herald.paging.give_back_rate_window(person, channel)
     for incident_id, round_ in message.pages:
         done.add(incident_id, PageOutcome(round=round_, person=person, channel=channel, outcome=result.outcome,
                                           detail=result.detail, provider_id=result.provider_id,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from integrations.store import GroupRead, GroupSlot, group_read_call, group_writes, parse_group_read, versions_in
+from integrations.store import GroupRead, GroupIncident, group_read_call, group_writes, parse_group_read, versions_in
 from integrations.store_scripts import READ_GROUP
 from routing.alertmanager import WebhookPayload
 from routing.decide import Decision, decide
@@ -123,7 +123,7 @@ def group_flow(herald: Herald, group: AlertGroup, *, drill: bool = False, read: 
     if not herald.calendars.is_current(read.versions[:2], now):
         yield CatchUp(now)
     calls = group_writes(group.receiver, group.group_key, group.policies, read,
-                         lambda name, slot, _versions: decide_slot(herald, group, name, slot, now, hold, drill),
+                         lambda name, slot, _versions: decide_policy(herald, group, name, slot, now, hold, drill),
                          herald.store.count, digest=group.digest, firing=firing)
     reply = None
     while True:  # the store's read-decide-commit loop (integrations.store.group_writes)
@@ -155,7 +155,7 @@ def synthetic_group(herald: Herald, group_key: str, labels: dict[str, str], anno
                       alerts=(alert,))
 
 
-def decide_slot(herald: Herald, group: AlertGroup, policy_name: str, slot: GroupSlot, now: datetime,
+def decide_policy(herald: Herald, group: AlertGroup, policy_name: str, slot: GroupIncident, now: datetime,
                 hold: Hold | None, drill: bool = False) -> Decision:
     """The decision for one policy's incident of the group, as read (pure: the rotations
     are in memory, brought current by ``CatchUp`` before)."""

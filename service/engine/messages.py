@@ -20,7 +20,7 @@ def single_page(incident: Incident, person: Person, channel: str, address: str, 
     annotations = dict(first.annotations) if first else {}
     tier = next((p.tier for p in incident.pages if p.round == round_ and p.person == person.id), "")
     return OutboundPage(
-        incident_id=incident.id, code=incident.id, step=round_, tier=tier,
+        incident_id=incident.id, code=incident.id, round=round_, tier=tier,
         person_id=person.id, person_name=person.name, channel=channel, address=address,
         severity=incident.severity, title=incident.title,
         summary=annotations.get("summary") or annotations.get("description") or incident.title,
@@ -42,7 +42,7 @@ def bundle_page(incidents: list[Incident], person: Person, channel: str, address
     first = ordered[0]
     tier = next((p.tier for p in first.pages if p.round == rounds[first.id] and p.person == person.id), "")
     return OutboundPage(
-        incident_id=first.id, code="", step=rounds[first.id], tier=tier,
+        incident_id=first.id, code="", round=rounds[first.id], tier=tier,
         person_id=person.id, person_name=person.name, channel=channel, address=address,
         severity=most_severe(i.severity for i in ordered),
         title=f"{len(ordered)} new incidents (reply 4 to ack all)", summary=summary, ack_url="",

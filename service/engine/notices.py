@@ -29,7 +29,7 @@ def send_notice(herald: Herald, ref: str, person_id: str, title: str, text: str,
         return "duplicate"
     channel, address = channel_for(herald, person_id)
     person = herald.config.people[person_id]
-    page = OutboundPage(incident_id=ref, code="", step=0, tier="", person_id=person_id, person_name=person.name,
+    page = OutboundPage(incident_id=ref, code="", round=0, tier="", person_id=person_id, person_name=person.name,
                         channel=channel, address=address, severity="", title=title, summary=text, ack_url=link,
                         kind="notice")
     notifier = herald.notifiers.get(channel) or herald.notifiers["console"]

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def _sent_by(worker: SessionProc, incident_id: str, round_: int) -> bool:
     """Whether this worker's Twilio SMS notifier logged the round's page as sent."""
-    return any(f"incident={incident_id} step={round_} outcome=sent" in line for line in worker.lines)
+    return any(f"incident={incident_id} round={round_} outcome=sent" in line for line in worker.lines)
 
 
 def _rounds_never_early(incident: dict, delay: float) -> None:

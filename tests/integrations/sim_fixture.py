@@ -128,7 +128,7 @@ def sim(sim_env: SimHandle) -> Iterator[SimHandle]:
 
 def make_page(**changes: Any) -> OutboundPage:
     """A typical SMS page; override any field."""
-    page = OutboundPage(incident_id="inc-1", code="12", step=1, tier="primary", person_id="p-ann",
+    page = OutboundPage(incident_id="inc-1", code="12", round=1, tier="primary", person_id="p-ann",
                         person_name="Ann", channel="sms", address=PHONE, severity="P1",
                         title="DiskFull", summary="db1", ack_url="https://h/ack/TOKEN",
                         resolve_url="https://h/resolve/TOKEN", generator_url="http://prom:9090/graph?g0.expr=up",

@@ -138,7 +138,7 @@ def test_email_content_escapes_and_blocks_header_injection():
 def test_notice_is_plain_text_with_a_link_and_no_ack_prompt():
     from integrations.notifier import OutboundPage
 
-    notice = OutboundPage(incident_id="handoff-h1", code="", step=0, tier="", person_id="erin", person_name="Erin",
+    notice = OutboundPage(incident_id="handoff-h1", code="", round=0, tier="", person_id="erin", person_name="Erin",
                           channel="sms", address="+15550100004", severity="", title="Herald handoff: backup L2",
                           summary="Handoff from Bob:\nyou are on call <now>", ack_url="https://h/api/v1/handoffs/h1",
                           kind="notice")

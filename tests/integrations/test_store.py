@@ -148,8 +148,8 @@ def test_a_late_change_to_a_closed_incident_leaves_the_group_with_its_successor(
 def test_two_webhooks_opening_the_same_group_make_one_incident(store):
     """Both read "no incident" before either wrote: the second commit is refused because
     the group no longer points where it did, and deciding again finds the first's."""
-    first_read = store.read_group("herald", "g", ["default"]).slots[0]
-    second_read = store.read_group("herald", "g", ["default"]).slots[0]
+    first_read = store.read_group("herald", "g", ["default"]).incidents[0]
+    second_read = store.read_group("herald", "g", ["default"]).incidents[0]
     assert first_read.current is None and first_read.new_id != second_read.new_id
     one = decide(None, firing(first_read.new_id), POLICY, ROSTER, T0)
     other = decide(None, firing(second_read.new_id), POLICY, ROSTER, T0)
@@ -163,7 +163,7 @@ def test_two_webhooks_opening_the_same_group_make_one_incident(store):
 def test_commit_counts_and_makes_it_due_only_when_it_writes(redis_url):
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     store = Store(client, count=lambda prev, cur: [("opened", 1.0)] if prev is None else [])
-    slot = store.read_group("herald", "g", ["default"]).slots[0]
+    slot = store.read_group("herald", "g", ["default"]).incidents[0]
     opened = decide(None, firing(slot.new_id), POLICY, ROSTER, T0)
     stale = opened.incident.model_copy(deep=True)
     assert store.commit(opened, None, guard=slot.pointer)
@@ -185,11 +185,11 @@ def test_read_group_answers_a_resend_from_the_digest_alone(store):
     d = store.apply_to_group("herald", "g", "default", lambda cur, new_id: decide(cur, firing(new_id), POLICY,
                                                                                    ROSTER, T0), digest="d1")
     read = store.read_group("herald", "g", ["default"], digest="d1")
-    assert read.same == [(d.incident.id, "triggered")] and read.slots == []
+    assert read.same == [(d.incident.id, "triggered")] and read.incidents == []
     store.apply(d.incident.id, lambda cur: decide(cur, Acknowledge(by="bob", via="api"), POLICY, ROSTER, T0))
     assert store.read_group("herald", "g", ["default"], digest="d1").same == [(d.incident.id, "acknowledged")]
     other = store.read_group("herald", "g", ["default"], digest="not-it")
-    assert other.same is None and other.slots[0].current.id == d.incident.id and other.slots[0].new_id == ""
+    assert other.same is None and other.incidents[0].current.id == d.incident.id and other.incidents[0].new_id == ""
     assert store.read_group("herald", "g", ["default"], digest="").same is None  # "" never matches
 
 

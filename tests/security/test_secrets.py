@@ -279,7 +279,7 @@ def test_notifiers_never_log_credentials_even_at_debug(caplog, mode):
     state = SimulatorState()
     app = create_simulator_app(state, twilio_auth_token=SECRETS["twilio auth token"],
                                sendgrid_api_key=SECRETS["sendgrid key"])
-    page = OutboundPage(incident_id="7", code="7", step=1, tier="L1", person_id="alice", person_name="Alice",
+    page = OutboundPage(incident_id="7", code="7", round=1, tier="L1", person_id="alice", person_name="Alice",
                         channel="sms", address="+15550100001", severity="P1", title="t", summary="s",
                         ack_url="http://127.0.0.1:9/ack/Zm9vYmFyYmF6cXV4cXV1eDEy")
     with ServerThread(app) as sim, caplog.at_level(logging.DEBUG):

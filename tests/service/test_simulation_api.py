@@ -53,7 +53,7 @@ def test_simulate_rejects_bad_input(client):
 
 
 def test_simulate_holds_a_page_inside_a_window_already_running(client, herald):
-    herald.paging.hold_rate_slot("alice", "sms", 60)  # alice was just texted for another incident
+    herald.paging.hold_rate_window("alice", "sms", 60)  # alice was just texted for another incident
     now = datetime.now(timezone.utc)
     r = client.post("/api/v1/simulate", content=json.dumps(fixture_payload("firing.json")), headers=API)
     assert r.status_code == 200, r.text
