@@ -123,6 +123,12 @@ class HeartbeatStore:
         names = sorted(self.redis.hkeys(keys.HEARTBEATS))
         return [hb for hb in (self.get(n) for n in names) if hb is not None]
 
+    def next_deadline_after(self, now: datetime) -> datetime | None:
+        """The earliest heartbeat deadline later than ``now``, if any."""
+        nearest = self.redis.zrangebyscore(keys.HEARTBEAT_DEADLINES, f"({now.timestamp()}", "+inf",
+                                           start=0, num=1, withscores=True)
+        return datetime.fromtimestamp(nearest[0][1], timezone.utc) if nearest else None
+
     def missing(self) -> dict[str, datetime]:
         """Every silence an incident was opened for and not yet resolved."""
         return {name: from_ms(int(ms)) for name, ms in self.redis.hgetall(keys.HEARTBEATS_MISSING).items()}

@@ -67,5 +67,9 @@ class StatusStore:
                 pipe.hincrbyfloat(keys.METRICS, field, amount)
             pipe.execute()
 
+    def worker_alive(self, name: str, at: float) -> None:
+        """Stamp ``name`` as a live worker at ``at`` (after each repair pass)."""
+        self.redis.zadd(keys.WORKER_HEARTBEAT, {name: at})
+
     def close(self) -> None:
         self.redis.close()

@@ -201,6 +201,17 @@ class Store:
         raws = self.redis.mget([keys.incident(i) for i in ids])
         return [Incident.model_validate_json(r) for r in raws if r]
 
+    def open_ids(self) -> list[str]:
+        """Every open incident's id."""
+        return [str(i) for i in self.redis.zrange(keys.INCIDENTS_OPEN, 0, -1)]
+
+    def get_many(self, incident_ids: Sequence[str]) -> list[Incident | None]:
+        """The incidents of ``incident_ids``, in order (None where one is gone): one round trip."""
+        if not incident_ids:
+            return []
+        raws = self.redis.mget([keys.incident(i) for i in incident_ids])
+        return [Incident.model_validate_json(r) if r else None for r in raws]
+
     def due(self, until: float, limit: int = 500) -> list[str]:
         """Ids of the incidents whose entry in the due index is due by ``until`` (epoch s;
         those claimed by a clock loop right now are in flight, not listed)."""

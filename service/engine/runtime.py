@@ -22,6 +22,7 @@ from integrations.heartbeat_store import HeartbeatStore
 from integrations.notice_store import NoticeStore
 from integrations.notifier import Notifier
 from integrations.maintenance_store import MaintenanceStore
+from integrations.due_store import DueIndex
 from integrations.paging_store import PagingStore
 from integrations.report_store import ReportStore
 from integrations.retention_store import RetentionStore
@@ -65,6 +66,7 @@ class Herald:
     reports: ReportStore
     status: StatusStore
     attempts: AttemptStore
+    due: DueIndex
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
 
@@ -87,7 +89,8 @@ class Herald:
                      maintenance=MaintenanceStore(client), handoffs=HandoffStore(client),
                      heartbeats=HeartbeatStore(client), feeds=FeedTokens(client), sessions=ConsoleSessions(client),
                      retention=RetentionStore(client), drills=DrillStore(client), notices=NoticeStore(client),
-                     reports=ReportStore(client), status=StatusStore(client), attempts=AttemptStore(client))
+                     reports=ReportStore(client), status=StatusStore(client), attempts=AttemptStore(client),
+                     due=DueIndex(client))
         herald.calendars.refresh(herald.clock(), force=True)
         if notifiers is None:
             from service.engine.channels import build_notifiers

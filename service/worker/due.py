@@ -32,7 +32,7 @@ from rq.job import Job
 
 from integrations import keys
 from integrations.due_store import DueIndex
-from routing.incident import Escalate, Incident
+from routing.incident import Escalate
 from service.engine import heartbeats
 from service.telemetry import metrics
 from service.engine import retention
@@ -91,11 +91,10 @@ def _periodic_retention(herald: Herald, now: datetime) -> tuple[int, float]:
 
 def _periodic_heartbeats(herald: Herald, now: datetime) -> tuple[int, float]:
     done = heartbeats.check(herald)  # heartbeats past their deadline open (and resolve) their incidents
-    nearest = herald.store.redis.zrangebyscore(keys.HEARTBEAT_DEADLINES, f"({now.timestamp()}", "+inf",
-                                               start=0, num=1, withscores=True)
+    nearest = herald.heartbeats.next_deadline_after(now)
     wait = herald.settings.sweep_interval
-    if nearest:  # the next deadline, if it comes before the next pass
-        wait = min(wait, max(nearest[0][1] - now.timestamp(), 0.0) + 0.01)
+    if nearest is not None:  # the next deadline, if it comes before the next pass
+        wait = min(wait, max((nearest - now).total_seconds(), 0.0) + 0.01)
     return done, wait
 
 
@@ -114,7 +113,7 @@ PERIODIC: dict[str, Callable[[Herald, datetime], tuple[int, float]]] = {
 
 def run_periodic(herald: Herald, task: str, index: DueIndex | None = None) -> int:
     """Run one periodic task and put its entry back at its next time."""
-    index = index or DueIndex(herald.store.redis)
+    index = index or herald.due
     now = herald.clock()
     wait = herald.settings.sweep_interval
     try:
@@ -141,7 +140,7 @@ def _rearm_incident(herald: Herald, index: DueIndex, incident_id: str) -> None:
 
 def run(herald: Herald, member: str, index: DueIndex | None = None) -> int:
     """Run one due-index entry (claimed by the caller) and put it back for next time."""
-    index = index or DueIndex(herald.store.redis)
+    index = index or herald.due
     kind, _, name = member.partition(":")
     if kind == "incident":
         try:
@@ -188,7 +187,7 @@ class _LeaseRenewer:
 
 def run_claimed(herald: Herald, member: str, index: DueIndex | None = None) -> int:
     """The RQ job's body: run the entry under its renewed claim, then end the claim."""
-    index = index or DueIndex(herald.store.redis)
+    index = index or herald.due
     try:
         with _LeaseRenewer(herald, index, member):
             return run(herald, member, index)
@@ -218,7 +217,7 @@ def hand_out(herald: Herald, index: DueIndex) -> tuple[int, float | None]:
     return len(claimed), next_at
 
 
-def retry_later(job: Job, connection: redis.Redis, *_exc_info: object) -> None:
+def retry_later(job: Job, connection: object, *_exc_info: object) -> None:
     """RQ's failure callback for a job retried with a backoff (a handoff notice): its next
     attempt is an entry of the due index (RQ's own ``Retry`` intervals need its scheduler)."""
     attempt = int(job.meta.get("attempt", 0))
@@ -235,7 +234,7 @@ def repair(herald: Herald, index: DueIndex | None = None) -> int:
     out (a worker died with them) go back; an open incident with work overdue by more than
     ``HERALD_SWEEP_GRACE`` and no entry gets one; a periodic task with no entry gets one, due now. Answers how many
     entries it put back."""
-    index = index or DueIndex(herald.store.redis)
+    index = index or herald.due
     now = herald.clock()
     restored = index.requeue_expired(now.timestamp())
     for member in restored:
@@ -248,15 +247,13 @@ def repair(herald: Herald, index: DueIndex | None = None) -> int:
             index.arm(keys.due_incident(incident_id), at)
     index.drop(legacy)
     present = (in_index - set(legacy)) | {keys.due_incident(i) for i in legacy} | in_flight
-    missing = [i for i in map(str, herald.store.redis.zrange(keys.INCIDENTS_OPEN, 0, -1))
-               if keys.due_incident(i) not in present]
+    missing = [i for i in herald.store.open_ids() if keys.due_incident(i) not in present]
     # Only work overdue by more than the grace: a fresher one may be a commit racing this read.
     cutoff = now - timedelta(seconds=herald.settings.sweep_grace)
     entries: list[tuple[str, float]] = []
     for start in range(0, len(missing), 200):
         chunk = missing[start:start + 200]
-        for raw in herald.store.redis.mget([keys.incident(i) for i in chunk]):
-            incident = Incident.model_validate_json(raw) if raw else None
+        for incident in herald.store.get_many(chunk):
             due = incident.due_at() if incident is not None else None
             if incident is not None and due is not None and due <= cutoff:
                 entries.append((keys.due_incident(incident.id), due.timestamp()))
@@ -273,7 +270,7 @@ def repair(herald: Herald, index: DueIndex | None = None) -> int:
 def _repair_and_beat(herald: Herald, index: DueIndex, name: str) -> None:
     try:
         repair(herald, index)
-        herald.store.redis.zadd(keys.WORKER_HEARTBEAT, {name: herald.clock().timestamp()})
+        herald.status.worker_alive(name, herald.clock().timestamp())
         metrics.sweep_finished(ok=True)
     except redis.RedisError as exc:
         metrics.sweep_finished(ok=False)
@@ -301,7 +298,7 @@ def _purge_when_full(herald: Herald) -> None:
 def clock_forever(herald: Herald, stop: threading.Event, name: str, retry_seconds: float = 1.0) -> None:
     """A worker's clock loop (a thread): hand out what is due, else block until the
     next entry's time or a writer's signal; the repair pass every sweep interval."""
-    index = DueIndex(herald.store.redis)
+    index = herald.due
     next_repair = 0.0
     while not stop.is_set():
         try:
@@ -330,7 +327,7 @@ def clock_forever(herald: Herald, stop: threading.Event, name: str, retry_second
 
 def hand_out_now(herald: Herald) -> int:
     """Hand everything due now to RQ (``herald worker --burst``); answers how many."""
-    index = DueIndex(herald.store.redis)
+    index = herald.due
     total = 0
     while True:
         handed, _ = hand_out(herald, index)
@@ -343,7 +340,7 @@ def run_now(herald: Herald, *, periodic: bool = False) -> int:
     """Run, in this process and thread, every entry due now until none is left
     (``periodic``: run every periodic task first, due or not). What the tests and tools
     use for "a worker did what was due"; answers the work done."""
-    index = DueIndex(herald.store.redis)
+    index = herald.due
     done = 0
     if periodic:
         for task in PERIODIC:
