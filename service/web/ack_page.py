@@ -19,7 +19,7 @@ from routing.incident import Acknowledge, Resolve
 from service.api.guess_limits import ALLOWED, FailureLimiter, Verdict, client_address
 
 router = APIRouter(tags=["ack"])
-_templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+_templates = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
                          autoescape=select_autoescape(["html"]))
 
 SECURITY_HEADERS = {

@@ -44,8 +44,12 @@ def ignored(path: str, patterns: list[str]) -> bool:
 def test_dockerfile_is_multi_stage_non_root_with_entrypoint_and_healthcheck():
     steps = instructions(ROOT / "Dockerfile")
     froms = [args for word, args in steps if word == "FROM"]
-    assert len(froms) == 2 and froms[0].endswith(" AS build") and froms[1] == "python:3.11-slim"
-    runtime = steps[[i for i, (w, _) in enumerate(steps) if w == "FROM"][1]:]
+    # build; runtime; dev (runtime plus the dev tooling, for compose's simulator); and the
+    # default target last: the production runtime as it is
+    assert froms == ["python:3.11-slim AS build", "python:3.11-slim AS runtime", "runtime AS dev", "runtime"]
+    starts = [i for i, (w, _) in enumerate(steps) if w == "FROM"]
+    runtime = steps[starts[1]:starts[2]]
+    assert steps[starts[3]:] == [("FROM", "runtime")]
     user = [args for word, args in runtime if word == "USER"]
     assert user and user[-1].split(":")[0] not in ("root", "0")
     assert json.loads(dict(runtime)["ENTRYPOINT"]) == ["herald"]

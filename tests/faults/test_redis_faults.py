@@ -27,12 +27,13 @@ def _iso(days: int) -> str:
 def _durable(url: str) -> dict[str, object]:
     """What must survive a restart: incidents, groups, indexes and the incidents' entries in
     the due index, ack tokens, send-log entries, calendars' last good copies, handoffs, RQ's
-    jobs. (The due index's periodic entries, claims and wake list move on by themselves: the
+    jobs. (The due index's periodic entries, claims, wake list and the RQ jobs of periodic tasks move on by themselves: the
     workers' clock loops run on while Redis comes back.)"""
     keep = ("herald:incident:", "herald:group:", "herald:incidents", "herald:ack:",
             "herald:sendlog:", "herald:seq:", "herald:calendar:", "herald:handoff", "rq:job:")
     found = redis_keys(url)
-    out = {k: v for k, v in found.items() if k.startswith(keep) and not k.endswith(":poll")}
+    out = {k: v for k, v in found.items() if k.startswith(keep) and not k.endswith(":poll")
+           and not k.startswith("rq:job:herald-due-periodic-")}  # a periodic task's run, handed out meanwhile
     out["herald:due"] = [(m, s) for m, s in found.get("herald:due", []) if m.startswith(b"incident:")]  # type: ignore[union-attr]
     return out
 

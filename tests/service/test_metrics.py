@@ -120,7 +120,7 @@ def test_transition_counts_count_each_change_once_in_redis(redis_url):
 
 def test_shared_events_from_another_process_are_counted(redis_url):
     """RQ runs each job in a forked work horse: what it counts must reach the exporter."""
-    child = ("from service import metrics; import sys; metrics.observe(redis_url=sys.argv[1], export=False); "
+    child = ("from service.telemetry import metrics; import sys; metrics.observe(redis_url=sys.argv[1], export=False); "
              "metrics.PAGES.labels(channel='sms', outcome='sent').inc()")
     subprocess.run([sys.executable, "-c", child, redis_url], cwd=ROOT, check=True, timeout=60)
     metrics.observe(redis_url=redis_url)
