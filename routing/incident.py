@@ -1,8 +1,9 @@
 """The incident record and the commands and effects of its state machine.
 
 An incident is one open (receiver, groupKey, policy) alert group. Its ``pages`` list
-is the durable outbox: every page the decision function wants sent is written here,
-atomically with the state change that asked for it, and marked once delivered.
+holds every page the decision function wants sent, written atomically with the state
+change that asked for it (and the incident's entry in the due index), and marked once
+delivered: a page that is due can never be lost between a decision and its sending.
 """
 from __future__ import annotations
 
