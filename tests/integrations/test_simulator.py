@@ -210,7 +210,7 @@ def test_press_posts_signed_gather_to_the_action_url(sim):
     out = ok(control(sim, "press", call_sid=call_sid, digits="4")).json()
     assert out["status_code"] == 200 and out["says"] == ["Acknowledged."]
     [req] = sim.receiver.requests
-    assert req.url.endswith("/webhooks/twilio/voice/gather?incident=inc-1&person=p-ann&code=12&round=1")
+    assert req.url.endswith("/webhooks/twilio/voice/gather?incident=inc-1&person=p-ann&code=12&step=1")
     assert_twilio_signed(req)
     assert req.form["CallSid"] == call_sid and parse_keypress(req.form["Digits"]) == "ack"
     assert sim.state.find(call_sid).transcript == ["pressed 4", "said: Acknowledged."]
