@@ -1,14 +1,18 @@
 """The Watchdog split off a webhook at the edge, before anything is routed (pure)."""
+from datetime import datetime, timedelta, timezone
+
 from routing.alertmanager import WebhookPayload
 from routing.watchdog import split_watchdog
 from tests.herald_env import fixture_payload
 
+#: The Watchdog has been firing since Prometheus started, a month ago.
+STARTED = (datetime.now(timezone.utc) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
 MATCHERS = ('alertname="Watchdog"', 'prometheus=~"prom-.*"')
 
 
 def watchdog(status: str = "firing", prometheus: str = "prom-a") -> dict:
     return {"status": status, "labels": {"alertname": "Watchdog", "prometheus": prometheus, "team": "db"},
-            "annotations": {"summary": "always firing"}, "startsAt": "2026-03-01T00:00:00Z",
+            "annotations": {"summary": "always firing"}, "startsAt": STARTED,
             "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "wd1"}
 
 
