@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import row
-from bench.stack import weekly_calendar
+from bench.stack import everyone_tier_config
 
 NAME = "parallel_sends"
 FULL = {"people": 40, "latency_ms": 300.0, "runs": 3, "concurrency": 16}
@@ -27,30 +27,6 @@ GOAL_S = 1.5
 
 def phone(n: int) -> str:
     return f"+1555030{n:04d}"
-
-
-def write_config(directory: Path, people: int) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "primary.ics").write_text(weekly_calendar("p1", "alice@example.com", "Alice Adams"), newline="")
-    listed = "\n".join(f'  - {{id: p{n:02d}, name: Person {n}, email: p{n:02d}@example.com, phone: "{phone(n)}"}}'
-                       for n in range(people))
-    everyone = ", ".join(f"p{n:02d}" for n in range(people))
-    sms = "{P0: [sms], P1: [sms], P2: [sms], P3: [sms]}"
-    path = directory / "herald.yaml"
-    path.write_text(f"""people:
-  - {{id: alice, name: Alice Adams, email: alice@example.com, phone: "+15550100001"}}
-{listed}
-schedules:
-  - {{name: primary, calendar: primary.ics, default_tier: L1}}
-policies:
-  - name: default
-    escalate_after: {{P0: 1h, P1: 1h, P2: 1h, P3: 1h}}
-    tiers:
-      - {{name: everyone, people: [{everyone}], channels: {sms}}}
-      - {{name: L1, schedule: primary, channels: {sms}}}
-route: {{policy: default}}
-""")
-    return path
 
 
 def open_incident(herald: Any, n: int) -> str:
@@ -100,7 +76,7 @@ def run(quick: bool, workdir: Path) -> dict[str, Any]:
     size = QUICK if quick else FULL
     out: dict[str, Any] = {"config": dict(size)}
     base = workdir / NAME
-    config = write_config(base / "conf", size["people"])
+    config = everyone_tier_config(base / "conf", [phone(n) for n in range(size["people"])])
     redis_server = start_redis(base / "redis", appendonly=False)
     sim_state = SimulatorState()
     server = None

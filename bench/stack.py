@@ -385,3 +385,29 @@ def incident_ids(records: list[list[Any]]) -> dict[int, str]:
 
 def page_entries(incident: Any) -> list[Any]:
     return [e for e in incident.timeline if e.kind == "page" and e.details.get("provider_id")]
+
+
+def everyone_tier_config(directory: Path, phones: list[str]) -> Path:
+    """A config whose only policy pages one person per number in ``phones`` (ids p00,
+    p01, …) on its first tier, all by SMS, and Alice's calendar on the second."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "primary.ics").write_text(weekly_calendar("p1", "alice@example.com", "Alice Adams"), newline="")
+    listed = "\n".join(f'  - {{id: p{n:02d}, name: Person {n}, email: p{n:02d}@example.com, phone: "{number}"}}'
+                       for n, number in enumerate(phones))
+    everyone = ", ".join(f"p{n:02d}" for n in range(len(phones)))
+    sms = "{P0: [sms], P1: [sms], P2: [sms], P3: [sms]}"
+    path = directory / "herald.yaml"
+    path.write_text(f"""people:
+  - {{id: alice, name: Alice Adams, email: alice@example.com, phone: "+15550100001"}}
+{listed}
+schedules:
+  - {{name: primary, calendar: primary.ics, default_tier: L1}}
+policies:
+  - name: default
+    escalate_after: {{P0: 1h, P1: 1h, P2: 1h, P3: 1h}}
+    tiers:
+      - {{name: everyone, people: [{everyone}], channels: {sms}}}
+      - {{name: L1, schedule: primary, channels: {sms}}}
+route: {{policy: default}}
+""")
+    return path

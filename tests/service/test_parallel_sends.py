@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.stack import everyone_tier_config
 from service.worker import jobs
 from service.engine.delivery import deliver
-from tests.herald_env import weekly_calendar
 from tests.service.sim_stack import sim_stack_factory  # noqa: F401
 
 TIER = 40
@@ -25,27 +25,7 @@ def phone(n: int) -> str:
 
 def tier_config(directory: Path) -> Path:
     """The whole TIER on the first tier of the only policy, paged by SMS."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "primary.ics").write_text(weekly_calendar("p1", "alice@example.com", "Alice Adams"), newline="")
-    people = "\n".join(f'  - {{id: p{n:02d}, name: Person {n}, email: p{n:02d}@example.com, phone: "{phone(n)}"}}'
-                       for n in range(TIER))
-    everyone = ", ".join(f"p{n:02d}" for n in range(TIER))
-    sms = "{P0: [sms], P1: [sms], P2: [sms], P3: [sms]}"
-    path = directory / "herald.yaml"
-    path.write_text(f"""people:
-  - {{id: alice, name: Alice Adams, email: alice@example.com, phone: "+15550100001"}}
-{people}
-schedules:
-  - {{name: primary, calendar: primary.ics, default_tier: L1}}
-policies:
-  - name: default
-    escalate_after: {{P0: 1h, P1: 1h, P2: 1h, P3: 1h}}
-    tiers:
-      - {{name: everyone, people: [{everyone}], channels: {sms}}}
-      - {{name: L1, schedule: primary, channels: {sms}}}
-route: {{policy: default}}
-""")
-    return path
+    return everyone_tier_config(directory, [phone(n) for n in range(TIER)])
 
 
 @pytest.fixture
