@@ -15,6 +15,7 @@ import unicodedata
 from twilio.twiml.voice_response import VoiceResponse
 
 from integrations.notifier import OutboundPage
+from routing.text import clean_text
 
 SMS_SEGMENT = 160  # septets in one GSM-7 segment
 _GSM_BASIC = set(
@@ -27,21 +28,6 @@ _SMS_SUBST = str.maketrans({"`": "'", "[": "(", "]": ")", "{": "(", "}": ")",
                             "\\": "/", "|": "/", "~": "-", "^": ""})
 _WS = re.compile(r"\s+")
 _VOICE_PROMPT = "Press 4 to acknowledge, 6 to resolve, 8 to escalate, star to repeat"
-
-
-def clean_text(text: object, limit: int | None = None) -> str:
-    """One line of printable text: control, format (bidi, zero-width) and separator
-    characters removed, whitespace collapsed, optionally cut to ``limit`` chars."""
-    raw = "" if text is None else str(text)
-    kept = []
-    for ch in raw:
-        cat = unicodedata.category(ch)
-        if ch in "\t\n\r\v\f" or cat in ("Zl", "Zp"):
-            kept.append(" ")
-        elif cat not in ("Cc", "Cf", "Cs", "Co", "Cn"):
-            kept.append(ch)
-    out = _WS.sub(" ", "".join(kept)).strip()
-    return out[:limit].rstrip() if limit is not None else out
 
 
 def gsm7_septets(text: str) -> int | None:

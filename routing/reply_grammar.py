@@ -18,9 +18,10 @@ Keypress on a paging call: 4 acknowledge, 6 resolve, 8 escalate, * repeat the me
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Literal
+
+from routing.text import clean_text
 
 Action = Literal["ack", "resolve", "escalate", "snooze", "stop", "start", "help"]
 Keypress = Literal["ack", "resolve", "escalate", "repeat"]
@@ -39,7 +40,6 @@ _RESOLVE = re.compile(rf"^(?:6|resolve|resolved){_CODE}$")
 _ESCALATE = re.compile(rf"^(?:8|esc|escalate){_CODE}$")
 _SNOOZE = re.compile(rf"^snooze\s+(\d{{1,4}}){_CODE}$")
 _KEYS: dict[str, Keypress] = {"4": "ack", "6": "resolve", "8": "escalate", "*": "repeat"}
-_WS = re.compile(r"\s+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,18 +53,10 @@ class Reply:
 
 
 def normalise(body: object) -> str:
-    """The text as the grammar reads it: control and format characters (bidi,
-    zero-width) dropped, whitespace collapsed, case folded, outer ``.``/``!`` and
-    spaces stripped."""
-    raw = "" if body is None else str(body)
-    kept = []
-    for ch in raw:
-        category = unicodedata.category(ch)
-        if ch in "\t\n\r\v\f" or category in ("Zl", "Zp"):
-            kept.append(" ")
-        elif category not in ("Cc", "Cf", "Cs", "Co", "Cn"):
-            kept.append(ch)
-    return _WS.sub(" ", "".join(kept)).strip().casefold().strip(" .!")
+    """The text as the grammar reads it: ``clean_text`` (control and format characters,
+    bidi and zero-width, dropped; whitespace collapsed), case folded, outer ``.``/``!``
+    and spaces stripped."""
+    return clean_text(body).casefold().strip(" .!")
 
 
 def parse_sms(body: object) -> Reply:

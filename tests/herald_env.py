@@ -131,3 +131,14 @@ def fixture_payload(name: str) -> dict:
         for key in ("startsAt", "endsAt"):
             alert[key] = fixture_time(alert[key])
     return payload
+
+
+def open_group(client, group: str) -> str:
+    """Post firing.json as Alertmanager would, under ``group`` (its groupKey), through a
+    TestClient; the id of the incident it opened."""
+    payload = fixture_payload("firing.json")
+    payload["groupKey"] = group
+    r = client.post("/api/v1/alertmanager", content=json.dumps(payload),
+                    headers={"Authorization": f"Bearer {AM_TOKEN}"})
+    assert r.status_code == 200, r.text
+    return r.json()["incidents"][0]["id"]

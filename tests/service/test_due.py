@@ -2,7 +2,6 @@
 and the repair pass. Never early, once, and nothing lost when a worker dies."""
 from __future__ import annotations
 
-import json
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -15,16 +14,11 @@ from integrations.due_store import DueIndex
 from service.worker import due
 from service.worker import jobs
 from service.engine.delivery import deliver
-from tests.herald_env import AM_TOKEN, fixture_payload
+from tests.herald_env import open_group
 
 
 def open_one(client, group: str = "due-test") -> str:
-    payload = fixture_payload("firing.json")
-    payload["groupKey"] = group
-    r = client.post("/api/v1/alertmanager", content=json.dumps(payload),
-                    headers={"Authorization": f"Bearer {AM_TOKEN}"})
-    assert r.status_code == 200, r.text
-    return r.json()["incidents"][0]["id"]
+    return open_group(client, group)
 
 
 def wait_until(condition, what: str, timeout: float = 30.0):

@@ -4,7 +4,6 @@ report over whole months answers the same after the purge as before it. All date
 relative to now (Herald's clock is moved, never fixed to a calendar day)."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from routing.incident import Escalate
 from service.worker import due
 from service.engine import retention
-from tests.herald_env import AM_TOKEN, API_TOKEN, fixture_payload
+from tests.herald_env import API_TOKEN, open_group
 
 API = {"Authorization": f"Bearer {API_TOKEN}"}
 
@@ -33,12 +32,7 @@ def clock(herald):
 
 
 def fire(client, group: str) -> str:
-    payload = fixture_payload("firing.json")
-    payload["groupKey"] = group
-    r = client.post("/api/v1/alertmanager", content=json.dumps(payload),
-                    headers={"Authorization": f"Bearer {AM_TOKEN}"})
-    assert r.status_code == 200, r.text
-    return r.json()["incidents"][0]["id"]
+    return open_group(client, group)
 
 
 def act(client, incident_id: str, action: str) -> None:
