@@ -137,6 +137,18 @@ HEARTBEATS_MISSING = PREFIX + "heartbeats:missing"  # hash: name -> the deadline
 DRILLS = PREFIX + "drills"  # zset: drill incident id -> created_at (epoch seconds)
 
 
+# -- integrations: sources other than Alertmanager (integrations/integration_store.py) ---------
+INTEGRATIONS = PREFIX + "integrations"  # hash: name -> JSON definition, for integrations made with the API
+INTEGRATION_KEYS = PREFIX + "integrations:keys"  # hash: SHA-256 of a key made with the API -> JSON; never the key
+INTEGRATION_REVOKED = PREFIX + "integrations:revoked"  # set: digests of keys the file gives, revoked with the API
+INTEGRATION_RATE_PREFIX = PREFIX + "integrations:rate:"  # + "<name>:<minute>": events counted; expires
+
+
+def integration_rate(name: str, minute: int) -> str:
+    """Counter of one integration's events in the minute numbered ``minute``."""
+    return f"{INTEGRATION_RATE_PREFIX}{name}:{minute}"
+
+
 # -- rate limits on wrong credentials (acknowledgement links, the console's login) -------------
 def failed_attempts(target: str, who: str, window: int) -> str:
     """Counter of wrong credentials tried at ``target`` ("ack", "login") by ``who``

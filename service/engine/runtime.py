@@ -19,6 +19,7 @@ from integrations.drill_store import DrillStore
 from integrations.feed_tokens import FeedTokens
 from integrations.handoff_store import HandoffStore
 from integrations.heartbeat_store import HeartbeatStore
+from integrations.integration_store import IntegrationStore
 from integrations.notice_store import NoticeStore
 from integrations.notifier import Notifier
 from integrations.maintenance_store import MaintenanceStore
@@ -67,6 +68,7 @@ class Herald:
     status: StatusStore
     attempts: AttemptStore
     due: DueIndex
+    integrations: IntegrationStore
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
 
@@ -90,7 +92,7 @@ class Herald:
                      heartbeats=HeartbeatStore(client), feeds=FeedTokens(client), sessions=ConsoleSessions(client),
                      retention=RetentionStore(client), drills=DrillStore(client), notices=NoticeStore(client),
                      reports=ReportStore(client), status=StatusStore(client), attempts=AttemptStore(client),
-                     due=DueIndex(client))
+                     due=DueIndex(client), integrations=IntegrationStore(client))
         herald.calendars.refresh(herald.clock(), force=True)
         if notifiers is None:
             from service.engine.channels import build_notifiers
