@@ -30,6 +30,19 @@ def due_periodic(task: str) -> str:
     return f"periodic:{task}"
 
 
+def due_follow(sink: str, incident_id: str) -> str:
+    """The due-index member of one follower (``sink``: "webhook:<name>", "slack") of one
+    incident: the incident's timeline has entries past the sink's cursor
+    (``follow_cursor``). Written by the incident commit (``store_scripts.COMMIT``)."""
+    return f"follow:{sink}:{incident_id}"
+
+
+def follow_cursor(incident_id: str) -> str:
+    """hash: sink -> how many of the incident's timeline entries it has processed
+    (``integrations.followers``); removed with the incident by the retention purge."""
+    return f"{PREFIX}follow:{incident_id}"
+
+
 def job_id(kind: str, *parts: object) -> str:
     """Every RQ job id Herald enqueues, one format: "herald-<kind>-<part>-<part>…" (":" in
     a part becomes "-"). Deterministic, so enqueueing the same work twice is harmless."""

@@ -17,6 +17,7 @@ from integrations.calendars import CalendarBook
 from integrations.console_sessions import ConsoleSessions
 from integrations.drill_store import DrillStore
 from integrations.feed_tokens import FeedTokens
+from integrations.followers import FollowStore, Sink
 from integrations.handoff_store import HandoffStore
 from integrations.heartbeat_store import HeartbeatStore
 from integrations.integration_store import IntegrationStore
@@ -69,7 +70,10 @@ class Herald:
     attempts: AttemptStore
     due: DueIndex
     integrations: IntegrationStore
+    follow: FollowStore
     notifiers: dict[str, Notifier] = field(default_factory=dict)
+    #: The sinks that follow every incident change, by name (``add_follower``).
+    followers: dict[str, Sink] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
 
     @classmethod
@@ -92,7 +96,7 @@ class Herald:
                      heartbeats=HeartbeatStore(client), feeds=FeedTokens(client), sessions=ConsoleSessions(client),
                      retention=RetentionStore(client), drills=DrillStore(client), notices=NoticeStore(client),
                      reports=ReportStore(client), status=StatusStore(client), attempts=AttemptStore(client),
-                     due=DueIndex(client), integrations=IntegrationStore(client))
+                     due=DueIndex(client), integrations=IntegrationStore(client), follow=FollowStore(client))
         herald.calendars.refresh(herald.clock(), force=True)
         if notifiers is None:
             from service.engine.channels import build_notifiers
@@ -100,6 +104,12 @@ class Herald:
             notifiers = build_notifiers(settings)
         herald.notifiers = notifiers
         return herald
+
+    def add_follower(self, sink: Sink) -> None:
+        """Make ``sink`` follow every incident change from now on (``integrations.followers``):
+        each commit that grows a timeline puts the sink's entry in the due index with it."""
+        self.followers[sink.name] = sink
+        self.store.followers = tuple(self.followers)
 
     def close(self) -> None:
         """Stop the calendar refresher thread; the object still answers on demand afterwards."""
