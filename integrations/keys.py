@@ -143,6 +143,11 @@ MAINTENANCE_SEQ = PREFIX + "seq:maintenance"
 MAINTENANCE_VERSION = PREFIX + "maintenance:version"  # bumped on every window created or changed
 
 
+# -- personal notification rules (integrations/rules_store.py) --------------------------------
+PEOPLE_RULES = PREFIX + "people:rules"  # hash: person id -> JSON (routing.personal_rules.PersonalRules)
+PEOPLE_RULES_VERSION = PREFIX + "people:rules:version"  # bumped on every change of anyone's rules
+
+
 # -- heartbeats (the Alertmanager Watchdog is the heartbeat "watchdog") and drills ------------
 HEARTBEATS = PREFIX + "heartbeats"  # hash: name -> JSON (timeout, severity, kind, created_at, last_ping)
 HEARTBEAT_DEADLINES = PREFIX + "heartbeats:deadlines"  # zset: name -> deadline (epoch seconds)

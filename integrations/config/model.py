@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from routing.errors import Invalid
 from routing.integration import DEFAULT_RATE_PER_MINUTE, KINDS, Integration
 from routing.matchers import MatcherError, validated
+from routing.personal_rules import Urgencies
 from routing.policy import DEFAULT_CHANNELS, DEFAULT_ESCALATE_AFTER, Policy, Tier
 from routing.routes import Route, build_route
 from routing.severity import SEVERITIES, SeverityMapping
@@ -182,6 +183,17 @@ class SeveritySpec(_Strict):
     default: Literal["P0", "P1", "P2", "P3"] = "P2"
 
 
+class UrgencySpec(_Strict):
+    """Which severities are high urgency and which low, for personal notification rules
+    (``routing.personal_rules``): every severity in exactly one."""
+
+    high: list[Literal["P0", "P1", "P2", "P3"]] = Field(default_factory=lambda: ["P0", "P1"])
+    low: list[Literal["P0", "P1", "P2", "P3"]] = Field(default_factory=lambda: ["P2", "P3"])
+
+    def build(self) -> Urgencies:
+        return Urgencies(high=tuple(dict.fromkeys(self.high)), low=tuple(dict.fromkeys(self.low)))
+
+
 #: The fields a generic integration's mapping may give (each a JMESPath expression).
 MAPPING_FIELDS = ("title", "dedup_key", "severity", "status", "details", "links", "source")
 #: A key held in an environment variable is at least this long.
@@ -261,6 +273,7 @@ class FileSpec(_Strict):
     severity: SeveritySpec = Field(default_factory=SeveritySpec)
     watchdog: WatchdogSpec | None = None
     integrations: list[IntegrationSpec] = Field(default_factory=list)
+    urgency: UrgencySpec = Field(default_factory=UrgencySpec)
 
 
 @dataclass(frozen=True)
@@ -275,6 +288,8 @@ class HeraldConfig:
     integrations: dict[str, Integration] = field(default_factory=dict)
     #: The digests of the keys the file gives (``key_env``, ``key_sha256``) -> integration name.
     integration_keys: dict[str, str] = field(default_factory=dict)
+    #: Which severities are high and low urgency, for personal notification rules.
+    urgency: Urgencies = field(default_factory=Urgencies)
 
     def calendar_path(self, schedule: str) -> Path:
         return (self.path.parent / self.schedules[schedule].calendar).resolve()
@@ -367,9 +382,13 @@ def _build(path: Path, spec: FileSpec) -> HeraldConfig:
         except ValueError as exc:
             raise ValueError(f"watchdog.timeout: {exc}") from None
     integrations, integration_keys = _integrations(spec.integrations, policies)
+    try:
+        urgency = spec.urgency.build()
+    except ValueError as exc:
+        raise ValueError(f"urgency.{exc}") from None
     return HeraldConfig(path=path, people=people, schedules=schedules, policies=policies,
                         route=route, severity=severity, watchdog=spec.watchdog,
-                        integrations=integrations, integration_keys=integration_keys)
+                        integrations=integrations, integration_keys=integration_keys, urgency=urgency)
 
 
 def _check_sample(where: str, spec: IntegrationSpec) -> None:

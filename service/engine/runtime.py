@@ -28,11 +28,14 @@ from integrations.due_store import DueIndex
 from integrations.paging_store import PagingStore
 from integrations.report_store import ReportStore
 from integrations.retention_store import RetentionStore
+from integrations.rules_store import RulesStore
 from integrations.status_store import StatusStore
 from integrations.store import Store
 from routing.decide import Decision, decide
 from routing.incident import Command, Escalate, EscalateNow, Hold, Incident, Reassign, Release, Reroute
 from routing.maintenance import hold_for
+from routing.personal_rules import Rulebook
+from routing.policy import Roster
 from integrations.config.model import HeraldConfig, load_config
 from service.settings import Settings
 
@@ -71,6 +74,7 @@ class Herald:
     due: DueIndex
     integrations: IntegrationStore
     follow: FollowStore
+    rules: RulesStore
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     #: The sinks that follow every incident change, by name (``add_follower``).
     followers: dict[str, Sink] = field(default_factory=dict)
@@ -96,7 +100,8 @@ class Herald:
                      heartbeats=HeartbeatStore(client), feeds=FeedTokens(client), sessions=ConsoleSessions(client),
                      retention=RetentionStore(client), drills=DrillStore(client), notices=NoticeStore(client),
                      reports=ReportStore(client), status=StatusStore(client), attempts=AttemptStore(client),
-                     due=DueIndex(client), integrations=IntegrationStore(client), follow=FollowStore(client))
+                     due=DueIndex(client), integrations=IntegrationStore(client), follow=FollowStore(client),
+                     rules=RulesStore(client))
         herald.calendars.refresh(herald.clock(), force=True)
         if notifiers is None:
             from service.engine.channels import build_notifiers
@@ -137,9 +142,17 @@ class Herald:
             # Only commands that may page a tier need who is on call (a calendar sync
             # round trip); acks, resolves and the delivery pipeline's outcomes do not.
             roster = self.calendars.roster(policy, now) if isinstance(command, PAGING_COMMANDS) else {}
-            return decide(current, command, policy, roster, now, hold)
+            extra = (command.person,) if isinstance(command, Reassign) and command.person else ()
+            rules = self.rulebook(roster, extra) if isinstance(command, PAGING_COMMANDS) else Rulebook(
+                self.config.urgency)
+            return decide(current, command, policy, roster, now, hold, rules)
 
         return self.store.apply(incident_id, run)
+
+    def rulebook(self, roster: Roster, extra: tuple[str, ...] = ()) -> Rulebook:
+        """The personal rules of everyone ``roster`` names (and ``extra``), for ``decide``."""
+        people = {p for names in roster.values() for p in names} | set(extra)
+        return Rulebook(self.config.urgency, self.rules.of(sorted(people)) if people else {})
 
     def hold(self, alerts, now: datetime, maintenance_version: str | None = None) -> Hold | None:
         """A maintenance window holding these alerts' pages at ``now``, if any
