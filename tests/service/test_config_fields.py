@@ -66,6 +66,7 @@ BASE: dict[str, Any] = {
          "mapping": {"title": "title", "dedup_key": "id"}, "sample": {"title": "Build failed", "id": "42"}},
         {"name": "pd", "kind": "pagerduty", "key_env": "HERALD_TEST_FIELDS_KEY"},
     ],
+    "urgency": {"high": ["P0", "P1"], "low": ["P2", "P3"]},
 }
 
 PRIMARY, FEED, TEAM = ("schedules", 0), ("schedules", 1), ("schedules", 2)
@@ -147,6 +148,9 @@ WRONG: dict[str, tuple[tuple[Any, ...], Any, str]] = {
     "IntegrationSpec.key_sha256": ((*CI, "key_sha256"), "abc", "integrations.ci.key_sha256"),
     "IntegrationSpec.mapping": ((*CI, "mapping"), {"title": "a["}, "integrations.ci.mapping"),
     "IntegrationSpec.sample": ((*CI, "sample"), {"other": 1}, "integrations.ci.sample"),
+    "FileSpec.urgency": (("urgency",), "high", "urgency"),
+    "UrgencySpec.high": (("urgency", "high"), ["P0", "P1", "P2"], "urgency.high"),
+    "UrgencySpec.low": (("urgency", "low"), ["P9"], "urgency.low"),
 }
 FIELDS = schema_fields()
 
