@@ -1,12 +1,13 @@
 """Personal notification rules in Redis: one hash (person id -> JSON), read whole.
 
-Every write bumps ``keys.PEOPLE_RULES_VERSION`` in the same transaction, the way the
-maintenance windows do, so the webhook's one read (``READ_GROUP`` returns the version)
-tells a process whether its cached rules are still current: following personal rules
-costs the webhook no extra round trip until someone changes theirs.
+Every write bumps ``keys.PEOPLE_VERSION`` (the people store's version, which its own
+writes of contacts and rules bump too) in the same transaction, the way the maintenance
+windows do, so the webhook's one read (``READ_GROUP`` returns the version) tells a
+process whether its cached rules are still current: following personal rules costs the
+webhook no extra round trip until someone changes their rules or contacts.
 
-The contacts helper's people store (issue 20) is where contact details live; the rules
-are kept here, validated by ``routing.personal_rules.PersonalRules``.
+The people store (``integrations/people_store.py``) holds contact details; the rules are
+read and written here, validated by ``routing.personal_rules.PersonalRules``.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class RulesStore:
     def read_call(self) -> tuple[str, list[str], list[str]]:
         """The script call that reads every rule (for a caller doing its own I/O, as the
         webhook's flow does); give its reply to ``adopt``."""
-        return READ_RULES, [keys.PEOPLE_RULES_VERSION, keys.PEOPLE_RULES], []
+        return READ_RULES, [keys.PEOPLE_VERSION, keys.PEOPLE_RULES], []
 
     def adopt(self, reply: list[str]) -> dict[str, PersonalRules]:
         """The rules a ``read_call`` reply holds, cached under its version. A stored value
@@ -66,7 +67,7 @@ class RulesStore:
     def of(self, people: Iterable[str]) -> dict[str, PersonalRules]:
         """The rules of ``people`` (those who have any), as of now: the cache when its
         version is current (one GET), else a fresh read of all."""
-        version = self.redis.get(keys.PEOPLE_RULES_VERSION) or ""
+        version = self.redis.get(keys.PEOPLE_VERSION) or ""
         every = self.cached_at(version)
         if every is None:
             every = self.all()
@@ -80,15 +81,17 @@ class RulesStore:
                 pipe.hdel(keys.PEOPLE_RULES, person)
             else:
                 pipe.hset(keys.PEOPLE_RULES, person, rules.model_dump_json())
-            pipe.incr(keys.PEOPLE_RULES_VERSION)
+            pipe.incr(keys.PEOPLE_VERSION)
             pipe.execute()
 
-    def replace_all(self, rules: Mapping[str, PersonalRules]) -> None:
-        """Everyone's rules at once (an import): the hash holds exactly ``rules``."""
-        with self.redis.pipeline() as pipe:
-            pipe.delete(keys.PEOPLE_RULES)
-            kept = {p: r.model_dump_json() for p, r in rules.items() if not r.empty}
-            if kept:
-                pipe.hset(keys.PEOPLE_RULES, mapping=kept)
-            pipe.incr(keys.PEOPLE_RULES_VERSION)
+    def replace(self, rules: Mapping[str, PersonalRules | None]) -> None:
+        """The rules of the people named, at once (an import): None or empty rules remove
+        a person's; people not named keep theirs."""
+        with self.redis.pipeline() as pipe:  # MULTI
+            for person, value in rules.items():
+                if value is None or value.empty:
+                    pipe.hdel(keys.PEOPLE_RULES, person)
+                else:
+                    pipe.hset(keys.PEOPLE_RULES, person, value.model_dump_json())
+            pipe.incr(keys.PEOPLE_VERSION)
             pipe.execute()

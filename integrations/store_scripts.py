@@ -154,4 +154,4 @@ for i = 1, n do
 end
 return out
 """ % {"calendars": keys.CALENDARS_VERSION, "handoffs": keys.HANDOFFS_VERSION, "maintenance": keys.MAINTENANCE_VERSION,
-       "rules": keys.PEOPLE_RULES_VERSION, "incident": keys.incident(""), "seq": keys.INCIDENT_SEQ}
+       "rules": keys.PEOPLE_VERSION, "incident": keys.incident(""), "seq": keys.INCIDENT_SEQ}

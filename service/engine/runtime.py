@@ -26,6 +26,7 @@ from integrations.notifier import Notifier
 from integrations.maintenance_store import MaintenanceStore
 from integrations.due_store import DueIndex
 from integrations.paging_store import PagingStore
+from integrations.people_store import PeopleStore
 from integrations.report_store import ReportStore
 from integrations.retention_store import RetentionStore
 from integrations.rules_store import RulesStore
@@ -74,6 +75,9 @@ class Herald:
     due: DueIndex
     integrations: IntegrationStore
     follow: FollowStore
+    #: People's contact details and verification state (service/engine/people.py).
+    people: PeopleStore
+    #: People's personal notification rules (routing/personal_rules.py).
     rules: RulesStore
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     #: The sinks that follow every incident change, by name (``add_follower``).
@@ -101,7 +105,7 @@ class Herald:
                      retention=RetentionStore(client), drills=DrillStore(client), notices=NoticeStore(client),
                      reports=ReportStore(client), status=StatusStore(client), attempts=AttemptStore(client),
                      due=DueIndex(client), integrations=IntegrationStore(client), follow=FollowStore(client),
-                     rules=RulesStore(client))
+                     people=PeopleStore(client), rules=RulesStore(client))
         herald.calendars.refresh(herald.clock(), force=True)
         if notifiers is None:
             from service.engine.channels import build_notifiers

@@ -78,11 +78,11 @@ def test_empty_rules_remove_them_and_a_reassignment_follows_rules_too(client, he
 ])
 def test_a_wrong_body_is_refused_naming_the_field_and_nothing_is_written(client, herald, body, named):
     assert client.put("/api/v1/people/alice/rules", json=VOICE_THEN_EMAIL, headers=API).status_code == 200
-    version = herald.store.redis.get(keys.PEOPLE_RULES_VERSION)
+    version = herald.store.redis.get(keys.PEOPLE_VERSION)
     r = client.put("/api/v1/people/alice/rules", json=body, headers=API)
     assert r.status_code == 422, r.text
     assert named in r.json()["detail"], r.text
-    assert herald.store.redis.get(keys.PEOPLE_RULES_VERSION) == version
+    assert herald.store.redis.get(keys.PEOPLE_VERSION) == version
     assert client.get("/api/v1/people/alice/rules", headers=API).json()["high"] == VOICE_THEN_EMAIL["high"]
 
 
