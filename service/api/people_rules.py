@@ -37,6 +37,10 @@ def may_edit(request: Request, person: str) -> str:
         if me is not None:
             if me != person:
                 raise HTTPException(403, f"you are signed in as {me}: you may change only your own rules")
+            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if request.method != "GET" and content_type != "application/json":
+                # The session cookie rides along with a cross-site form post; a JSON body does not.
+                raise HTTPException(415, "content-type: send the rules as JSON (application/json)")
             return me
     caller = authenticate(request, request.app.state.herald.settings)
     if not caller.allows("write"):
