@@ -19,23 +19,25 @@ from service.api.auth import authenticate
 router = APIRouter(prefix="/api/v1/people", tags=["people"])
 
 
-def _signed_in_person(request: Request) -> str | None:
-    """The person signed in to the console on this request, if any (personal sign-in)."""
+def _signed_in(request: Request) -> tuple[str, str] | None:
+    """(person, role) of the person signed in to the console on this request, if any."""
     try:  # the personal sign-in's reader of the console session (service/api/console_identity.py)
         from service.api.console_identity import signed_in  # type: ignore[import-not-found]
     except ImportError:
         return None
     who = signed_in(request)
-    return getattr(who, "person", None) if who is not None else None
+    return (who.person, who.role) if who is not None else None
 
 
 def may_edit(request: Request, person: str) -> str:
-    """Who is asking, for ``person``'s rules: a write token's name, or the person
-    themselves signed in to the console. 401 without a credential, 403 for someone else."""
+    """Who is asking, for ``person``'s rules: a write token's name, or a person signed in
+    to the console — for their own rules, or anyone's with the admin role. 401 without a
+    credential, 403 for someone else's."""
     if not request.headers.get("authorization"):
-        me = _signed_in_person(request)
-        if me is not None:
-            if me != person:
+        found = _signed_in(request)
+        if found is not None:
+            me, role = found
+            if me != person and role != "admin":
                 raise HTTPException(403, f"you are signed in as {me}: you may change only your own rules")
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if request.method != "GET" and content_type != "application/json":
