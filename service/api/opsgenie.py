@@ -215,7 +215,8 @@ async def request_status(request_id: str, request: Request) -> JSONResponse:
     return call.answer(200, {"data": found["data"]})
 
 
-@router.api_route("/v2/heartbeats/{name}/ping", methods=["GET", "POST"], status_code=202)
+@router.get("/v2/heartbeats/{name}/ping", status_code=202, operation_id="opsgenie_heartbeat_ping")
+@router.post("/v2/heartbeats/{name}/ping", status_code=202, operation_id="opsgenie_heartbeat_ping_post")
 def ping_heartbeat(name: str, request: Request) -> JSONResponse:
     """Ping Herald's heartbeat ``name`` (made beforehand with ``POST /api/v1/heartbeats/{name}``)."""
     herald, call = request.app.state.herald, Call()
