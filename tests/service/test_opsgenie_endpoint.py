@@ -19,7 +19,9 @@ from integrations.config.model import key_digest
 from service.app import create_app
 from service.engine import heartbeats
 from service.settings import Settings
+from tests.alertmanager_harness import AlertmanagerProcess, alertmanager_binary
 from tests.herald_env import API_TOKEN, env_for, write_config
+from tests.processes import wait_for
 
 OG_KEY = "og-tools-key-0123456789abcdef"
 OTHER_OG_KEY = "og-other-key-0123456789abcdef"
@@ -131,7 +133,7 @@ def test_create_opens_an_incident_and_pages_and_the_same_alias_is_the_same_incid
     incident = herald.store.get(done.alert_id)
     assert (incident.receiver, incident.group_key, incident.severity, incident.title) == (
         "opsgenie:tools", "db1/disk", "P1", "Disk full on db1")
-    [alert] = incident.alerts.values() if isinstance(incident.alerts, dict) else incident.alerts
+    [alert] = incident.alerts.values()
     assert alert.labels["team"] == "db" and alert.labels["entity"] == "db1" and alert.labels["integration"] == "tools"
     assert alert.annotations["description"] == "92% used" and alert.annotations["host"] == "db1"
     assert pages(herald, done.alert_id) == [("alice", "sms")]
@@ -304,3 +306,31 @@ def test_a_heartbeat_pinged_through_opsgenie_opens_an_incident_when_it_goes_sile
 def test_a_heartbeat_ping_for_no_heartbeat_is_refused_and_arms_nothing(base, herald, name, code):
     got, body, _ = refused(opsgenie_sdk.HeartbeatApi(sdk(base, OG_KEY)).ping, name)
     assert got == code and body["message"] and herald.heartbeats.get("never-made") is None
+
+
+# -- Prometheus Alertmanager's own Opsgenie receiver -------------------------------------------
+
+@pytest.mark.skipif(alertmanager_binary() is None,
+                    reason="prometheus-alertmanager not installed (apt-get install prometheus-alertmanager)")
+def test_alertmanagers_opsgenie_receiver_opens_and_closes_an_incident(base, herald, tmp_path):
+    receiver = {"name": "herald-opsgenie", "opsgenie_configs": [{
+        "api_url": base + "/", "api_key": OG_KEY, "priority": "P1", "send_resolved": True,
+        "tags": "team:{{ .CommonLabels.team }},prometheus", "entity": "{{ .CommonLabels.instance }}",
+        "responders": [{"type": "team", "name": "db-team"}]}]}
+    config = {"route": {"receiver": "herald-opsgenie", "group_by": ["alertname"], "group_wait": "1s",
+                        "group_interval": "2s", "repeat_interval": "1h"}, "receivers": [receiver]}
+    alert = {"labels": {"alertname": "DiskFull", "team": "db", "instance": "db1:9100"},
+             "annotations": {"summary": "Disk full on db1"}}
+    with AlertmanagerProcess(alertmanager_binary(), tmp_path / "am", config) as am:
+        am.post_alerts([alert])
+        [opened] = wait_for(lambda: herald.store.list(limit=10), 60, "Alertmanager's create to reach Herald")
+        incident = herald.store.get(opened.id)
+        [fired] = incident.alerts.values()
+        assert (incident.receiver, incident.severity, len(incident.group_key)) == ("opsgenie:tools", "P1", 64)
+        assert (fired.labels["team"], fired.labels["entity"], fired.labels["tags"]) == ("db", "db1:9100",
+                                                                                        "team:db,prometheus")
+        assert pages(herald, opened.id) == [("alice", "sms")]
+        am.resolve_alerts([alert])
+        wait_for(lambda: herald.store.get(opened.id).status == "resolved", 60,
+                 "Alertmanager's close (by alias) to resolve the incident")
+        assert len(herald.store.list(limit=10)) == 1
