@@ -38,6 +38,7 @@ from fastapi.responses import JSONResponse
 
 from integrations.opsgenie_requests import parse_read, read_call, record_call
 from routing.errors import Invalid
+from routing.grouping import body_digest
 from routing.integration import Integration
 from routing.opsgenie_alerts import Action, dedup_key_of, identifier, identifier_type, parse_action, parse_create
 from service.api.alertmanager import _driver, read_body
@@ -101,18 +102,33 @@ def admitted(admission: Admission) -> Integration:
     return admission.integration
 
 
-async def _body(request: Request) -> Any:
-    """The JSON body (None when empty); 413 over the limit, 422 when it is not JSON."""
+async def _raw_body(request: Request) -> bytes:
     try:
-        raw = await read_body(request, MAX_BODY_BYTES)
+        return await read_body(request, MAX_BODY_BYTES)
     except HTTPException as exc:
         raise Refused(exc.status_code, str(exc.detail)) from None
+
+
+def _json(raw: bytes) -> Any:
+    """The JSON body (None when empty); 422 when it is not JSON."""
     if not raw.strip():
         return None
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise Refused(422, f"body: not valid JSON: {exc}") from None
+
+
+async def _body(request: Request) -> Any:
+    """The JSON body (None when empty); 413 over the limit, 422 when it is not JSON."""
+    return _json(await _raw_body(request))
+
+
+def create_digest(integration: Integration, raw: bytes) -> str:
+    """A create's digest: the integration as configured now and the body exactly as
+    received. An equal one on the alias's open incident is a re-send: answered unchanged
+    in one round trip (a changed severity map, labels or policy is a different digest)."""
+    return body_digest(repr(integration).encode() + b"\0" + raw)
 
 
 def _status(call: Call, integration: Integration, action: str, now: datetime, touched: list[dict[str, Any]],
@@ -136,12 +152,12 @@ async def create_alert(request: Request) -> JSONResponse:
         key = genie_key(request)
         async with _driver(request) as ingest:
             integration = admitted(await ingest.run(admit_flow(herald, key, KIND)))
-            body = await _body(request)
+            raw = await _raw_body(request)
             try:
-                parsed = parse_create(body, integration, new_alias=call.id)
+                parsed = parse_create(_json(raw), integration, new_alias=call.id)
             except Invalid as exc:
                 raise Refused(422, exc.message) from None
-            touched = await ingest.run(event_flow(herald, integration, parsed.event))
+            touched = await ingest.run(event_flow(herald, integration, parsed.event, create_digest(integration, raw)))
             await _record(ingest, call, _status(call, integration, "Create", herald.clock(), touched, parsed.alias,
                                                 "Created alert", "No policy takes the alert: the route tree sent it nowhere"))
     except Refused as refused:

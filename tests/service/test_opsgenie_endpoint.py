@@ -144,6 +144,17 @@ def test_create_opens_an_incident_and_pages_and_the_same_alias_is_the_same_incid
     assert other.alert_id != done.alert_id
 
 
+def test_a_resent_create_changes_nothing_and_a_changed_one_updates_the_alert(alerts, herald):
+    body = {"message": "CPU hot", "alias": "cpu/web1", "priority": "P2", "details": {"load": "9"}}
+    opened = status(alerts, create(alerts, **body).request_id).alert_id
+    version = herald.store.get(opened).version
+    resent = status(alerts, create(alerts, **body).request_id)
+    assert (resent.alert_id, resent.is_success, herald.store.get(opened).version) == (opened, True, version)
+    create(alerts, **{**body, "details": {"load": "12"}})  # a changed body: the alert is updated, nobody re-paged
+    [alert] = herald.store.get(opened).alerts.values()
+    assert alert.annotations["load"] == "12" and len(pages(herald, opened)) == 1
+
+
 def test_acknowledge_then_close_by_alias(alerts, herald):
     opened = status(alerts, create(alerts, message="5xx", alias="web/5xx", priority="P2").request_id).alert_id
     acked = alerts.acknowledge_alert(identifier="web/5xx", identifier_type="alias",
