@@ -29,6 +29,7 @@ import json
 import re
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -175,11 +176,12 @@ async def _act(request: Request, raw_identifier: str, action: Action) -> JSONRes
             try:
                 kind = identifier_type(request.query_params.get("identifierType"))
                 named = identifier(raw_identifier, kind)
-                dedup_key = await _dedup_key(herald, integration, named, kind)
-                event = parse_action(body, action, dedup_key or "-")
+                event = parse_action(body, action, "-")  # the body checked before anything is read
             except Invalid as exc:
                 raise Refused(422, exc.message) from None
-            touched = [] if dedup_key is None else await ingest.run(event_flow(herald, integration, event))
+            dedup_key = await _dedup_key(herald, integration, named, kind)
+            touched = [] if dedup_key is None else await ingest.run(
+                event_flow(herald, integration, replace(event, dedup_key=dedup_key)))
             done = "Closed alert" if action == "close" else "Acknowledged alert"
             alias = named if kind == "alias" else (dedup_key or "")
             await _record(ingest, call, _status(call, integration, action.capitalize(), herald.clock(), touched, alias,

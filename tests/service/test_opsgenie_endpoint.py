@@ -345,3 +345,15 @@ def test_alertmanagers_opsgenie_receiver_opens_and_closes_an_incident(base, hera
         wait_for(lambda: herald.store.get(opened.id).status == "resolved", 60,
                  "Alertmanager's close (by alias) to resolve the incident")
         assert len(herald.store.list(limit=10)) == 1
+
+
+@pytest.mark.parametrize("query, body, message", [
+    ("?identifierType=name", {}, "identifierType: must be one of id, alias, tiny, not 'name'"),
+    ("?identifierType=alias", {"user": 5}, "user: must be a string, not int"),
+    ("?identifierType=alias", ["x"], "body: must be a JSON object, not list"),
+])
+def test_a_wrong_close_is_422_and_the_incident_stays_open(alerts, herald, base, query, body, message):
+    opened = status(alerts, create(alerts, message="m", alias="k1", priority="P2").request_id).alert_id
+    answer = httpx.post(f"{base}/v2/alerts/k1/close{query}", json=body, headers={"Authorization": f"GenieKey {OG_KEY}"})
+    assert answer.status_code == 422 and answer.json()["message"] == message
+    assert herald.store.get(opened).status == "triggered"
