@@ -36,6 +36,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from integrations.opsgenie_requests import parse_read, read_call, record_call
 from routing.errors import Invalid
@@ -60,6 +61,39 @@ REFUSED = {
     "other kind": (403, "This key is not an opsgenie integration's key; it only opens its own kind's endpoint"),
     "over rate": (429, "You are making too many requests! This integration is over its rate_per_minute"),
 }
+
+
+class Accepted(BaseModel):
+    result: str = Field(examples=[ACCEPTED])
+    took: float
+    requestId: str  # noqa: N815 - Opsgenie's name
+
+
+class OpsgenieError(BaseModel):
+    message: str = Field(description="what is wrong, naming the field")
+    took: float
+    requestId: str  # noqa: N815 - Opsgenie's name
+
+
+class RequestStatus(BaseModel):
+    data: dict[str, Any] = Field(description="success, action, processedAt, integrationId, isSuccess, status, "
+                                             "alertId, alias")
+    took: float
+    requestId: str  # noqa: N815 - Opsgenie's name
+
+
+#: What the OpenAPI document says these routes answer: Opsgenie's shapes, not ``{"detail"}``.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": OpsgenieError, "description": what} for code, what in (
+        (401, "no GenieKey, or not the key of any integration"), (403, "the key of another kind's integration"),
+        (413, "a body over 512 KB"), (422, "a body or parameter that is wrong"),
+        (429, "over the integration's rate_per_minute (Retry-After)"))}
+ALERT_ANSWERS = {202: {"model": Accepted, "description": "stored; its outcome at /v2/alerts/requests/{requestId}"},
+                 **ERRORS}
+
+
+PING_ANSWERS = {202: {"model": Accepted, "description": "PONG - Heartbeat received"}, **ERRORS,
+                404: {"model": OpsgenieError, "description": "no such heartbeat in Herald"}}
 
 
 class Refused(Exception):
@@ -145,7 +179,7 @@ async def _record(ingest: AsyncIngest, call: Call, record: dict[str, Any]) -> No
     await ingest.scripts.run(*record_call(call.id, record))
 
 
-@router.post("/v2/alerts", status_code=202)
+@router.post("/v2/alerts", status_code=202, responses=ALERT_ANSWERS)
 async def create_alert(request: Request) -> JSONResponse:
     """Create an alert (Opsgenie's create alert request): open or update the incident of its alias."""
     herald, call = request.app.state.herald, Call()
@@ -204,19 +238,20 @@ async def _dedup_key(herald: Any, integration: Integration, named: str, kind: st
     return incident.group_key
 
 
-@router.post("/v2/alerts/{identifier:path}/close", status_code=202)
+@router.post("/v2/alerts/{identifier:path}/close", status_code=202, responses=ALERT_ANSWERS)
 async def close_alert(identifier: str, request: Request) -> JSONResponse:
     """Close an alert: resolve the open incidents of its alias (or of the incident its id names)."""
     return await _act(request, identifier, "close")
 
 
-@router.post("/v2/alerts/{identifier:path}/acknowledge", status_code=202)
+@router.post("/v2/alerts/{identifier:path}/acknowledge", status_code=202, responses=ALERT_ANSWERS)
 async def acknowledge_alert(identifier: str, request: Request) -> JSONResponse:
     """Acknowledge an alert: acknowledge the open incidents of its alias (or id): paging stops."""
     return await _act(request, identifier, "acknowledge")
 
 
-@router.get("/v2/alerts/requests/{request_id}")
+@router.get("/v2/alerts/requests/{request_id}", responses={200: {"model": RequestStatus}, **ERRORS,
+                                                             404: {"model": OpsgenieError, "description": "unknown"}})
 async def request_status(request_id: str, request: Request) -> JSONResponse:
     """The outcome of an alert request of the same integration (kept a day)."""
     herald, call = request.app.state.herald, Call()
@@ -233,8 +268,9 @@ async def request_status(request_id: str, request: Request) -> JSONResponse:
     return call.answer(200, {"data": found["data"]})
 
 
-@router.get("/v2/heartbeats/{name}/ping", status_code=202, operation_id="opsgenie_heartbeat_ping")
-@router.post("/v2/heartbeats/{name}/ping", status_code=202, operation_id="opsgenie_heartbeat_ping_post")
+@router.get("/v2/heartbeats/{name}/ping", status_code=202, operation_id="opsgenie_heartbeat_ping", responses=PING_ANSWERS)
+@router.post("/v2/heartbeats/{name}/ping", status_code=202, operation_id="opsgenie_heartbeat_ping_post",
+             responses=PING_ANSWERS)
 def ping_heartbeat(name: str, request: Request) -> JSONResponse:
     """Ping Herald's heartbeat ``name`` (made beforehand with ``POST /api/v1/heartbeats/{name}``)."""
     herald, call = request.app.state.herald, Call()
