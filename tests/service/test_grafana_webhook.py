@@ -180,3 +180,26 @@ def test_grafanas_body_posted_to_the_alertmanager_route_is_told_where_to_go(url,
     other = post(url, {**grafana_body(), "version": "3"}, key=AM_TOKEN, path="/api/v1/alertmanager")
     assert other.status_code == 400 and "grafana" not in other.json()["detail"].lower()  # only Grafana's is
     assert herald.store.list(open_only=False, limit=10) == []
+
+
+def test_a_resolved_notification_before_its_firing_one_pages_nobody(url, herald):
+    """Notifications can cross: the resolve is kept (as for Alertmanager, routing.decide's
+    "resolved unseen"), so the late firing copy opens nothing and pages nobody."""
+    answer = post(url, grafana_body("resolved", group_key="{}:{crossed}"))
+    [kept] = answer.json()["incidents"]
+    assert kept["status"] == "resolved" and herald.store.get(kept["id"]).pages == []
+    late = post(url, grafana_body(group_key="{}:{crossed}"))
+    assert late.json()["incidents"] == [{"id": kept["id"], "status": "resolved", "changed": False}]
+    assert herald.store.get(kept["id"]).pages == []
+
+
+def test_a_big_grafana_body_at_the_alertmanager_route_is_told_where_to_go_too(url, herald):
+    body = grafana_body()
+    template = body["alerts"][0]
+    body["alerts"] = [{**template, "fingerprint": f"{n:016x}", "labels": {**template["labels"], "n": str(n)}}
+                      for n in range(200)]  # over the size the route parses in steps
+    assert len(json.dumps(body)) > 64 * 1024
+    answer = post(url, body, key=AM_TOKEN, path="/api/v1/alertmanager")
+    assert answer.status_code == 400 and "/api/v1/grafana" in answer.json()["detail"]
+    stored = post(url, body)  # and where it belongs, it is one incident of 200 alerts
+    assert stored.status_code == 200 and len(herald.store.get(stored.json()["incidents"][0]["id"]).alerts) == 200
