@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from routing.generic_json import MappingError, event_of
 from service.api.alertmanager import _driver, read_body
-from service.api.grafana import integration_key, refuse
+from service.api.source_keys import integration_key, refuse
 from service.engine.sources import admit_flow, event_flow
 
 router = APIRouter()

@@ -11,9 +11,6 @@ retries). Grouped by Grafana's ``groupKey``: a notification whose alerts resolve
 """
 from __future__ import annotations
 
-import base64
-import binascii
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -21,44 +18,14 @@ from pydantic import ValidationError
 from routing.grafana import GrafanaPayload, grafana_group
 from service.api.alertmanager import _driver, read_body
 from service.engine.ingest_flow import group_flow, ref
-from service.engine.sources import Admission, admit_flow
+from service.api.source_keys import integration_key, refuse
+from service.engine.sources import admit_flow
 
 router = APIRouter()
 
 
-def integration_key(request: Request, scheme_hint: str = "Bearer") -> str:
-    """The key a caller presents: a bearer token, or the password of HTTP basic auth."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    value = value.strip()
-    if scheme.lower() == "bearer" and value:
-        return value
-    if scheme.lower() == "basic" and value:
-        try:
-            _user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            raise HTTPException(401, "malformed basic credentials", headers={"WWW-Authenticate": "Basic"}) from None
-        if password:
-            return password
-    raise HTTPException(401, f"an integration key is required (Authorization: {scheme_hint} <key>, "
-                             "or HTTP basic auth with the key as the password)",
-                        headers={"WWW-Authenticate": scheme_hint})
-
-
-def refuse(admission: Admission, kind: str) -> None:
-    """Raise the answer to a key that is not let in (nothing when it is)."""
-    if admission.refusal == "unknown key":
-        raise HTTPException(401, "unknown integration key", headers={"WWW-Authenticate": "Bearer"})
-    if admission.refusal == "other kind":
-        raise HTTPException(403, f"this key belongs to an integration that is not of kind {kind}")
-    if admission.refusal == "over rate":
-        assert admission.integration is not None
-        raise HTTPException(429, f"integration {admission.integration.name!r} is over its rate of "
-                                 f"{admission.integration.rate_per_minute} events a minute",
-                            headers={"Retry-After": str(admission.retry_after)})
-
-
 def explain(exc: ValidationError, what: str) -> str:
+    """The first problem, named by where it is in the body."""
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "body"
     more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
