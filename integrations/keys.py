@@ -162,6 +162,12 @@ def integration_rate(name: str, minute: int) -> str:
     return f"{INTEGRATION_RATE_PREFIX}{name}:{minute}"
 
 
+def opsgenie_request(request_id: str) -> str:
+    """The status of one Opsgenie Alert API request (integrations/opsgenie_requests.py):
+    JSON, expiring a day after the request."""
+    return f"{PREFIX}opsgenie:request:{request_id}"
+
+
 # -- rate limits on wrong credentials (acknowledgement links, the console's login) -------------
 def failed_attempts(target: str, who: str, window: int) -> str:
     """Counter of wrong credentials tried at ``target`` ("ack", "login") by ``who``
