@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 
 from routing.errors import NotFound
 from routing.personal_rules import PersonalRules
@@ -63,19 +63,18 @@ def _out(person: str, rules: PersonalRules | None, urgency: Any) -> dict[str, An
 
 
 @router.get("/{person}/rules")
-def get_rules(person: str, request: Request) -> dict[str, Any]:
+def get_rules(person: str, request: Request, _who: str = Depends(may_edit)) -> dict[str, Any]:
     """The person's rules per urgency (an empty urgency: the policy's channels)."""
-    may_edit(request, person)
     _known(request, person)
     herald = request.app.state.herald
     return _out(person, herald.rules.get(person), herald.config.urgency)
 
 
 @router.put("/{person}/rules")
-def put_rules(person: str, body: PersonalRules, request: Request) -> dict[str, Any]:
+def put_rules(person: str, body: PersonalRules, request: Request, _who: str = Depends(may_edit)) -> dict[str, Any]:
     """Replace the person's rules; ``{"high": [], "low": []}`` removes them. Pages already
-    decided keep the rules they were decided with; the next page follows the new ones."""
-    may_edit(request, person)
+    decided keep the rules they were decided with; the next page follows the new ones.
+    (The credential is checked first, as a dependency: before the body is.)"""
     _known(request, person)
     herald = request.app.state.herald
     herald.rules.set(person, body)
