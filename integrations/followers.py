@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import redis
 
@@ -52,6 +52,15 @@ class Sink(Protocol):
     name: str
 
     def handle(self, incident: Incident, index: int, entry: TimelineEntry, now: datetime) -> Step:
+        ...
+
+
+@runtime_checkable
+class HandoffSink(Sink, Protocol):
+    """A follower that is also told of each handoff created, in the order they were made
+    (``handoff``: its stored JSON form, without the note)."""
+
+    def handle_handoff(self, handoff: dict[str, Any], now: datetime) -> Step:
         ...
 
 
@@ -97,6 +106,15 @@ class FollowStore:
         """Ids of the incidents resolved at or after ``since`` (epoch s): their last changes
         may still be on their way to a follower."""
         return [str(i) for i in self.redis.zrangebyscore(keys.INCIDENTS_RESOLVED, since, "+inf", start=0, num=limit)]
+
+    # -- handoffs: one sequence, one cursor per sink (``HandoffStore.create`` wakes the sinks) --
+    def handoff_cursor(self, sink: str) -> int | None:
+        """The number of the last handoff ``sink`` processed (None: it never followed handoffs)."""
+        value = self.redis.hget(keys.HANDOFFS_FOLLOW, sink)
+        return None if value is None else int(value)
+
+    def advance_handoffs(self, sink: str, to: int) -> int:
+        return int(self._advance(keys=[keys.HANDOFFS_FOLLOW], args=[sink, to]))
 
     def forget(self, incident_id: str, sink: str) -> None:
         """Drop one sink's cursor (tests: a sink that never saw the incident)."""

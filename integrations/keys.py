@@ -43,6 +43,16 @@ def follow_cursor(incident_id: str) -> str:
     return f"{PREFIX}follow:{incident_id}"
 
 
+def due_handoffs(sink: str) -> str:
+    """The due-index member of one follower's handoff events: handoffs past its cursor in
+    ``HANDOFFS_FOLLOW``. Written by ``HandoffStore.create`` with the handoff."""
+    return f"handoffs:{sink}"
+
+
+#: hash: sink -> the order (number) of the last handoff it processed.
+HANDOFFS_FOLLOW = PREFIX + "follow:handoffs"
+
+
 def job_id(kind: str, *parts: object) -> str:
     """Every RQ job id Herald enqueues, one format: "herald-<kind>-<part>-<part>…" (":" in
     a part becomes "-"). Deterministic, so enqueueing the same work twice is harmless."""
@@ -179,6 +189,17 @@ def sla_month(month: str) -> str:
 #: The walk over ``INCIDENTS_ALL`` that finds incidents resolved before the resolved-time
 #: index existed: the creation time (epoch s) it goes on from, "done" once it saw them all.
 RESOLVED_INDEX_BACKFILL = PREFIX + "retention:indexed"
+
+
+# -- outgoing webhooks (integrations/webhooks.py) ---------------------------------------------
+def webhook_deliveries(endpoint: str) -> str:
+    """hash: event id -> its delivery record (JSON) at one endpoint; bounded with ``webhook_log``."""
+    return f"{PREFIX}webhook:{endpoint}:deliveries"
+
+
+def webhook_log(endpoint: str) -> str:
+    """zset: event id -> when it was first tried (epoch s): the newest records of an endpoint."""
+    return f"{PREFIX}webhook:{endpoint}:log"
 
 
 def notice(ref: str, person: str) -> str:

@@ -1,4 +1,4 @@
-"""The YAML configuration file: people, schedules, policies, routes, severity.
+"""The YAML configuration file: people, schedules, policies, routes, severity, webhooks.
 
 Validated at start-up; every error names the file, the field and what is wrong, e.g.
 ``herald.yaml: schedules.primary.timezone: unknown time zone 'Europe/Berln' (...)``.
@@ -28,6 +28,7 @@ from schedules.timezones import zone_from_name
 from integrations.config.values import parse_duration
 from integrations.config.paths import NAME, field_path, labels, message
 from integrations.config.policy_sections import BusinessHoursSpec, RuleSpec, WatchdogSpec, build_rules
+from integrations.config.webhooks import WebhookEndpoint, WebhookSpec, build_endpoints
 
 CHANNEL_NAMES = ("voice", "sms", "email", "console")
 
@@ -184,6 +185,7 @@ class FileSpec(_Strict):
     route: RouteSpec
     severity: SeveritySpec = Field(default_factory=SeveritySpec)
     watchdog: WatchdogSpec | None = None
+    webhooks: list[WebhookSpec] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,7 @@ class HeraldConfig:
     route: Route
     severity: SeverityMapping
     watchdog: WatchdogSpec | None = None
+    webhooks: tuple[WebhookEndpoint, ...] = ()
 
     def calendar_path(self, schedule: str) -> Path:
         return (self.path.parent / self.schedules[schedule].calendar).resolve()
@@ -287,7 +290,8 @@ def _build(path: Path, spec: FileSpec) -> HeraldConfig:
         except ValueError as exc:
             raise ValueError(f"watchdog.timeout: {exc}") from None
     return HeraldConfig(path=path, people=people, schedules=schedules, policies=policies,
-                        route=route, severity=severity, watchdog=spec.watchdog)
+                        route=route, severity=severity, watchdog=spec.watchdog,
+                        webhooks=build_endpoints(spec.webhooks))
 
 
 def _check_routes(node: RouteSpec, where: str, policies: dict[str, Policy], root: bool = False) -> None:

@@ -17,7 +17,7 @@ from integrations.calendars import CalendarBook
 from integrations.console_sessions import ConsoleSessions
 from integrations.drill_store import DrillStore
 from integrations.feed_tokens import FeedTokens
-from integrations.followers import FollowStore, Sink
+from integrations.followers import FollowStore, HandoffSink, Sink
 from integrations.handoff_store import HandoffStore
 from integrations.heartbeat_store import HeartbeatStore
 from integrations.notice_store import NoticeStore
@@ -28,6 +28,7 @@ from integrations.paging_store import PagingStore
 from integrations.report_store import ReportStore
 from integrations.retention_store import RetentionStore
 from integrations.status_store import StatusStore
+from integrations.webhooks import WebhookLog, WebhookSink
 from integrations.store import Store
 from routing.decide import Decision, decide
 from routing.incident import Command, Escalate, EscalateNow, Hold, Incident, Reassign, Release, Reroute
@@ -69,6 +70,7 @@ class Herald:
     attempts: AttemptStore
     due: DueIndex
     follow: FollowStore
+    webhooks: WebhookLog
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     #: The sinks that follow every incident change, by name (``add_follower``).
     followers: dict[str, Sink] = field(default_factory=dict)
@@ -94,13 +96,16 @@ class Herald:
                      heartbeats=HeartbeatStore(client), feeds=FeedTokens(client), sessions=ConsoleSessions(client),
                      retention=RetentionStore(client), drills=DrillStore(client), notices=NoticeStore(client),
                      reports=ReportStore(client), status=StatusStore(client), attempts=AttemptStore(client),
-                     due=DueIndex(client), follow=FollowStore(client))
+                     due=DueIndex(client), follow=FollowStore(client),
+                     webhooks=WebhookLog(client))
         herald.calendars.refresh(herald.clock(), force=True)
         if notifiers is None:
             from service.engine.channels import build_notifiers
 
             notifiers = build_notifiers(settings)
         herald.notifiers = notifiers
+        for endpoint in config.webhooks:  # outgoing webhooks follow every incident change
+            herald.add_follower(WebhookSink(endpoint, herald.webhooks, settings.public_url))
         return herald
 
     def add_follower(self, sink: Sink) -> None:
@@ -108,6 +113,7 @@ class Herald:
         each commit that grows a timeline puts the sink's entry in the due index with it."""
         self.followers[sink.name] = sink
         self.store.followers = tuple(self.followers)
+        self.handoffs.followers = tuple(name for name, s in self.followers.items() if isinstance(s, HandoffSink))
 
     def close(self) -> None:
         """Stop the calendar refresher thread; the object still answers on demand afterwards."""

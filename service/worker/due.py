@@ -156,6 +156,12 @@ def run(herald: Herald, member: str, index: DueIndex | None = None) -> int:
         except Exception:  # e.g. Redis away mid-run: the sink is handed the entry again later
             index.arm(member, (herald.clock() + followers.FAILED_RETRY).timestamp())
             raise
+    if kind == "handoffs":
+        try:
+            return followers.run_handoffs(herald, name)
+        except Exception:
+            index.arm(member, (herald.clock() + followers.FAILED_RETRY).timestamp())
+            raise
     log.warning("due index: unknown entry %r dropped", member)
     return 0
 
@@ -216,12 +222,14 @@ def _run_logged(herald: Herald, member: str, index: DueIndex | None) -> None:
 
 
 def run_beside(herald: Herald, member: str, index: DueIndex | None = None) -> None:
-    """The RQ job's body for a follower's entry (``follow:<sink>:<incident>``): handed to
+    """The RQ job's body for a follower's entry (``follow:<sink>:<incident>``,
+    ``handoffs:<sink>``): handed to
     that sink's own small thread pool, so the RQ loop goes straight on to the next job — a
     page is never queued behind a webhook's timeout, and one sink's backlog never holds up
     another's. The claim stays held (and renewed) until the entry ran there; a worker that
     dies meanwhile frees it with its lease, and the repair pass offers it again."""
-    sink, _ = followers.parse_member(member.partition(":")[2])
+    kind, _, rest = member.partition(":")
+    sink = rest if kind == "handoffs" else followers.parse_member(rest)[0]
     with _follow_pools_lock:
         pool = _follow_pools.get(sink)
         if pool is None:
@@ -296,7 +304,7 @@ def repair(herald: Herald, index: DueIndex | None = None) -> int:
     entries += followers.missing_entries(herald, present, now)  # a follower behind its incident's timeline
     added = index.add_missing(entries)
     for member in added:
-        if member.startswith(("incident:", "follow:")):
+        if member.startswith(("incident:", "follow:", "handoffs:")):
             log.warning("repair: %s had work due and no entry in the due index; added", member)
     return len(restored) + len(added)
 

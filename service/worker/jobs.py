@@ -25,7 +25,7 @@ def context() -> Herald:
 def due(member: str) -> int:
     """Run one claimed entry of the due index (an incident's due work, a periodic task; a
     follower's entry runs beside the RQ loop, in its sink's own threads)."""
-    if member.startswith("follow:"):
+    if member.startswith(("follow:", "handoffs:")):
         run_beside(context(), member)
         return 0
     return run_claimed(context(), member)
