@@ -116,8 +116,13 @@ class Herald:
         self.handoffs.followers = tuple(name for name, s in self.followers.items() if isinstance(s, HandoffSink))
 
     def close(self) -> None:
-        """Stop the calendar refresher thread; the object still answers on demand afterwards."""
+        """Stop the calendar refresher thread and close the followers' HTTP connections; the
+        object still answers on demand afterwards (a follower then fails and is retried)."""
         self.calendars.close()
+        for sink in self.followers.values():
+            closing = getattr(sink, "close", None)
+            if callable(closing):
+                closing()
 
     # -- the one way to change an incident -------------------------------------------------
     def act(self, incident_id: str, command: Command) -> Decision:

@@ -22,10 +22,10 @@ own clock; a job that starts early (clock skew between hosts) waits up to
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import redis
@@ -210,8 +210,25 @@ def run_claimed(herald: Herald, member: str, index: DueIndex | None = None) -> i
 
 #: Threads per follower sink that run its entries beside the RQ loop (``run_beside``).
 FOLLOW_THREADS = 2
-_follow_pools: dict[str, ThreadPoolExecutor] = {}
-_follow_pools_lock = threading.Lock()
+
+
+class _Lane:
+    """A sink's own threads (daemons: a stopping worker does not wait for a hung endpoint;
+    the claims they held run out and the repair pass offers them again)."""
+
+    def __init__(self, sink: str) -> None:
+        self.jobs: queue.SimpleQueue[tuple[Herald, str, DueIndex | None]] = queue.SimpleQueue()
+        for n in range(FOLLOW_THREADS):
+            threading.Thread(target=self._work, name=f"herald-follow-{sink}-{n}", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            herald, member, index = self.jobs.get()
+            _run_logged(herald, member, index)
+
+
+_follow_lanes: dict[str, _Lane] = {}
+_follow_lanes_lock = threading.Lock()
 
 
 def _run_logged(herald: Herald, member: str, index: DueIndex | None) -> None:
@@ -224,17 +241,17 @@ def _run_logged(herald: Herald, member: str, index: DueIndex | None) -> None:
 def run_beside(herald: Herald, member: str, index: DueIndex | None = None) -> None:
     """The RQ job's body for a follower's entry (``follow:<sink>:<incident>``,
     ``handoffs:<sink>``): handed to
-    that sink's own small thread pool, so the RQ loop goes straight on to the next job — a
+    that sink's own few threads, so the RQ loop goes straight on to the next job — a
     page is never queued behind a webhook's timeout, and one sink's backlog never holds up
     another's. The claim stays held (and renewed) until the entry ran there; a worker that
     dies meanwhile frees it with its lease, and the repair pass offers it again."""
     kind, _, rest = member.partition(":")
     sink = rest if kind == "handoffs" else followers.parse_member(rest)[0]
-    with _follow_pools_lock:
-        pool = _follow_pools.get(sink)
-        if pool is None:
-            pool = _follow_pools[sink] = ThreadPoolExecutor(FOLLOW_THREADS, thread_name_prefix="herald-follow")
-    pool.submit(_run_logged, herald, member, index)
+    with _follow_lanes_lock:
+        lane = _follow_lanes.get(sink)
+        if lane is None:
+            lane = _follow_lanes[sink] = _Lane(sink)
+    lane.jobs.put((herald, member, index))
 
 
 # -- handing out what is due ------------------------------------------------------------------

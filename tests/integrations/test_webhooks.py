@@ -69,6 +69,7 @@ def test_a_delivery_is_signed_so_that_verify_accepts_it(client):
         assert got.headers["webhook-id"] == "herald-incident-1-2" and got.headers["user-agent"] == "Herald-Webhooks/1"
         assert WebhookLog(client).get("ops", "herald-incident-1-2").state == "delivered"
         assert sink.deliver(event, now, incident="1").done and len(receiver.received) == 1  # settled: not again
+        sink.close()
     finally:
         receiver.stop()
 
@@ -97,6 +98,7 @@ def test_a_receiver_that_never_answers_times_out(client):
         step = sink.deliver({"type": "page.sent", "id": "e1", "timestamp": "", "data": {}}, now, incident="1")
         assert not step.done and step.retry_at == now + timedelta(seconds=5)
         assert WebhookLog(client).get("slow", "e1").last_error == "timed out after 0.3s"
+        sink.close()
     finally:
         stop.set()
         for s in held:
