@@ -64,6 +64,9 @@ class HandoffSink(Sink, Protocol):
         ...
 
 
+#: The field of ``keys.follow_cursor`` that holds the timeline's length (written by COMMIT).
+TIMELINE_FIELD = "#timeline"
+
 # KEYS: 1 the incident's cursors. ARGV: 1 sink, 2 new cursor. Only ever forward (a job that
 # outlived its claim must not move a newer job's cursor back). Returns the cursor now.
 _ADVANCE = """
@@ -92,15 +95,16 @@ class FollowStore:
         """Move the cursor forward to ``to`` (never back); answers the cursor."""
         return int(self._advance(keys=[keys.follow_cursor(incident_id)], args=[sink, to]))
 
-    def cursors(self, incident_ids: Sequence[str], sinks: Sequence[str]) -> list[list[int | None]]:
-        """Per incident, each sink's cursor (None: none): one round trip."""
-        if not incident_ids or not sinks:
-            return [[] for _ in incident_ids]
+    def cursors(self, incident_ids: Sequence[str], sinks: Sequence[str]) -> list[tuple[int, list[int | None]]]:
+        """Per incident, its timeline's length as its last commit left it (0: never written
+        with followers) and each sink's cursor (None: none): one round trip, no incident read."""
+        if not incident_ids:
+            return []
         with self.redis.pipeline(transaction=False) as pipe:
             for incident_id in incident_ids:
-                pipe.hmget(keys.follow_cursor(incident_id), list(sinks))
+                pipe.hmget(keys.follow_cursor(incident_id), [TIMELINE_FIELD, *sinks])
             replies = pipe.execute()
-        return [[None if v is None else int(v) for v in reply] for reply in replies]
+        return [(int(reply[0] or 0), [None if v is None else int(v) for v in reply[1:]]) for reply in replies]
 
     def resolved_since(self, since: float, limit: int = 10_000) -> list[str]:
         """Ids of the incidents resolved at or after ``since`` (epoch s): their last changes

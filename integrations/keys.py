@@ -39,7 +39,8 @@ def due_follow(sink: str, incident_id: str) -> str:
 
 def follow_cursor(incident_id: str) -> str:
     """hash: sink -> how many of the incident's timeline entries it has processed
-    (``integrations.followers``); removed with the incident by the retention purge."""
+    (``integrations.followers``), and "#timeline" -> the timeline's length its last commit
+    wrote (what the repair pass compares with); removed with the incident by the retention purge."""
     return f"{PREFIX}follow:{incident_id}"
 
 

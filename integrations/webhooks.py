@@ -195,8 +195,8 @@ class WebhookSink:
             response = self._http.post(self.endpoint.url, content=payload, headers=headers)
         except httpx.TimeoutException:
             return None, f"timed out after {self.endpoint.timeout:g}s"
-        except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {str(exc)[:200]}"
+        except httpx.HTTPError as exc:  # the URL may carry a token: never in the record
+            return None, f"{type(exc).__name__}: {str(exc).replace(self.endpoint.url, '<url>')[:200]}"
         return response.status_code, "" if response.is_success else f"HTTP {response.status_code}"
 
     def close(self) -> None:

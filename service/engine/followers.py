@@ -120,13 +120,11 @@ def missing_entries(herald: Herald, present: set[str], now: datetime) -> list[tu
                 entries.append((member, now.timestamp()))
     ids = list(dict.fromkeys(herald.store.open_ids()
                              + herald.follow.resolved_since((now - REPAIR_RESOLVED_WITHIN).timestamp())))
-    for start in range(0, len(ids), 200):
-        chunk = ids[start:start + 200]
-        for incident, cursors in zip(herald.store.get_many(chunk), herald.follow.cursors(chunk, sinks)):
-            if incident is None:
-                continue
-            for sink, cursor in zip(sinks, cursors):
-                member = keys.due_follow(sink, incident.id)
-                if cursor is not None and cursor < len(incident.timeline) and member not in present:
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for incident_id, (length, cursors) in zip(chunk, herald.follow.cursors(chunk, sinks)):
+            for sink, cursor in zip(sinks, cursors):  # the lengths the commits wrote: no incident is read
+                member = keys.due_follow(sink, incident_id)
+                if cursor is not None and cursor < length and member not in present:
                     entries.append((member, now.timestamp()))
     return entries

@@ -244,3 +244,14 @@ def test_a_missing_secret_is_a_configuration_error(tmp_path, redis_url, monkeypa
     assert [e.name for e in load_config(config).webhooks] == ["ops", "acks", "down"]
     assert SECRET not in repr(load_config(config).webhooks)
     json.dumps([e.name for e in load_config(config).webhooks])
+
+
+def test_log_lines_never_carry_a_webhook_secret_or_url(herald, receiver):
+    """The runtime registers each endpoint's URL and secret with the log redaction."""
+    from service.telemetry.logs import RedactFilter
+
+    line = f"posting to {receiver.url}/ops with {SECRET} ({SECRET.removeprefix('whsec_')})"
+    redacted = RedactFilter([]).redact(line)
+    assert SECRET.removeprefix("whsec_") not in redacted and "/ops" not in redacted
+    assert redacted.startswith("posting to http://127.0.0.1:") and "[REDACTED]" in redacted
+    assert RedactFilter([]).redact("nothing secret here") == "nothing secret here"
