@@ -166,11 +166,13 @@ def test_handoff_created_is_sent(client, herald, receiver):
     assert event["id"] == f"herald-handoff-{stored.id}"
     assert event["data"]["handoff"]["to"] == "bob" and "note" not in event["data"]["handoff"]
     assert receiver.events("/acks") == []  # not in its filter
-    herald.handoffs.create(StoredHandoff(id="", schedule="primary", tier="L1", to="erin", start=now,
-                                         end=now + timedelta(hours=1), created_at=now))
+    r = client.post("/api/v1/handoffs", json={"schedule": "primary", "tier": "L1", "to": "erin"},
+                    headers={"Authorization": f"Bearer {API_TOKEN}"})  # the API's path to the same store
+    assert r.status_code == 201, r.text
     due.run_now(herald)
     handoffs = [e["data"]["handoff"]["to"] for e in receiver.events("/ops") if e["type"] == "handoff.created"]
     assert handoffs == ["bob", "erin"]  # each once, in order
+    assert due.run_now(herald) == 0 and len(receiver.events("/ops")) == 2
 
 
 def test_repair_recreates_a_lost_handoff_entry(client, herald, receiver):
