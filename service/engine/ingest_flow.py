@@ -163,7 +163,8 @@ def decide_policy(herald: Herald, group: AlertGroup, policy_name: str, slot: Gro
     command = AlertsReceived(new_id=slot.new_id or (slot.current.id if slot.current else ""),
                              receiver=group.receiver, group_key=group.group_key, severity=group.severity,
                              title=group.title, alerts=list(group.alerts), drill=drill,
-                             max_alerts=herald.settings.max_alerts_per_incident, more_firing=group.more_firing)
+                             max_alerts=herald.settings.max_alerts_per_incident, more_firing=group.more_firing,
+                             by=group.by, via=group.via)
     return decide(slot.current, command, policy, herald.calendars.roster_at(policy, now), now, hold)
 
 

@@ -62,6 +62,12 @@ BASE: dict[str, Any] = {
     "watchdog": {"matchers": ['alertname="Watchdog"'], "timeout": "5m", "severity": "P1"},
     "webhooks": [{"name": "ops", "url": "http://127.0.0.1:9/hook", "events": ["incident.opened"],
                   "secret_env": "HERALD_TEST_WEBHOOK_SECRET", "timeout": "5s"}],
+    "integrations": [
+        {"name": "ci", "kind": "generic", "policy": "default", "labels": {"team": "ci"}, "severity": {"high": "P1"},
+         "default_severity": "P2", "rate_per_minute": 60, "key_sha256": "0" * 64,
+         "mapping": {"title": "title", "dedup_key": "id"}, "sample": {"title": "Build failed", "id": "42"}},
+        {"name": "pd", "kind": "pagerduty", "key_env": "HERALD_TEST_FIELDS_KEY"},
+    ],
 }
 
 PRIMARY, FEED, TEAM = ("schedules", 0), ("schedules", 1), ("schedules", 2)
@@ -77,6 +83,8 @@ def webhook_secret(monkeypatch):
     """The signing secret BASE's webhook names (a missing one is its wrong value)."""
     monkeypatch.setenv("HERALD_TEST_WEBHOOK_SECRET", "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY")
     monkeypatch.delenv("HERALD_TEST_UNSET_SECRET", raising=False)
+CI, PD = ("integrations", 0), ("integrations", 1)
+os.environ.setdefault("HERALD_TEST_FIELDS_KEY", "pd-key-for-the-field-tests")
 
 #: ``Model.key`` -> (where in BASE, a wrong value, the field path the error must name).
 #: A list item is named by its ``name`` (people: ``id``); by its index when that is not
@@ -143,6 +151,18 @@ WRONG: dict[str, tuple[tuple[Any, ...], Any, str]] = {
     "WebhookSpec.events": ((*HOOK, "events"), ["incident.exploded"], "webhooks.ops.events"),
     "WebhookSpec.secret_env": ((*HOOK, "secret_env"), "HERALD_TEST_UNSET_SECRET", "webhooks.ops.secret_env"),
     "WebhookSpec.timeout": ((*HOOK, "timeout"), "1h", "webhooks.ops.timeout"),
+    "FileSpec.integrations": (("integrations",), "ci", "integrations"),
+    "IntegrationSpec.name": ((*CI, "name"), ["ci"], "integrations.0.name"),
+    "IntegrationSpec.kind": ((*CI, "kind"), "nagios", "integrations.ci.kind"),
+    "IntegrationSpec.policy": ((*CI, "policy"), "nope", "integrations.ci.policy"),
+    "IntegrationSpec.labels": ((*CI, "labels"), {"1bad": "x"}, "integrations.ci.labels"),
+    "IntegrationSpec.severity": ((*CI, "severity"), {"high": "P9"}, "integrations.ci.severity"),
+    "IntegrationSpec.default_severity": ((*CI, "default_severity"), "P9", "integrations.ci.default_severity"),
+    "IntegrationSpec.rate_per_minute": ((*CI, "rate_per_minute"), 0, "integrations.ci.rate_per_minute"),
+    "IntegrationSpec.key_env": ((*PD, "key_env"), "HERALD_TEST_UNSET_FIELDS_KEY", "integrations.pd.key_env"),
+    "IntegrationSpec.key_sha256": ((*CI, "key_sha256"), "abc", "integrations.ci.key_sha256"),
+    "IntegrationSpec.mapping": ((*CI, "mapping"), {"title": "a["}, "integrations.ci.mapping"),
+    "IntegrationSpec.sample": ((*CI, "sample"), {"other": 1}, "integrations.ci.sample"),
 }
 FIELDS = schema_fields()
 
