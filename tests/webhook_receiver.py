@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,6 +30,7 @@ class Receiver:
     server: ThreadingHTTPServer
     secret: str = SECRET
     answers: list[int] = field(default_factory=list)  # next statuses to answer, in order
+    delay: float = 0.0  # seconds each answer waits (a slow receiver)
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -63,6 +65,8 @@ def start_receiver(secret: str = SECRET) -> Receiver:
                 status = receiver.answers.pop(0) if receiver.answers else 200
                 receiver.received.append(Received(self.path, headers, data, verified,
                                                   event if verified else json.loads(data)))
+            if receiver.delay:
+                time.sleep(receiver.delay)
             self.send_response(status if verified else 401)
             self.send_header("content-length", "0")
             self.end_headers()

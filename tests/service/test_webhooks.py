@@ -257,3 +257,20 @@ def test_log_lines_never_carry_a_webhook_secret_or_url(herald, receiver):
     assert SECRET.removeprefix("whsec_") not in redacted and "/ops" not in redacted
     assert redacted.startswith("posting to http://127.0.0.1:") and "[REDACTED]" in redacted
     assert RedactFilter([]).redact("nothing secret here") == "nothing secret here"
+
+
+def test_a_burst_worker_delivers_before_it_exits(client, herald, receiver, monkeypatch, settings):
+    """``herald worker --burst`` runs the followers' entries in its jobs, not on threads it
+    would leave behind when it exits."""
+    import os
+    import subprocess
+    import sys
+
+    receiver.delay = 1.0  # slow enough that threads left behind would not have finished
+    incident_id = open_group(client, "hooks-burst")
+    done = subprocess.run([sys.executable, "-m", "service.cli.main", "worker", "--burst"], env=dict(os.environ),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert kinds(receiver.events("/ops")) == ["incident.opened", "page.sent"]
+    assert herald.follow.cursor("webhook:ops", incident_id) == len(herald.store.get(incident_id).timeline)
+    assert herald.store.redis.zcard(keys.DUE_INFLIGHT) == 0
