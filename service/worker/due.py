@@ -5,7 +5,9 @@ Everything that becomes due is an entry of one sorted set in Redis (``keys.DUE``
 due: an incident's entry by the incident commit (its next escalation, its pending pages,
 an ack timeout or snooze running out, a hold ending), a periodic task's entry by the task
 itself when it has run (retention purge, heartbeat deadlines, shift-start digests), a
-crashed job's retry by its failure callback.
+crashed job's retry by its failure callback, a follower's (an outgoing webhook's) by the
+incident commit or the handoff write that gives it something to follow
+(``service.engine.followers``; run beside the RQ loop, ``run_beside``).
 
 Each worker runs ``clock_forever`` in a thread: it claims the entries that are due (an
 atomic claim under a lease: two loops never hand out the same entry) and hands each to
