@@ -114,3 +114,38 @@ def test_the_dry_run_and_herald_simulate_show_the_stored_rules(client, herald):
     text = render(simulate(herald, WebhookPayload.model_validate(fixture_payload("firing.json")), at))
     assert "L1 -> alice via email (personal rules: alice)" in text
     assert "L2 -> bob via sms\n" in text + "\n" and "bob via sms (personal" not in text
+
+
+def flow_scripts(herald, group: str) -> list[str]:
+    """The scripts one webhook's flow runs (by their Lua text), driven as the drivers do."""
+    from routing.alertmanager import WebhookPayload
+    from service.engine.ingest_flow import CatchUp, Script, webhook_flow
+
+    payload = fixture_payload("firing.json")
+    payload["groupKey"] = group
+    flow, seen, reply = webhook_flow(herald, WebhookPayload.model_validate(payload)), [], None
+    while True:
+        try:
+            request = flow.send(reply)
+        except StopIteration:
+            return seen
+        if isinstance(request, Script):
+            seen.append(request.script)
+        reply = herald.store.script(request.script)(keys=request.keys, args=request.args) \
+            if isinstance(request, Script) else herald.calendars.refresh(request.now) \
+            if isinstance(request, CatchUp) else None
+
+
+def test_the_webhook_reads_the_rules_only_after_they_changed(herald):
+    from integrations.rules_store import READ_RULES
+    from routing.personal_rules import PersonalRules
+
+    assert READ_RULES not in flow_scripts(herald, "never-any-rules")  # no rules were ever written: no read
+    herald.rules.set("alice", PersonalRules.model_validate(VOICE_THEN_EMAIL))
+    assert flow_scripts(herald, "first-after-change").count(READ_RULES) == 1
+    assert READ_RULES not in flow_scripts(herald, "second-after-change")  # cached under the version read
+    assert {p.channel for p in max(herald.store.list(), key=lambda i: int(i.id)).pages} == {"voice", "email"}
+    herald.rules.set("alice", PersonalRules())  # removed: the version moves again
+    assert flow_scripts(herald, "after-removal").count(READ_RULES) == 1
+    newest = max(herald.store.list(), key=lambda i: int(i.id))
+    assert {p.channel for p in newest.pages} == {"sms"}
