@@ -25,6 +25,8 @@ from integrations.maintenance_store import MaintenanceStore
 from integrations.due_store import DueIndex
 from integrations.paging_store import PagingStore
 from integrations.report_store import ReportStore
+from integrations.slack_client import SlackApi
+from integrations.slack_store import SlackStore
 from integrations.retention_store import RetentionStore
 from integrations.status_store import StatusStore
 from integrations.store import Store
@@ -67,7 +69,10 @@ class Herald:
     status: StatusStore
     attempts: AttemptStore
     due: DueIndex
+    slack: SlackStore
     notifiers: dict[str, Notifier] = field(default_factory=dict)
+    #: Slack's Web API when a bot token and signing secret are set (service/engine/slack_sync.py, slack_groups.py).
+    slack_api: SlackApi | None = None
     clock: Callable[[], datetime] = utcnow
 
     @classmethod
@@ -90,12 +95,19 @@ class Herald:
                      heartbeats=HeartbeatStore(client), feeds=FeedTokens(client), sessions=ConsoleSessions(client),
                      retention=RetentionStore(client), drills=DrillStore(client), notices=NoticeStore(client),
                      reports=ReportStore(client), status=StatusStore(client), attempts=AttemptStore(client),
-                     due=DueIndex(client))
+                     due=DueIndex(client), slack=SlackStore(client))
+        if settings.slack_configured():
+            from integrations.slack_client import web_client
+
+            assert settings.slack_bot_token is not None
+            token = settings.slack_bot_token.get_secret_value()
+            herald.slack_api = SlackApi(web_client(token, settings.slack_api_base, timeout=settings.provider_timeout),
+                                        quick=web_client(token, settings.slack_api_base, timeout=2, retries=0))
         herald.calendars.refresh(herald.clock(), force=True)
         if notifiers is None:
             from service.engine.channels import build_notifiers
 
-            notifiers = build_notifiers(settings)
+            notifiers = build_notifiers(settings, herald.slack_api, herald.slack)
         herald.notifiers = notifiers
         return herald
 
