@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from service.dev.local_redis import free_port, start_redis
 from service.dev.simulator.app import DEFAULT_TWILIO_AUTH_TOKEN
 from service.dev.simulator.callbacks import load_signing_key, public_key_b64
+from service.dev.simulator.slack import DEFAULT_SLACK_SIGNING_SECRET, DEFAULT_SLACK_TOKEN
 
 DEV_ALERTMANAGER_TOKEN = "dev-alertmanager-token"
 DEV_API_TOKEN = "dev-api-token"
@@ -43,7 +44,7 @@ def _interrupt(_signum, _frame) -> None:
 
 
 def simulator_env(sim_url: str, key_file: Path) -> dict[str, str]:
-    """Settings that point both SDKs at the simulator, and its signing key file."""
+    """Settings that point the SDKs (Twilio, SendGrid, Slack) at the simulator, and its signing key file."""
     if not key_file.exists():
         key = load_signing_key(None)
         key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -55,6 +56,8 @@ def simulator_env(sim_url: str, key_file: Path) -> dict[str, str]:
         "HERALD_TWILIO_API_BASE": sim_url, "HERALD_SENDGRID_API_KEY": "SG.simulator",
         "HERALD_SENDGRID_FROM": "herald@example.com", "HERALD_SENDGRID_API_BASE": sim_url,
         "HERALD_SENDGRID_WEBHOOK_PUBLIC_KEY": public,
+        "HERALD_SLACK_BOT_TOKEN": DEFAULT_SLACK_TOKEN, "HERALD_SLACK_SIGNING_SECRET": DEFAULT_SLACK_SIGNING_SECRET,
+        "HERALD_SLACK_API_BASE": sim_url + "/api/",
     }
 
 
@@ -232,7 +235,9 @@ def run_dev(port: int = 8080, state_dir: Path = Path(".herald")) -> int:
             sim_port = free_port()
             sim_url = f"http://{HOST}:{sim_port}"
             key_file = state_dir / "simulator-sendgrid-key.pem"
-            env.update(simulator_env(sim_url, key_file))
+            own_slack = bool(env.get("HERALD_SLACK_BOT_TOKEN"))  # a real Slack workspace stays yours
+            env.update({k: v for k, v in simulator_env(sim_url, key_file).items()
+                        if not (own_slack and k.startswith("HERALD_SLACK_"))})
             children["provider simulator"] = subprocess.Popen(
                 [*herald, "sim", "--port", str(sim_port), "--herald-url", url, "--sendgrid-key-file", str(key_file)],
                 env=env)
