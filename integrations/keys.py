@@ -30,6 +30,19 @@ def due_periodic(task: str) -> str:
     return f"periodic:{task}"
 
 
+def due_follow(sink: str, incident_id: str) -> str:
+    """The due-index member of one follower (``sink``: "webhook:<name>", "slack") of one
+    incident: the incident's timeline has entries past the sink's cursor
+    (``follow_cursor``). Written by the incident commit (``store_scripts.COMMIT``)."""
+    return f"follow:{sink}:{incident_id}"
+
+
+def follow_cursor(incident_id: str) -> str:
+    """hash: sink -> how many of the incident's timeline entries it has processed
+    (``integrations.followers``); removed with the incident by the retention purge."""
+    return f"{PREFIX}follow:{incident_id}"
+
+
 def job_id(kind: str, *parts: object) -> str:
     """Every RQ job id Herald enqueues, one format: "herald-<kind>-<part>-<part>…" (":" in
     a part becomes "-"). Deterministic, so enqueueing the same work twice is harmless."""
@@ -135,6 +148,18 @@ HEARTBEATS = PREFIX + "heartbeats"  # hash: name -> JSON (timeout, severity, kin
 HEARTBEAT_DEADLINES = PREFIX + "heartbeats:deadlines"  # zset: name -> deadline (epoch seconds)
 HEARTBEATS_MISSING = PREFIX + "heartbeats:missing"  # hash: name -> the deadline (epoch ms) whose silence was paged
 DRILLS = PREFIX + "drills"  # zset: drill incident id -> created_at (epoch seconds)
+
+
+# -- integrations: sources other than Alertmanager (integrations/integration_store.py) ---------
+INTEGRATIONS = PREFIX + "integrations"  # hash: name -> JSON definition, for integrations made with the API
+INTEGRATION_KEYS = PREFIX + "integrations:keys"  # hash: SHA-256 of a key made with the API -> JSON; never the key
+INTEGRATION_REVOKED = PREFIX + "integrations:revoked"  # set: digests of keys the file gives, revoked with the API
+INTEGRATION_RATE_PREFIX = PREFIX + "integrations:rate:"  # + "<name>:<minute>": events counted; expires
+
+
+def integration_rate(name: str, minute: int) -> str:
+    """Counter of one integration's events in the minute numbered ``minute``."""
+    return f"{INTEGRATION_RATE_PREFIX}{name}:{minute}"
 
 
 # -- rate limits on wrong credentials (acknowledgement links, the console's login) -------------

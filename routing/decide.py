@@ -101,8 +101,9 @@ def _alerts(incident: Incident | None, cmd: AlertsReceived, policy: Policy, rost
         admitted = waiting[:cmd.max_alerts]
         for alert in admitted:
             book.put(alert)
+        source = {} if cmd.via == "alertmanager" else {"by": cmd.by, "via": cmd.via}
         opened.note(now, "triggered", severity=cmd.severity, policy=policy.name, drill=cmd.drill,
-                    alerts=len(admitted))
+                    alerts=len(admitted), **source)
         _count_untracked(opened, cmd, len(waiting) - len(admitted), now)
         decision = start(opened, policy, roster, now, hold)
         decision.archive = book.archive
@@ -134,7 +135,7 @@ def _alerts(incident: Incident | None, cmd: AlertsReceived, policy: Policy, rost
     notes.write(current, now)
     if (current.alerts or current.ended) and not book.firing() and not current.untracked_alerts \
             and not cmd.more_firing:
-        decision = _resolve(current, Resolve(by="alertmanager", via="alertmanager"), now)
+        decision = _resolve(current, Resolve(by=cmd.by, via=cmd.via), now)
         decision.archive = book.archive
         return decision
     if cmd.severity != current.severity and most_severe([cmd.severity, current.severity]) == cmd.severity:
@@ -169,7 +170,7 @@ def _resolved_unseen(cmd: AlertsReceived, policy: Policy, now: datetime) -> Deci
     closed = Incident(
         id=cmd.new_id, receiver=cmd.receiver, group_key=cmd.group_key, policy=policy.name,
         severity=cmd.severity, title=cmd.title, created_at=now, drill=cmd.drill,
-        status="resolved", resolved_at=now, resolved_by="alertmanager",
+        status="resolved", resolved_at=now, resolved_by=cmd.by,
     )
     book = Tracked(closed, cmd.max_alerts)
     for alert in cmd.alerts:

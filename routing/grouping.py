@@ -30,6 +30,8 @@ class AlertGroup:
     alerts: tuple[AlertState, ...]
     digest: str = NO_DIGEST  # of the payload (``body_digest`` / ``payload_digest``)
     more_firing: bool = False  # Alertmanager truncated the payload of a group that is firing
+    by: str = "alertmanager"  # who sent it: an integration's name (``routing.integration``)
+    via: str = "alertmanager"  # and its kind
 
 
 def title_of(payload: WebhookPayload) -> str:

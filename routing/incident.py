@@ -132,6 +132,10 @@ class AlertsReceived(BaseModel):
     #: The group fires alerts this notification does not carry (Alertmanager truncated it:
     #: ``truncatedAlerts`` > 0 with status ``firing``): not a resolve, whatever it lists.
     more_firing: bool = False
+    #: Who sent the alerts, for the timeline: Alertmanager, or an integration (``by``: its
+    #: name, ``via``: its kind, see ``routing.integration``).
+    by: str = "alertmanager"
+    via: str = "alertmanager"
 
 
 class Escalate(BaseModel):

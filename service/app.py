@@ -22,6 +22,7 @@ from service.api import schedules as api_schedules
 from service.api import drills as api_drills
 from service.api import heartbeats as api_heartbeats
 from service.api import reports as api_reports
+from service.api import integrations as api_integrations
 from service.web import sessions_api as api_sessions
 from service import web  # the web console: /ui and /static
 from service.api.docs import create_docs_app
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
         app.include_router(module.router)
     for module in (api_schedules, api_feeds, api_oncall, api_handoffs):  # schedules, on call, handoffs
         app.include_router(module.router)
+    app.include_router(api_integrations.router)  # integrations and their keys; each source's route is its own
     for module in (api_heartbeats, api_drills, api_reports, api_sessions, web, metrics):  # ..., console sessions, UI
         app.include_router(module.router)
     return app

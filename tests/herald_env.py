@@ -62,12 +62,13 @@ route: {policy: default}
 """
 
 
-def write_config(directory: Path, delay: str = "1h") -> Path:
+def write_config(directory: Path, delay: str = "1h", extra: str = "") -> Path:
+    """The test configuration in ``directory`` (``extra``: more top-level YAML sections)."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "primary.ics").write_text(weekly_calendar("p1", "alice@example.com", "Alice Adams"), newline="")
     (directory / "backup.ics").write_text(weekly_calendar("b1", "bob@example.com", "Bob Brown"), newline="")
     path = directory / "herald.yaml"
-    path.write_text(CONFIG % {"delay": delay})
+    path.write_text(CONFIG % {"delay": delay} + extra)
     return path
 
 

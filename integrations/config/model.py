@@ -9,15 +9,20 @@ calendar loader or the router. ``load_config(path)`` is the only entry point;
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import os
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import jmespath
 import yaml
+from jmespath.exceptions import JMESPathError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from routing.errors import Invalid
+from routing.integration import DEFAULT_RATE_PER_MINUTE, KINDS, Integration
 from routing.matchers import MatcherError, validated
 from routing.policy import DEFAULT_CHANNELS, DEFAULT_ESCALATE_AFTER, FALLBACK_ORDER, FALLBACK_WITH_SLACK, Policy, Tier
 from routing.routes import Route, build_route
@@ -178,6 +183,77 @@ class SeveritySpec(_Strict):
     default: Literal["P0", "P1", "P2", "P3"] = "P2"
 
 
+#: The fields a generic integration's mapping may give (each a JMESPath expression).
+MAPPING_FIELDS = ("title", "dedup_key", "severity", "status", "details", "links", "source")
+#: A key held in an environment variable is at least this long.
+MIN_KEY_LENGTH = 16
+
+
+def key_digest(key: str) -> str:
+    """How an integration key is stored and compared: its SHA-256, hex."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class IntegrationSpec(_Strict):
+    """One integration (``routing.integration``): a source other than Alertmanager with its
+    own key. The key is never in the file: ``key_env`` names the environment variable that
+    holds it, or ``key_sha256`` gives its digest; without either, keys are made with the
+    API (``POST /api/v1/integrations/NAME/keys``)."""
+
+    name: str = Field(pattern=NAME)
+    kind: Literal["pagerduty", "opsgenie", "grafana", "generic"]
+    policy: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    severity: dict[str, Literal["P0", "P1", "P2", "P3"]] = Field(default_factory=dict)
+    default_severity: Literal["P0", "P1", "P2", "P3"] = "P2"
+    rate_per_minute: int = Field(DEFAULT_RATE_PER_MINUTE, ge=1, le=1_000_000)
+    key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    key_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    mapping: dict[str, str] = Field(default_factory=dict)
+    sample: Any = None
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not name or not (name[0].isalpha() or name[0] == "_") or not all(
+                    ch.isalnum() or ch == "_" for ch in name):
+                raise ValueError(f"{name!r} is not a label name (letters, digits and _, not starting with a digit)")
+        return value
+
+    @field_validator("severity")
+    @classmethod
+    def _words(cls, value: dict[str, str]) -> dict[str, str]:
+        return {word.strip().lower(): level for word, level in value.items()}
+
+    @field_validator("mapping")
+    @classmethod
+    def _expressions(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, expression in value.items():
+            if name not in MAPPING_FIELDS:
+                raise ValueError(f"unknown field {name!r}; a mapping gives {', '.join(MAPPING_FIELDS)}")
+            try:
+                jmespath.compile(expression)
+            except JMESPathError as exc:
+                raise ValueError(f"{name}: not a JMESPath expression: {' '.join(str(exc).split())}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "IntegrationSpec":
+        if self.key_env and self.key_sha256:
+            raise ValueError("give key_env or key_sha256, not both")
+        if self.kind == "generic" and "title" not in self.mapping:
+            raise ValueError("mapping: a generic integration maps at least title")
+        if self.kind != "generic" and (self.mapping or self.sample is not None):
+            raise ValueError(f"mapping and sample are for generic integrations, not {self.kind}")
+        return self
+
+    def build(self) -> Integration:
+        return Integration(name=self.name, kind=self.kind, policy=self.policy, labels=dict(self.labels),
+                           severity=dict(self.severity), default_severity=self.default_severity,
+                           rate_per_minute=self.rate_per_minute, mapping=dict(self.mapping), sample=self.sample)
+
+
 class FileSpec(_Strict):
     people: list[PersonSpec] = Field(min_length=1)
     schedules: list[ScheduleSpec] = Field(default_factory=list)
@@ -185,6 +261,7 @@ class FileSpec(_Strict):
     route: RouteSpec
     severity: SeveritySpec = Field(default_factory=SeveritySpec)
     watchdog: WatchdogSpec | None = None
+    integrations: list[IntegrationSpec] = Field(default_factory=list)
     slack: SlackSpec | None = None
 
 
@@ -197,6 +274,9 @@ class HeraldConfig:
     route: Route
     severity: SeverityMapping
     watchdog: WatchdogSpec | None = None
+    integrations: dict[str, Integration] = field(default_factory=dict)
+    #: The digests of the keys the file gives (``key_env``, ``key_sha256``) -> integration name.
+    integration_keys: dict[str, str] = field(default_factory=dict)
     slack: SlackSpec | None = None
 
     def calendar_path(self, schedule: str) -> Path:
@@ -294,10 +374,46 @@ def _build(path: Path, spec: FileSpec) -> HeraldConfig:
             spec.watchdog.timeout_delta()
         except ValueError as exc:
             raise ValueError(f"watchdog.timeout: {exc}") from None
+    integrations, integration_keys = _integrations(spec.integrations, policies)
     if spec.slack is not None:
         _check_slack(spec.slack, policies, schedules)
     return HeraldConfig(path=path, people=people, schedules=schedules, policies=policies,
-                        route=route, severity=severity, watchdog=spec.watchdog, slack=spec.slack)
+                        route=route, severity=severity, watchdog=spec.watchdog,
+                        integrations=integrations, integration_keys=integration_keys, slack=spec.slack)
+
+
+def _check_sample(where: str, spec: IntegrationSpec) -> None:
+    """The mapping must read the file's sample body: its title at least."""
+    title = jmespath.search(spec.mapping["title"], spec.sample)
+    if title is None or title == "" or isinstance(title, (dict, list)):
+        raise ValueError(f"{where}.sample: the mapping's title ({spec.mapping['title']}) finds no text in it")
+
+
+def _integrations(specs: list[IntegrationSpec], policies: dict[str, Policy]
+                  ) -> tuple[dict[str, Integration], dict[str, str]]:
+    _used_once("integrations", [i.name for i in specs], "name")
+    built: dict[str, Integration] = {}
+    digests: dict[str, str] = {}
+    for label, spec in zip(labels(specs), specs, strict=True):
+        where = f"integrations.{label}"
+        if spec.policy is not None and spec.policy not in policies:
+            raise ValueError(f"{where}.policy: no policy named {spec.policy!r}")
+        if spec.key_env:
+            key = os.environ.get(spec.key_env, "")
+            if len(key) < MIN_KEY_LENGTH:
+                state = "is not set" if not key else f"holds fewer than {MIN_KEY_LENGTH} characters"
+                raise ValueError(f"{where}.key_env: the environment variable {spec.key_env} {state}")
+            digest = key_digest(key)
+        else:
+            digest = spec.key_sha256 or ""
+        if spec.sample is not None:
+            _check_sample(where, spec)
+        if digest:
+            if digest in digests:
+                raise ValueError(f"{where}: the same key as integration {digests[digest]!r}")
+            digests[digest] = spec.name
+        built[spec.name] = spec.build()
+    return built, digests
 
 
 def _check_slack(slack: SlackSpec, policies: dict[str, Policy], schedules: dict[str, ScheduleSpec]) -> None:

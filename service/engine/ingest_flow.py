@@ -124,7 +124,7 @@ def group_flow(herald: Herald, group: AlertGroup, *, drill: bool = False, read: 
         yield CatchUp(now)
     calls = group_writes(group.receiver, group.group_key, group.policies, read,
                          lambda name, slot, _versions: decide_policy(herald, group, name, slot, now, hold, drill),
-                         herald.store.count, digest=group.digest, firing=firing)
+                         herald.store.count, digest=group.digest, firing=firing, follow=herald.store.followers)
     reply = None
     while True:  # the store's read-decide-commit loop (integrations.store.group_writes)
         try:
@@ -163,7 +163,8 @@ def decide_policy(herald: Herald, group: AlertGroup, policy_name: str, slot: Gro
     command = AlertsReceived(new_id=slot.new_id or (slot.current.id if slot.current else ""),
                              receiver=group.receiver, group_key=group.group_key, severity=group.severity,
                              title=group.title, alerts=list(group.alerts), drill=drill,
-                             max_alerts=herald.settings.max_alerts_per_incident, more_firing=group.more_firing)
+                             max_alerts=herald.settings.max_alerts_per_incident, more_firing=group.more_firing,
+                             by=group.by, via=group.via)
     return decide(slot.current, command, policy, herald.calendars.roster_at(policy, now), now, hold)
 
 

@@ -17,8 +17,10 @@ from integrations.calendars import CalendarBook
 from integrations.console_sessions import ConsoleSessions
 from integrations.drill_store import DrillStore
 from integrations.feed_tokens import FeedTokens
+from integrations.followers import FollowStore, Sink
 from integrations.handoff_store import HandoffStore
 from integrations.heartbeat_store import HeartbeatStore
+from integrations.integration_store import IntegrationStore
 from integrations.notice_store import NoticeStore
 from integrations.notifier import Notifier
 from integrations.maintenance_store import MaintenanceStore
@@ -69,8 +71,12 @@ class Herald:
     status: StatusStore
     attempts: AttemptStore
     due: DueIndex
+    integrations: IntegrationStore
+    follow: FollowStore
     slack: SlackStore
     notifiers: dict[str, Notifier] = field(default_factory=dict)
+    #: The sinks that follow every incident change, by name (``add_follower``).
+    followers: dict[str, Sink] = field(default_factory=dict)
     #: Slack's Web API when a bot token and signing secret are set (service/engine/slack_sync.py, slack_groups.py).
     slack_api: SlackApi | None = None
     clock: Callable[[], datetime] = utcnow
@@ -95,7 +101,8 @@ class Herald:
                      heartbeats=HeartbeatStore(client), feeds=FeedTokens(client), sessions=ConsoleSessions(client),
                      retention=RetentionStore(client), drills=DrillStore(client), notices=NoticeStore(client),
                      reports=ReportStore(client), status=StatusStore(client), attempts=AttemptStore(client),
-                     due=DueIndex(client), slack=SlackStore(client))
+                     due=DueIndex(client), integrations=IntegrationStore(client), follow=FollowStore(client),
+                     slack=SlackStore(client))
         if settings.slack_configured():
             from integrations.slack_client import web_client
 
@@ -109,7 +116,16 @@ class Herald:
 
             notifiers = build_notifiers(settings, herald.slack_api, herald.slack)
         herald.notifiers = notifiers
+        from service.engine.slack_sync import follow_slack
+
+        follow_slack(herald)  # each incident's Slack message follows every change (when configured)
         return herald
+
+    def add_follower(self, sink: Sink) -> None:
+        """Make ``sink`` follow every incident change from now on (``integrations.followers``):
+        each commit that grows a timeline puts the sink's entry in the due index with it."""
+        self.followers[sink.name] = sink
+        self.store.followers = tuple(self.followers)
 
     def close(self) -> None:
         """Stop the calendar refresher thread; the object still answers on demand afterwards."""

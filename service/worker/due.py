@@ -26,6 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import redis
@@ -36,7 +37,7 @@ from integrations.due_store import DueIndex
 from routing.incident import Escalate
 from service.engine import heartbeats
 from service.telemetry import metrics
-from service.engine import retention
+from service.engine import followers, retention
 from service.engine.delivery import deliver
 from service.engine.runtime import Herald
 from service.engine.shift_digest import send_digests
@@ -152,6 +153,12 @@ def run(herald: Herald, member: str, index: DueIndex | None = None) -> int:
             _rearm_incident(herald, index, name)
     if kind == "periodic" and name in PERIODIC:
         return run_periodic(herald, name, index)
+    if kind == "follow":
+        try:
+            return followers.run_follow(herald, *followers.parse_member(name))
+        except Exception:  # e.g. Redis away mid-run: the sink is handed the entry again later
+            index.arm(member, (herald.clock() + followers.FAILED_RETRY).timestamp())
+            raise
     log.warning("due index: unknown entry %r dropped", member)
     return 0
 
@@ -196,6 +203,33 @@ def run_claimed(herald: Herald, member: str, index: DueIndex | None = None) -> i
             return run(herald, member, index)
     finally:
         index.done(member)
+
+
+#: Threads per follower sink that run its entries beside the RQ loop (``run_beside``).
+FOLLOW_THREADS = 2
+_follow_pools: dict[str, ThreadPoolExecutor] = {}
+_follow_pools_lock = threading.Lock()
+
+
+def _run_logged(herald: Herald, member: str, index: DueIndex | None) -> None:
+    try:
+        run_claimed(herald, member, index)
+    except Exception:
+        log.exception("due entry %s failed", member)
+
+
+def run_beside(herald: Herald, member: str, index: DueIndex | None = None) -> None:
+    """The RQ job's body for a follower's entry (``follow:<sink>:<incident>``): handed to
+    that sink's own small thread pool, so the RQ loop goes straight on to the next job — a
+    page is never queued behind a webhook's timeout, and one sink's backlog never holds up
+    another's. The claim stays held (and renewed) until the entry ran there; a worker that
+    dies meanwhile frees it with its lease, and the repair pass offers it again."""
+    sink, _ = followers.parse_member(member.partition(":")[2])
+    with _follow_pools_lock:
+        pool = _follow_pools.get(sink)
+        if pool is None:
+            pool = _follow_pools[sink] = ThreadPoolExecutor(FOLLOW_THREADS, thread_name_prefix="herald-follow")
+    pool.submit(_run_logged, herald, member, index)
 
 
 # -- handing out what is due ------------------------------------------------------------------
@@ -262,9 +296,10 @@ def repair(herald: Herald, index: DueIndex | None = None) -> int:
                 entries.append((keys.due_incident(incident.id), due.timestamp()))
     entries += [(keys.due_periodic(task), now.timestamp()) for task in PERIODIC
                 if keys.due_periodic(task) not in present]
+    entries += followers.missing_entries(herald, present, now)  # a follower behind its incident's timeline
     added = index.add_missing(entries)
     for member in added:
-        if member.startswith("incident:"):
+        if member.startswith(("incident:", "follow:")):
             log.warning("repair: %s had work due and no entry in the due index; added", member)
     return len(restored) + len(added)
 

@@ -3,7 +3,7 @@ entry of the due index it claimed; the handoff messages enqueue ``notice``. The 
 context (``context``) is the worker's Herald, set once as it starts."""
 from __future__ import annotations
 
-from service.worker.due import run_claimed
+from service.worker.due import run_beside, run_claimed
 from service.engine.runtime import Herald
 from service.settings import Settings
 
@@ -23,7 +23,11 @@ def context() -> Herald:
 
 
 def due(member: str) -> int:
-    """Run one claimed entry of the due index (an incident's due work, a periodic task)."""
+    """Run one claimed entry of the due index (an incident's due work, a periodic task; a
+    follower's entry runs beside the RQ loop, in its sink's own threads)."""
+    if member.startswith("follow:"):
+        run_beside(context(), member)
+        return 0
     return run_claimed(context(), member)
 
 

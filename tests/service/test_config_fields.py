@@ -60,6 +60,12 @@ BASE: dict[str, Any] = {
     ]},
     "severity": {"label": "severity", "map": {"critical": "P1"}, "priority_label": "priority", "default": "P2"},
     "watchdog": {"matchers": ['alertname="Watchdog"'], "timeout": "5m", "severity": "P1"},
+    "integrations": [
+        {"name": "ci", "kind": "generic", "policy": "default", "labels": {"team": "ci"}, "severity": {"high": "P1"},
+         "default_severity": "P2", "rate_per_minute": 60, "key_sha256": "0" * 64,
+         "mapping": {"title": "title", "dedup_key": "id"}, "sample": {"title": "Build failed", "id": "42"}},
+        {"name": "pd", "kind": "pagerduty", "key_env": "HERALD_TEST_FIELDS_KEY"},
+    ],
 }
 
 PRIMARY, FEED, TEAM = ("schedules", 0), ("schedules", 1), ("schedules", 2)
@@ -67,6 +73,8 @@ POLICY = ("policies", 0)
 L1, ENGINEERING = (*POLICY, "tiers", 0), (*POLICY, "tiers", 2)
 RULE, HOURS = (*POLICY, "severities", "P1"), (*POLICY, "business_hours")
 CHILD = ("route", "routes", 0)
+CI, PD = ("integrations", 0), ("integrations", 1)
+os.environ.setdefault("HERALD_TEST_FIELDS_KEY", "pd-key-for-the-field-tests")
 
 #: ``Model.key`` -> (where in BASE, a wrong value, the field path the error must name).
 #: A list item is named by its ``name`` (people: ``id``); by its index when that is not
@@ -127,6 +135,18 @@ WRONG: dict[str, tuple[tuple[Any, ...], Any, str]] = {
     "WatchdogSpec.matchers": (("watchdog", "matchers"), ["Watchdog"], "watchdog.matchers"),
     "WatchdogSpec.timeout": (("watchdog", "timeout"), "soon", "watchdog.timeout"),
     "WatchdogSpec.severity": (("watchdog", "severity"), "P9", "watchdog.severity"),
+    "FileSpec.integrations": (("integrations",), "ci", "integrations"),
+    "IntegrationSpec.name": ((*CI, "name"), ["ci"], "integrations.0.name"),
+    "IntegrationSpec.kind": ((*CI, "kind"), "nagios", "integrations.ci.kind"),
+    "IntegrationSpec.policy": ((*CI, "policy"), "nope", "integrations.ci.policy"),
+    "IntegrationSpec.labels": ((*CI, "labels"), {"1bad": "x"}, "integrations.ci.labels"),
+    "IntegrationSpec.severity": ((*CI, "severity"), {"high": "P9"}, "integrations.ci.severity"),
+    "IntegrationSpec.default_severity": ((*CI, "default_severity"), "P9", "integrations.ci.default_severity"),
+    "IntegrationSpec.rate_per_minute": ((*CI, "rate_per_minute"), 0, "integrations.ci.rate_per_minute"),
+    "IntegrationSpec.key_env": ((*PD, "key_env"), "HERALD_TEST_UNSET_FIELDS_KEY", "integrations.pd.key_env"),
+    "IntegrationSpec.key_sha256": ((*CI, "key_sha256"), "abc", "integrations.ci.key_sha256"),
+    "IntegrationSpec.mapping": ((*CI, "mapping"), {"title": "a["}, "integrations.ci.mapping"),
+    "IntegrationSpec.sample": ((*CI, "sample"), {"other": 1}, "integrations.ci.sample"),
 }
 FIELDS = schema_fields()
 
