@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -36,7 +37,7 @@ policies:
   - name: default
     escalate_after: {P1: 1h, P2: 1h}
     tiers:
-      - {name: L1, schedule: primary, channels: {P1: [slack], P2: [slack]}}
+      - {name: L1, schedule: primary, channels: {P1: [slack], P2: [sms]}}
       - {name: L2, schedule: backup, channels: {P1: [sms], P2: [sms]}}
   - name: payments
     tiers:
@@ -69,7 +70,7 @@ def stack(sim_stack_factory, tmp_path) -> SimStack:  # noqa: F811
 def paged(stack: SimStack, group: str) -> tuple[str, str]:
     """A new incident whose L1 page went to Alice's Slack DM: (incident id, the DM's ts)."""
     incident_id = stack.fire(group)
-    assert due.run_now(stack.herald) == 1
+    due.run_now(stack.herald)  # the page, and the Slack message following the incident
     [page] = stack.incident(incident_id).pages
     assert (page.person, page.channel, page.state) == ("alice", "slack", "sent")
     [dm] = [m for m in stack.sim.messages_for(to=ALICE, channel="slack") if f"#{incident_id} " in m.body]
@@ -77,7 +78,7 @@ def paged(stack: SimStack, group: str) -> tuple[str, str]:
 
 
 def test_a_slack_page_that_fails_falls_back_to_email_and_slack_down_is_retried(stack):
-    stack.control("fail", channel="slack", mode="4xx", count=1)  # channel_not_found: permanent
+    del stack.sim_app.state.slack.users[user_id_for(ALICE)]  # Alice left Slack: users_not_found, permanent
     incident_id = stack.fire("fallback")
     due.run_now(stack.herald)
     incident = stack.incident(incident_id)
@@ -221,3 +222,55 @@ def test_a_failed_user_group_update_is_tried_again_on_the_next_pass(stack):
     assert herald.slack.group_members("S0PRIMARY1") is None  # nothing stored: the next pass tries again
     assert sync_groups(herald, herald.clock())[0] == 1
     assert herald.slack.group_members("S0PRIMARY1") == ("alice",)
+
+
+def channel_messages(stack: SimStack) -> tuple[list, list]:
+    """(the incident messages in #incidents, their thread replies)."""
+    posted = stack.sim.messages_for(to="#incidents", channel="slack")
+    return [m for m in posted if not m.thread_ts], [m for m in posted if m.thread_ts]
+
+
+def buttons_of(message) -> list[str]:
+    return [e["action_id"] for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def test_the_incident_message_follows_every_change_whatever_made_it(stack):
+    incident_id, _ = paged(stack, "sync")
+    due.run_now(stack.herald)  # the follower's entries (the page's outcome came after the first run)
+    [top], thread = channel_messages(stack)
+    assert top.body.startswith(f"[P1] #{incident_id} ") and "Paging Alice Adams" in str(top.blocks)
+    assert buttons_of(top) == ["herald_ack", "herald_resolve", "herald_escalate", "herald_take"]
+    assert [m.body for m in thread] == ["Paging L1: Alice Adams", "Paged Alice Adams by slack"]
+    assert all(m.thread_ts == top.provider_id for m in thread)
+
+    r = httpx.post(f"{stack.url}/api/v1/incidents/{incident_id}/ack", timeout=10,
+                   headers={"Authorization": "Bearer " + stack.herald.settings.api_token.get_secret_value()})
+    assert r.status_code == 200, r.text
+    due.run_now(stack.herald)
+    [top], thread = channel_messages(stack)
+    assert "Acknowledged by" in str(top.blocks) and buttons_of(top) == ["herald_resolve", "herald_escalate", "herald_take"]
+    assert thread[-1].body.startswith("Acknowledged by") and thread[-1].body.endswith("via api")
+
+    click(stack, top.provider_id, "herald_resolve", ALICE)  # in the channel, as Alice
+    due.run_now(stack.herald)
+    [top], thread = channel_messages(stack)
+    assert top.body.endswith("(resolved)") and buttons_of(top) == [] and "Resolved by Alice Adams" in str(top.blocks)
+    assert thread[-1].body == "Resolved by Alice Adams via slack"
+    assert top.edits >= 2  # updated in place, never posted twice
+
+
+def test_slack_down_never_holds_a_page_and_the_message_catches_up_with_the_state(stack, monkeypatch):
+    herald = stack.herald
+    stack.control("fail", channel="slack", mode="5xx", count=1000)
+    incident_id = stack.fire("slack-down", severity="warning")  # P2: paged by SMS
+    due.run_now(herald)
+    [page] = stack.incident(incident_id).pages
+    assert (page.channel, page.state) == ("sms", "sent")  # the page went; Slack is down
+    assert channel_messages(stack) == ([], [])
+    stack.sim.failures["slack"].clear()  # Slack is back
+    later = herald.clock() + timedelta(minutes=2)  # past the follower's backoff
+    monkeypatch.setattr(herald, "clock", lambda: later)
+    due.run_now(herald)
+    [top], thread = channel_messages(stack)
+    assert top.body.startswith(f"[P2] #{incident_id} ") and [m.body for m in thread] == [
+        "Paging L1: Alice Adams", "Paged Alice Adams by sms"]
