@@ -66,6 +66,8 @@ BASE: dict[str, Any] = {
          "mapping": {"title": "title", "dedup_key": "id"}, "sample": {"title": "Build failed", "id": "42"}},
         {"name": "pd", "kind": "pagerduty", "key_env": "HERALD_TEST_FIELDS_KEY"},
     ],
+    "slack": {"channel": "#incidents", "policies": {"default": "#ops"}, "dm_paging": True,
+              "user_groups": [{"schedule": "primary", "tier": "L1", "usergroup": "S0PRIMARY1", "channel": "#oncall"}]},
 }
 
 PRIMARY, FEED, TEAM = ("schedules", 0), ("schedules", 1), ("schedules", 2)
@@ -74,6 +76,7 @@ L1, ENGINEERING = (*POLICY, "tiers", 0), (*POLICY, "tiers", 2)
 RULE, HOURS = (*POLICY, "severities", "P1"), (*POLICY, "business_hours")
 CHILD = ("route", "routes", 0)
 CI, PD = ("integrations", 0), ("integrations", 1)
+GROUP = ("slack", "user_groups", 0)
 os.environ.setdefault("HERALD_TEST_FIELDS_KEY", "pd-key-for-the-field-tests")
 
 #: ``Model.key`` -> (where in BASE, a wrong value, the field path the error must name).
@@ -147,6 +150,15 @@ WRONG: dict[str, tuple[tuple[Any, ...], Any, str]] = {
     "IntegrationSpec.key_sha256": ((*CI, "key_sha256"), "abc", "integrations.ci.key_sha256"),
     "IntegrationSpec.mapping": ((*CI, "mapping"), {"title": "a["}, "integrations.ci.mapping"),
     "IntegrationSpec.sample": ((*CI, "sample"), {"other": 1}, "integrations.ci.sample"),
+    "FileSpec.slack": (("slack",), "#incidents", "slack"),
+    "SlackSpec.channel": (("slack", "channel"), "incidents", "slack.channel"),
+    "SlackSpec.policies": (("slack", "policies"), {"nope": "#x"}, "slack.policies.nope"),
+    "SlackSpec.dm_paging": (("slack", "dm_paging"), "maybe", "slack.dm_paging"),
+    "SlackSpec.user_groups": (("slack", "user_groups"), "S0PRIMARY1", "slack.user_groups"),
+    "UserGroupSpec.schedule": ((*GROUP, "schedule"), "nope", "slack.user_groups.0.schedule"),
+    "UserGroupSpec.tier": ((*GROUP, "tier"), "", "slack.user_groups.0.tier"),
+    "UserGroupSpec.usergroup": ((*GROUP, "usergroup"), "group", "slack.user_groups.0.usergroup"),
+    "UserGroupSpec.channel": ((*GROUP, "channel"), "team", "slack.user_groups.0.channel"),
 }
 FIELDS = schema_fields()
 
