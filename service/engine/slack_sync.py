@@ -9,7 +9,8 @@ in order, at least once, from a worker, never in a page's path).
   ``integrations.slack_text.THREAD_KINDS``) adds a reply in the message's thread.
 * The last entry of a run updates the message (``chat.update``) from the incident as it is
   now — rendered whole every time, so the message never drifts from the state, whichever
-  path (SMS, voice, link, console, API, Alertmanager, Slack itself) changed it.
+  path (SMS, voice, link, console, API, Alertmanager, Slack itself) changed it. A message
+  someone deleted is posted again.
 
 A Slack failure that may pass (429, 5xx, a timeout) answers "not done": the mechanism hands
 the same entry again after its backoff, and the entries after it wait (order holds). A
@@ -30,6 +31,8 @@ from routing.incident import Incident, TimelineEntry
 
 log = logging.getLogger("herald.slack")
 SINK = "slack"
+#: What Slack answers about a message someone deleted.
+GONE = ("slack: message_not_found", "slack: thread_not_found")
 
 
 class SlackSink:
@@ -47,6 +50,13 @@ class SlackSink:
     def _url(self, incident: Incident) -> str:
         return f"{self.herald.settings.public_url.rstrip('/')}/ui/incidents/{incident.id}"
 
+    def _post(self, incident: Incident, channel: str, names: dict[str, str]) -> tuple[str, str]:
+        """Post the incident as it is now and remember where: (channel id, ts)."""
+        text, blocks = incident_message(incident, names, self._url(incident))
+        message = self.herald.slack_api.post(channel, text, blocks)
+        self.herald.slack.remember_message(incident.id, message.channel, message.ts)
+        return message.channel, message.ts
+
     def handle(self, incident: Incident, index: int, entry: TimelineEntry, now: datetime) -> Step:
         herald, slack = self.herald, self.herald.config.slack
         api = herald.slack_api
@@ -58,16 +68,24 @@ class SlackSink:
             posted = herald.slack.message(incident.id)
             fresh = posted is None
             if posted is None:
-                text, blocks = incident_message(incident, names, self._url(incident))
-                message = api.post(channel, text, blocks)
-                herald.slack.remember_message(incident.id, message.channel, message.ts)
-                posted = (message.channel, message.ts)
+                posted = self._post(incident, channel, names)
             line = thread_line(entry, names)
             if line:
-                api.post(posted[0], line, thread_ts=posted[1])
+                try:
+                    api.post(posted[0], line, thread_ts=posted[1])
+                except SlackFailure as failure:
+                    if failure.detail not in GONE:
+                        raise
+                    posted, fresh = self._post(incident, channel, names), True  # deleted: post it again
+                    api.post(posted[0], line, thread_ts=posted[1])
             if not fresh and index == len(incident.timeline) - 1:
                 text, blocks = incident_message(incident, names, self._url(incident))
-                api.update(posted[0], posted[1], text, blocks)
+                try:
+                    api.update(posted[0], posted[1], text, blocks)
+                except SlackFailure as failure:
+                    if failure.detail not in GONE:
+                        raise
+                    self._post(incident, channel, names)  # deleted: post it again, as it is now
         except SlackFailure as failure:
             if failure.retry:
                 log.warning("slack: incident %s entry %d not synced yet (%s): retried", incident.id, index,

@@ -274,3 +274,15 @@ def test_slack_down_never_holds_a_page_and_the_message_catches_up_with_the_state
     [top], thread = channel_messages(stack)
     assert top.body.startswith(f"[P2] #{incident_id} ") and [m.body for m in thread] == [
         "Paging L1: Alice Adams", "Paged Alice Adams by sms"]
+
+
+def test_a_deleted_incident_message_is_posted_again_on_the_next_change(stack):
+    incident_id, _ = paged(stack, "deleted")
+    due.run_now(stack.herald)
+    [top], _ = channel_messages(stack)
+    stack.sim.messages.remove(top)  # someone deleted it in Slack
+    command(stack, ALICE, f"ack {incident_id}")
+    due.run_now(stack.herald)
+    [again], _ = channel_messages(stack)
+    assert again.provider_id != top.provider_id and again.body.endswith("(acknowledged)")
+    assert stack.herald.slack.message(incident_id) == (again.slack_channel, again.provider_id)
