@@ -22,6 +22,7 @@ from jmespath.exceptions import JMESPathError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from routing.errors import Invalid
+from routing.generic_json import MappingError, event_of
 from routing.integration import DEFAULT_RATE_PER_MINUTE, KINDS, Integration
 from routing.matchers import MatcherError, validated
 from routing.policy import DEFAULT_CHANNELS, DEFAULT_ESCALATE_AFTER, FALLBACK_ORDER, FALLBACK_WITH_SLACK, Policy, Tier
@@ -383,10 +384,11 @@ def _build(path: Path, spec: FileSpec) -> HeraldConfig:
 
 
 def _check_sample(where: str, spec: IntegrationSpec) -> None:
-    """The mapping must read the file's sample body: its title at least."""
-    title = jmespath.search(spec.mapping["title"], spec.sample)
-    if title is None or title == "" or isinstance(title, (dict, list)):
-        raise ValueError(f"{where}.sample: the mapping's title ({spec.mapping['title']}) finds no text in it")
+    """The mapping must read the file's sample body as the route would (``routing.generic_json``)."""
+    try:
+        event_of(spec.build(), spec.sample)
+    except MappingError as exc:
+        raise ValueError(f"{where}.sample: {exc}") from None
 
 
 def _integrations(specs: list[IntegrationSpec], policies: dict[str, Policy]

@@ -26,6 +26,7 @@ from integrations.notifier import Notifier
 from integrations.maintenance_store import MaintenanceStore
 from integrations.due_store import DueIndex
 from integrations.paging_store import PagingStore
+from integrations.people_store import PeopleStore
 from integrations.report_store import ReportStore
 from integrations.slack_client import SlackApi
 from integrations.slack_store import SlackStore
@@ -74,6 +75,8 @@ class Herald:
     integrations: IntegrationStore
     follow: FollowStore
     slack: SlackStore
+    #: People's contact details, verification state and rules (service/engine/people.py).
+    people: PeopleStore
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     #: The sinks that follow every incident change, by name (``add_follower``).
     followers: dict[str, Sink] = field(default_factory=dict)
@@ -102,7 +105,7 @@ class Herald:
                      retention=RetentionStore(client), drills=DrillStore(client), notices=NoticeStore(client),
                      reports=ReportStore(client), status=StatusStore(client), attempts=AttemptStore(client),
                      due=DueIndex(client), integrations=IntegrationStore(client), follow=FollowStore(client),
-                     slack=SlackStore(client))
+                     people=PeopleStore(client), slack=SlackStore(client))
         if settings.slack_configured():
             from integrations.slack_client import web_client
 
