@@ -15,6 +15,7 @@ from datetime import datetime
 
 from integrations.slack_client import SlackFailure
 from integrations.slack_text import escape
+from service.engine.people import directory
 from service.engine.runtime import Herald
 
 log = logging.getLogger("herald.slack")
@@ -60,8 +61,9 @@ def sync_groups(herald: Herald, now: datetime) -> tuple[int, float]:
             continue
         try:
             names = []
+            contacts = directory(herald)  # their paged (verified) email finds them in Slack
             for pid in people:
-                person = herald.config.people.get(pid)
+                person = contacts.get(pid)
                 uid = slack_user_id(herald, person.email) if person is not None and person.email else None
                 names.append((person.name if person is not None else pid, uid))
             users = [uid for _, uid in names if uid]

@@ -27,6 +27,7 @@ from routing.incident import Reassign
 from routing.reply_grammar import normalise
 from routing.text import clean_text
 from schedules.model import Person
+from service.engine import people
 from service.engine.replies import _apply, _involvement
 from service.engine.runtime import Herald
 from service.telemetry import metrics
@@ -63,7 +64,7 @@ def person_for(herald: Herald, user_id: str) -> Who:
     except SlackFailure as failure:
         log.warning("slack users.info for %s failed: %s", clean_text(user_id, 32), failure.detail)
         return Who(None, "Herald could not ask Slack who you are just now; try again")
-    match = next((p for p in herald.config.people.values()
+    match = next((p for p in people.directory(herald).values()  # their paged (verified) email
                   if email and p.email and p.email.casefold() == email.casefold()), None)
     herald.slack.link(user_id, match.id if match else None)
     return Who(match)
