@@ -79,7 +79,8 @@ async def slack_interactions(request: Request, tasks: BackgroundTasks) -> Respon
         return Response(status_code=200)  # another kind of interaction: nothing for Herald
     herald = request.app.state.herald
     clicked = (payload.get("actions") or [{}])[0] if isinstance(payload.get("actions"), list) else {}
-    event_id = f"{clean_text((payload.get('user') or {}).get('id'), 32)}:{clean_text(clicked.get('action_ts'), 32)}"
+    stamp = clicked.get("action_ts") or payload.get("trigger_id")  # once per click
+    event_id = f"{clean_text((payload.get('user') or {}).get('id'), 32)}:{clean_text(stamp, 100)}"
     text = await run_in_threadpool(once, herald, "slack-action", event_id,
                                    lambda: slack_inbound.interaction(herald, payload))
     url = _response_url(payload)

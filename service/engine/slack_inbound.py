@@ -63,7 +63,7 @@ def person_for(herald: Herald, user_id: str) -> Who:
         email = herald.slack_api.user_email(user_id, quick=True)
     except SlackFailure as failure:
         log.warning("slack users.info for %s failed: %s", clean_text(user_id, 32), failure.detail)
-        return Who(None, "Herald could not ask Slack who you are just now; try again")
+        return Who(None, "could not ask Slack who you are just now; try again")
     match = next((p for p in people.directory(herald).values()  # their paged (verified) email
                   if email and p.email and p.email.casefold() == email.casefold()), None)
     herald.slack.link(user_id, match.id if match else None)
