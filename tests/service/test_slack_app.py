@@ -286,3 +286,15 @@ def test_a_deleted_incident_message_is_posted_again_on_the_next_change(stack):
     [again], _ = channel_messages(stack)
     assert again.provider_id != top.provider_id and again.body.endswith("(acknowledged)")
     assert stack.herald.slack.message(incident_id) == (again.slack_channel, again.provider_id)
+
+
+def test_slack_unable_to_say_who_clicked_changes_nothing_and_says_so(stack):
+    incident_id, ts = paged(stack, "who")
+    before = stack.incident(incident_id)
+    stack.control("fail", channel="slack", mode="5xx", count=1)  # users.info fails (no retry in the 3 s path)
+    click(stack, ts, "herald_resolve", BOB)
+    assert wait_told(stack, BOB) == ["Herald: could not ask Slack who you are just now; try again."]
+    assert stack.incident(incident_id).version == before.version
+    assert stack.herald.slack.person_of(user_id_for(BOB)) is None  # nothing cached: the next click asks again
+    click(stack, ts, "herald_resolve", BOB)
+    assert wait_told(stack, BOB, 2)[-1] == f"Herald: #{incident_id} resolved"
