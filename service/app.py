@@ -22,6 +22,7 @@ from service.api import schedules as api_schedules
 from service.api import drills as api_drills
 from service.api import heartbeats as api_heartbeats
 from service.api import reports as api_reports
+from service.api import webhooks as api_webhooks
 from service.api import integrations as api_integrations
 from service.api import opsgenie as api_opsgenie
 from service.api import grafana as api_grafana
@@ -89,4 +90,5 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
     app.include_router(api_generic.router)  # generic JSON integrations (JMESPath mappings)
     for module in (api_heartbeats, api_drills, api_reports, api_sessions, web, metrics):  # ..., console sessions, UI
         app.include_router(module.router)
+    app.include_router(api_webhooks.router)  # outgoing webhooks' delivery log
     return app

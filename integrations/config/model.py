@@ -1,4 +1,4 @@
-"""The YAML configuration file: people, schedules, policies, routes, severity.
+"""The YAML configuration file: people, schedules, policies, routes, severity, webhooks.
 
 Validated at start-up; every error names the file, the field and what is wrong, e.g.
 ``herald.yaml: schedules.primary.timezone: unknown time zone 'Europe/Berln' (...)``.
@@ -35,6 +35,7 @@ from integrations.config.values import parse_duration
 from integrations.config.paths import NAME, field_path, labels, message
 from integrations.config.policy_sections import BusinessHoursSpec, RuleSpec, WatchdogSpec, build_rules
 from integrations.config.slack_section import SlackSpec
+from integrations.config.webhooks import WebhookEndpoint, WebhookSpec, build_endpoints
 
 CHANNEL_NAMES = ("voice", "sms", "email", "console", "slack")
 
@@ -262,6 +263,7 @@ class FileSpec(_Strict):
     route: RouteSpec
     severity: SeveritySpec = Field(default_factory=SeveritySpec)
     watchdog: WatchdogSpec | None = None
+    webhooks: list[WebhookSpec] = Field(default_factory=list)
     integrations: list[IntegrationSpec] = Field(default_factory=list)
     slack: SlackSpec | None = None
 
@@ -275,6 +277,7 @@ class HeraldConfig:
     route: Route
     severity: SeverityMapping
     watchdog: WatchdogSpec | None = None
+    webhooks: tuple[WebhookEndpoint, ...] = ()
     integrations: dict[str, Integration] = field(default_factory=dict)
     #: The digests of the keys the file gives (``key_env``, ``key_sha256``) -> integration name.
     integration_keys: dict[str, str] = field(default_factory=dict)
@@ -380,7 +383,8 @@ def _build(path: Path, spec: FileSpec) -> HeraldConfig:
         _check_slack(spec.slack, policies, schedules)
     return HeraldConfig(path=path, people=people, schedules=schedules, policies=policies,
                         route=route, severity=severity, watchdog=spec.watchdog,
-                        integrations=integrations, integration_keys=integration_keys, slack=spec.slack)
+                        integrations=integrations, integration_keys=integration_keys,
+                        webhooks=build_endpoints(spec.webhooks), slack=spec.slack)
 
 
 def _check_sample(where: str, spec: IntegrationSpec) -> None:

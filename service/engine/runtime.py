@@ -17,7 +17,7 @@ from integrations.calendars import CalendarBook
 from integrations.console_sessions import ConsoleSessions
 from integrations.drill_store import DrillStore
 from integrations.feed_tokens import FeedTokens
-from integrations.followers import FollowStore, Sink
+from integrations.followers import FollowStore, HandoffSink, Sink
 from integrations.handoff_store import HandoffStore
 from integrations.heartbeat_store import HeartbeatStore
 from integrations.integration_store import IntegrationStore
@@ -32,6 +32,7 @@ from integrations.slack_client import SlackApi
 from integrations.slack_store import SlackStore
 from integrations.retention_store import RetentionStore
 from integrations.status_store import StatusStore
+from integrations.webhooks import WebhookLog, WebhookSink
 from integrations.store import Store
 from routing.decide import Decision, decide
 from routing.incident import Command, Escalate, EscalateNow, Hold, Incident, Reassign, Release, Reroute
@@ -74,6 +75,7 @@ class Herald:
     due: DueIndex
     integrations: IntegrationStore
     follow: FollowStore
+    webhooks: WebhookLog
     slack: SlackStore
     #: People's contact details, verification state and rules (service/engine/people.py).
     people: PeopleStore
@@ -105,7 +107,7 @@ class Herald:
                      retention=RetentionStore(client), drills=DrillStore(client), notices=NoticeStore(client),
                      reports=ReportStore(client), status=StatusStore(client), attempts=AttemptStore(client),
                      due=DueIndex(client), integrations=IntegrationStore(client), follow=FollowStore(client),
-                     people=PeopleStore(client), slack=SlackStore(client))
+                     people=PeopleStore(client), webhooks=WebhookLog(client), slack=SlackStore(client))
         if settings.slack_configured():
             from integrations.slack_client import web_client
 
@@ -119,6 +121,8 @@ class Herald:
 
             notifiers = build_notifiers(settings, herald.slack_api, herald.slack)
         herald.notifiers = notifiers
+        for endpoint in config.webhooks:  # outgoing webhooks follow every incident change
+            herald.add_follower(WebhookSink(endpoint, herald.webhooks, settings.public_url))
         from service.engine.slack_sync import follow_slack
 
         follow_slack(herald)  # each incident's Slack message follows every change (when configured)
@@ -129,10 +133,16 @@ class Herald:
         each commit that grows a timeline puts the sink's entry in the due index with it."""
         self.followers[sink.name] = sink
         self.store.followers = tuple(self.followers)
+        self.handoffs.followers = tuple(name for name, s in self.followers.items() if isinstance(s, HandoffSink))
 
     def close(self) -> None:
-        """Stop the calendar refresher thread; the object still answers on demand afterwards."""
+        """Stop the calendar refresher thread and close the followers' HTTP connections; the
+        object still answers on demand afterwards (a follower then fails and is retried)."""
         self.calendars.close()
+        for sink in self.followers.values():
+            closing = getattr(sink, "close", None)
+            if callable(closing):
+                closing()
 
     # -- the one way to change an incident -------------------------------------------------
     def act(self, incident_id: str, command: Command) -> Decision:

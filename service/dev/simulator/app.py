@@ -248,7 +248,7 @@ def create_simulator_app(state: SimulatorState | None = None, *, herald_url: str
                          callback_hosts: Iterable[str] = LOOPBACK_HOSTS,
                          latency_ms: float | None = None, slack_token: str = DEFAULT_SLACK_TOKEN,
                          slack_signing_secret: str = DEFAULT_SLACK_SIGNING_SECRET,
-                         slack_users: Iterable[tuple[str, str]] = ()) -> FastAPI:
+                         slack_users: Iterable[tuple[str, str]] = (), webhook_secret: str | None = None) -> FastAPI:
     """Build the simulator. ``herald_url``: where replies/events are posted
     (``{herald_url}/webhooks/...``). ``twilio_auth_token``: expected basic-auth
     password and callback signing key. ``sendgrid_private_key_pem``: P-256 event
@@ -257,7 +257,8 @@ def create_simulator_app(state: SimulatorState | None = None, *, herald_url: str
     ``latency_ms``: how long each provider API call takes (None: ``HERALD_SIM_LATENCY_MS``,
     else as ``state`` has it). ``slack_token``: the bot token Slack calls must carry;
     ``slack_signing_secret``: signs the clicks and commands posted to Herald; ``slack_users``:
-    (name, email) of the simulated workspace's users."""
+    (name, email) of the simulated workspace's users. ``webhook_secret``: verifies Herald's outgoing webhooks at
+    ``/_sim/webhooks`` (None: ``HERALD_WEBHOOK_DEV_SECRET``, else they are kept unverified)."""
     state = state if state is not None else SimulatorState()
     if latency_ms is None and os.environ.get("HERALD_SIM_LATENCY_MS"):
         latency_ms = float(os.environ["HERALD_SIM_LATENCY_MS"])
@@ -270,7 +271,8 @@ def create_simulator_app(state: SimulatorState | None = None, *, herald_url: str
     app.state.callback_sender = sender
     app.state.sendgrid_public_key = public_key_b64(signing_key)
     app.include_router(provider_router(state, sender, twilio_auth_token, sendgrid_api_key))
-    app.include_router(control_router(state, sender, app.state.sendgrid_public_key))
+    secret = webhook_secret if webhook_secret is not None else os.environ.get("HERALD_WEBHOOK_DEV_SECRET")
+    app.include_router(control_router(state, sender, app.state.sendgrid_public_key, secret))
     workspace = SlackWorkspace(slack_users)
     app.state.slack = workspace
     app.include_router(slack_api_router(state, workspace, slack_token))
