@@ -298,3 +298,15 @@ def test_slack_unable_to_say_who_clicked_changes_nothing_and_says_so(stack):
     assert stack.herald.slack.person_of(user_id_for(BOB)) is None  # nothing cached: the next click asks again
     click(stack, ts, "herald_resolve", BOB)
     assert wait_told(stack, BOB, 2)[-1] == f"Herald: #{incident_id} resolved"
+
+
+def test_a_handoff_moves_the_on_call_user_group_and_is_announced(stack):
+    herald, workspace = stack.herald, stack.sim_app.state.slack
+    assert sync_groups(herald, herald.clock())[0] == 1  # Alice, from the calendar
+    r = httpx.post(f"{stack.url}/api/v1/handoffs", timeout=10, json={"schedule": "primary", "tier": "L1", "to": "bob"},
+                   headers={"Authorization": "Bearer " + herald.settings.api_token.get_secret_value()})
+    assert r.status_code == 201, r.text
+    assert sync_groups(herald, herald.clock())[0] == 1
+    assert workspace.usergroups == {"S0PRIMARY1": [user_id_for(BOB)]}
+    assert [m.body for m in stack.sim.messages_for(to="#oncall", channel="slack")][-1] == (
+        f"On call for primary L1 is now Bob Brown (<@{user_id_for(BOB)}>).")
