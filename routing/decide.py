@@ -56,7 +56,7 @@ def decide(incident: Incident | None, command: Command, policy: Policy, roster: 
     if isinstance(command, PageOutcomes):
         return page_outcomes(current, command, now, policy)
     if isinstance(command, DeliveryFailed):
-        return delivery_failed(current, command, now)
+        return delivery_failed(current, command, now, policy.fallback)
     if isinstance(command, Reroute):
         return reroute(current, command, policy, roster, now)
     if current.status == "resolved":

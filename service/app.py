@@ -13,6 +13,7 @@ from service.api import incidents as api_incidents
 from service.api import maintenance as api_maintenance
 from service.api import health
 from service.api import provider_webhooks
+from service.api import slack_webhooks
 from service.api import dry_run as simulation
 from service.api import feeds as api_feeds
 from service.api import handoffs as api_handoffs
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
     errors.install(app)  # every 4xx: {"detail": "<one sentence naming the field>"}; Redis away: 503
 
     for module in (api_alertmanager, api_incidents, api_maintenance, simulation, ack_pages, health,
-                   provider_webhooks):
+                   provider_webhooks, slack_webhooks):
         app.include_router(module.router)
     for module in (api_schedules, api_feeds, api_oncall, api_handoffs):  # schedules, on call, handoffs
         app.include_router(module.router)

@@ -36,7 +36,7 @@ def simulate(herald: Herald, payload: WebhookPayload, at: datetime) -> dict[str,
     except redis.RedisError:
         held = []
         notes.append("Redis unreachable: maintenance windows, handoffs and rate windows are not included")
-    windows = {c: herald.settings.rate_window(c) for c in ("sms", "voice", "email")}
+    windows = {c: herald.settings.rate_window(c) for c in ("sms", "voice", "email", "slack")}
     try:
         busy = herald.paging.windows_running(list(herald.config.people), [c for c, w in windows.items() if w > 0],
                                              herald.clock())

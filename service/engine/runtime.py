@@ -28,6 +28,8 @@ from integrations.due_store import DueIndex
 from integrations.paging_store import PagingStore
 from integrations.people_store import PeopleStore
 from integrations.report_store import ReportStore
+from integrations.slack_client import SlackApi
+from integrations.slack_store import SlackStore
 from integrations.retention_store import RetentionStore
 from integrations.rules_store import RulesStore
 from integrations.status_store import StatusStore
@@ -77,6 +79,7 @@ class Herald:
     integrations: IntegrationStore
     follow: FollowStore
     webhooks: WebhookLog
+    slack: SlackStore
     #: People's contact details and verification state (service/engine/people.py).
     people: PeopleStore
     #: People's personal notification rules (routing/personal_rules.py).
@@ -84,6 +87,8 @@ class Herald:
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     #: The sinks that follow every incident change, by name (``add_follower``).
     followers: dict[str, Sink] = field(default_factory=dict)
+    #: Slack's Web API when a bot token and signing secret are set (service/engine/slack_sync.py, slack_groups.py).
+    slack_api: SlackApi | None = None
     clock: Callable[[], datetime] = utcnow
 
     @classmethod
@@ -107,15 +112,26 @@ class Herald:
                      retention=RetentionStore(client), drills=DrillStore(client), notices=NoticeStore(client),
                      reports=ReportStore(client), status=StatusStore(client), attempts=AttemptStore(client),
                      due=DueIndex(client), integrations=IntegrationStore(client), follow=FollowStore(client),
-                     people=PeopleStore(client), webhooks=WebhookLog(client), rules=RulesStore(client))
+                     people=PeopleStore(client), webhooks=WebhookLog(client), rules=RulesStore(client),
+                     slack=SlackStore(client))
+        if settings.slack_configured():
+            from integrations.slack_client import web_client
+
+            assert settings.slack_bot_token is not None
+            token = settings.slack_bot_token.get_secret_value()
+            herald.slack_api = SlackApi(web_client(token, settings.slack_api_base, timeout=settings.provider_timeout),
+                                        quick=web_client(token, settings.slack_api_base, timeout=2, retries=0))
         herald.calendars.refresh(herald.clock(), force=True)
         if notifiers is None:
             from service.engine.channels import build_notifiers
 
-            notifiers = build_notifiers(settings)
+            notifiers = build_notifiers(settings, herald.slack_api, herald.slack)
         herald.notifiers = notifiers
         for endpoint in config.webhooks:  # outgoing webhooks follow every incident change
             herald.add_follower(WebhookSink(endpoint, herald.webhooks, settings.public_url))
+        from service.engine.slack_sync import follow_slack
+
+        follow_slack(herald)  # each incident's Slack message follows every change (when configured)
         return herald
 
     def add_follower(self, sink: Sink) -> None:
