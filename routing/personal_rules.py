@@ -26,8 +26,9 @@ from routing.severity import SEVERITIES
 
 Urgency = Literal["high", "low"]
 URGENCIES: tuple[Urgency, ...] = ("high", "low")
-#: The channels a rule may page on (the console is not a way to reach a person).
-RULE_CHANNELS = ("voice", "sms", "email")
+#: The channels a rule may page on (the console is not a way to reach a person; a Slack DM
+#: only where the configuration makes it a paging channel, ``slack.dm_paging``).
+RULE_CHANNELS = ("voice", "sms", "email", "slack")
 #: The longest delay of a step: a day.
 MAX_DELAY_MINUTES = 24 * 60
 #: Steps per urgency at most (each channel once).
@@ -40,7 +41,7 @@ class RuleStep(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    channel: Literal["voice", "sms", "email"]
+    channel: Literal["voice", "sms", "email", "slack"]
     delay_minutes: int = Field(0, ge=0, le=MAX_DELAY_MINUTES)
 
     @property
@@ -72,6 +73,14 @@ class PersonalRules(BaseModel):
 
     def steps(self, urgency: Urgency) -> tuple[RuleStep, ...]:
         return tuple(self.high if urgency == "high" else self.low)
+
+    def where(self, channel: str) -> str | None:
+        """The first step on ``channel``, as a field path ("high[0].channel"); None: none."""
+        for urgency in URGENCIES:
+            for i, step in enumerate(self.steps(urgency)):
+                if step.channel == channel:
+                    return f"{urgency}[{i}].channel"
+        return None
 
     @property
     def empty(self) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from routing.errors import NotFound
+from routing.errors import Invalid, NotFound
 from routing.personal_rules import PersonalRules
 from service.api.auth import authenticate
 
@@ -77,5 +77,10 @@ def put_rules(person: str, body: PersonalRules, request: Request, _who: str = De
     (The credential is checked first, as a dependency: before the body is.)"""
     _known(request, person)
     herald = request.app.state.herald
+    slack = getattr(herald.config, "slack", None)
+    where = body.where("slack")
+    if where is not None and not (slack is not None and slack.dm_paging):
+        raise Invalid(f"{where}: Slack DMs are not a paging channel here (the configuration's slack section "
+                      "has no dm_paging: true)", field=where)
     herald.rules.set(person, body)
     return _out(person, herald.rules.get(person), herald.config.urgency)

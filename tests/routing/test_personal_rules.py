@@ -149,3 +149,12 @@ def test_the_dry_run_shows_each_step_at_its_time_and_whose_rules_they_are():
     without = plan(received(), POLICY, T0, lambda t: ROSTER, lambda t: None)
     assert [(s.at - T0, s.channels, s.personal) for s in without.steps if s.round == 1] == [
         (timedelta(0), ["sms"], [])]
+
+
+def test_a_slack_step_pages_a_slack_dm_like_any_channel():
+    book = Rulebook(Urgencies(), {"alice": PersonalRules.model_validate(
+        {"high": [{"channel": "slack"}, {"channel": "sms", "delay_minutes": 3}]})})
+    assert book.rules["alice"].where("slack") == "high[0].channel" and book.rules["alice"].where("voice") is None
+    incident = decide(None, received(), POLICY, {"L1": ("alice",), "L2": ("carol",)}, T0, rules=book).incident
+    assert pages(incident) == [("alice", "slack", timedelta(0), "pending"),
+                               ("alice", "sms", timedelta(minutes=3), "pending")]

@@ -72,7 +72,7 @@ def test_empty_rules_remove_them_and_a_reassignment_follows_rules_too(client, he
 
 @pytest.mark.parametrize("body, named", [
     ({"high": [{"channel": "voice"}, {"channel": "voice", "delay_minutes": 5}]}, "high"),
-    ({"high": [{"channel": "pigeon"}]}, "field 'high[0].channel' in the body: input should be 'voice', 'sms' or 'email'"),
+    ({"high": [{"channel": "pigeon"}]}, "field 'high[0].channel' in the body: input should be 'voice', 'sms', 'email' or 'slack'"),
     ({"low": [{"channel": "sms", "delay_minutes": -5}]}, "field 'low[0].delay_minutes' in the body: input should be greater than or equal to 0"),
     ({"urgent": []}, "urgent"),
 ])
@@ -149,3 +149,11 @@ def test_the_webhook_reads_the_rules_only_after_they_changed(herald):
     assert flow_scripts(herald, "after-removal").count(READ_RULES) == 1
     newest = max(herald.store.list(), key=lambda i: int(i.id))
     assert {p.channel for p in newest.pages} == {"sms"}
+
+
+def test_a_slack_step_is_refused_where_slack_dms_do_not_page(client, herald):
+    body = {"high": [{"channel": "voice"}, {"channel": "slack", "delay_minutes": 2}]}
+    r = client.put("/api/v1/people/alice/rules", json=body, headers=API)
+    assert r.status_code == 400, r.text
+    assert r.json()["detail"].startswith("high[1].channel: Slack DMs are not a paging channel here"), r.text
+    assert herald.store.redis.hget(keys.PEOPLE_RULES, "alice") is None
