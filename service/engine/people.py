@@ -70,6 +70,16 @@ def person(herald: Herald, person_id: str) -> Person:
     return model.paging_person(herald.people.record(configured), configured)
 
 
+def paging_view(herald: Herald, person_id: str) -> tuple[Person | None, PersonRecord | None]:
+    """(``person``, their record) in one read, for delivery; (None, None) for an id the
+    file no longer has."""
+    configured = herald.config.people.get(person_id)
+    if configured is None:
+        return None, None
+    found = herald.people.record(configured)
+    return model.paging_person(found, configured), found
+
+
 def people_for(herald: Herald, person_ids: list[str] | tuple[str, ...]) -> dict[str, Person]:
     """``person`` for several people at once (unknown ids are left out)."""
     known = [herald.config.people[p] for p in dict.fromkeys(person_ids) if p in herald.config.people]
@@ -139,13 +149,17 @@ def remove_contact(herald: Herald, person_id: str, ref: str) -> None:
         herald.people.drop_code(purpose, person_id, target.id)
 
 
-def note_send(herald: Herald, person_id: str, address: str, result: SendResult) -> None:
+def note_send(herald: Herald, person_id: str, address: str, result: SendResult,
+              current: PersonRecord | None = None) -> None:
     """What a send to ``address`` showed: a permanent failure marks the contact failing, a
-    success clears the mark. Cheap when nothing changes (one read)."""
+    success clears the mark. Nothing is written when nothing changes (``current``: the
+    record as just read, to save reading it again)."""
     if not address or person_id not in herald.config.people or result.outcome not in ("sent", "failed"):
         return
+    if result.outcome == "failed" and "opted out" in (result.detail or ""):
+        return  # STOP is the person's choice, shown as opted_out: not a failing address
     detail = (result.detail or "the provider refused it")[:200] if result.outcome == "failed" else ""
-    current = record(herald, person_id)
+    current = current if current is not None else record(herald, person_id)
     if not any(c.address == address and bool(c.failing) != bool(detail) for c in current.contacts):
         return
     herald.people.update(herald.config.people[person_id],
