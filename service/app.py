@@ -33,6 +33,7 @@ from service.telemetry import logs
 from service.telemetry import metrics
 from service.api.guards import BodyLimit, SecurityHeaders
 from service.engine.runtime import Herald
+from service.engine.people import gauges as people_gauges
 from service.settings import Settings
 from service.web.session import credentials as console_credentials
 
@@ -72,7 +73,8 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
                        timeout=settings.http_body_timeout, min_rate=settings.http_body_min_rate)  # and slow ones
     app.add_middleware(SecurityHeaders)
     app.add_middleware(logs.RequestIdMiddleware)  # outermost: even a 413 carries its request id
-    metrics.observe(redis_url=settings.redis_url, queue_name=settings.queue, calendars=herald.calendars)
+    metrics.observe(redis_url=settings.redis_url, queue_name=settings.queue, calendars=herald.calendars,
+                    people=lambda: people_gauges(herald))
     errors.install(app)  # every 4xx: {"detail": "<one sentence naming the field>"}; Redis away: 503
 
     for module in (api_alertmanager, api_incidents, api_maintenance, simulation, ack_pages, health,

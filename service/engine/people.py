@@ -398,3 +398,32 @@ def unverified_on_call(herald: Herald, person_ids: list[str]) -> list[str]:
     found = herald.people.records([herald.config.people[p] for p in dict.fromkeys(person_ids)
                                    if p in herald.config.people])
     return [pid for pid, rec in found.items() if model.unreachable(rec)]
+
+
+def on_call_now(herald: Herald, now: datetime) -> set[str]:
+    """Who is on call at ``now``: every schedule's shifts, and the people policies' tiers
+    name directly."""
+    found: set[str] = set()
+    for name in herald.config.schedules:
+        rotation = herald.calendars.rotation(name)
+        if rotation is None:
+            continue
+        for tier in rotation.tiers():
+            found.update(s.person for s in rotation.oncall(tier, now))
+    for policy in herald.config.policies.values():
+        for tier in policy.tiers:
+            found.update(tier.people)
+    return {p for p in found if p in herald.config.people}
+
+
+def gauges(herald: Herald) -> dict[str, Any]:
+    """What the metrics show (read at scrape time): contacts by kind and state, people
+    with no verified contact, and those of them on call now."""
+    found = records(herald)
+    by_state: dict[tuple[str, str], int] = {(k, s): 0 for k in model.KINDS for s in model.STATES}
+    for rec in found.values():
+        for c in rec.contacts:
+            by_state[(c.kind, c.state)] += 1
+    unreachable = {pid for pid, rec in found.items() if model.unreachable(rec)}
+    return {"contacts": by_state, "unverified": len(unreachable),
+            "oncall_unverified": len(unreachable & on_call_now(herald, herald.clock()))}
