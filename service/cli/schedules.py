@@ -7,8 +7,9 @@ calendar files and URLs only -- so a team can lint the calendar it publishes in 
     herald schedules lint --config herald.yaml --schedule primary --file primary=out/oncall.ics
 
 ``lint`` exits 1 when it finds any problem (a gap, an overlap, an unknown person, a
-skipped event, a parse warning, a calendar that does not load) and 2 for a
-configuration error.
+skipped event, a parse warning, a calendar that does not load, and — with Redis — a
+person on call in the days checked with no verified contact) and 2 for a configuration
+error.
 """
 from __future__ import annotations
 
@@ -156,7 +157,47 @@ def cmd_lint(args: argparse.Namespace) -> int:
     # Calendar problems outside the days checked (an unknown person whose shifts are all
     # before or after them): not counted, but said once.
     _calendar_warnings(book, names, reported, errors=False)
+    if not args.skip_contacts:
+        found += _lint_contacts(config, book, names, now, end, args.days, every_tier=not args.schedule)
     return 1 if found else 0
+
+
+def _lint_contacts(config: HeraldConfig, book: CalendarBook, names: list[str], now: datetime, end: datetime,
+                   days: int, every_tier: bool) -> int:
+    """A coverage problem each: someone on call in the days checked (by the schedules
+    ``names``; with ``every_tier``, also the people policies' tiers name) with no verified
+    contact. Verification state is in Redis: without it (``--offline``) nothing is checked."""
+    from integrations.people_store import PeopleStore
+    from schedules.contacts import unreachable
+
+    if book.redis is None:
+        return 0
+    first: dict[str, tuple[datetime, str]] = {}  # person -> (first shift start, where)
+    for name in names:
+        rotation = book.rotation(name)
+        for shift in rotation.shifts(None, now, end) if rotation else ():
+            start = max(shift.start, now)
+            if shift.person in config.people and (shift.person not in first or start < first[shift.person][0]):
+                first[shift.person] = (start, f"{name} {shift.tier}")
+    if every_tier:
+        for policy in config.policies.values():
+            for tier in policy.tiers:
+                for person in tier.people:
+                    first.setdefault(person, (now, f"policy {policy.name} tier {tier.name}"))
+    records = PeopleStore(book.redis).records(config.people[p] for p in first)
+    lines = []
+    for person, record in sorted(records.items(), key=lambda item: (first[item[0]][0], item[0])):
+        if not unreachable(record):
+            continue
+        start, where = first[person]
+        states = ", ".join(f"{c.kind} {c.state}" for c in record.contacts) or "no contacts"
+        when = "now" if start <= now else f"from {start.strftime('%Y-%m-%d %H:%M')}Z"
+        lines.append(f"unverified_contact {person} ({config.people[person].name}): on call ({where}) {when} with no "
+                     f"verified contact ({states})")
+    state = f"{len(lines)} problem{'s' if len(lines) != 1 else ''}" if lines else "OK"
+    print(f"contacts ({len(first)} people on call, next {days} days): {state}")
+    print("".join(f"  {line}\n" for line in lines), end="")
+    return len(lines)
 
 
 def _days(value: str) -> int:
@@ -185,4 +226,6 @@ def add_commands(sub: Any) -> None:
     lint.add_argument("--file", action="append", metavar="NAME=PATH",
                       help="lint this local file as schedule NAME's calendar (repeatable)")
     lint.add_argument("--offline", action="store_true", help="do not use Redis: files and URLs only")
+    lint.add_argument("--skip-contacts", action="store_true",
+                      help="check the calendars only, not whether the people on call have a verified contact")
     lint.set_defaults(func=cmd_lint)
