@@ -48,24 +48,34 @@ def _config(args: argparse.Namespace) -> HeraldConfig:
 def _book(config: HeraldConfig, offline: bool, now: datetime) -> CalendarBook:
     """The calendars as the service sees them; without Redis (or ``offline``), the files
     and URLs only. Says on stderr when Redis is unreachable or holds no Herald data."""
+    return _book_on(config, _client(offline), now)
+
+
+def _client(offline: bool) -> Any:
+    """A Redis client when Redis answers (and not ``offline``), else None (said on stderr)."""
     import redis
 
-    from integrations.calendars import CalendarBook
     from integrations.status_store import StatusStore
     from service.redis_clients import connect_url
 
-    client = None
-    if not offline:
-        url = Settings().redis_url
-        client = connect_url(url, decode_responses=True, socket_timeout=3, socket_connect_timeout=2)
-        try:
-            status = StatusStore(client)
-            status.ping()
-            check_herald_data(status, url)
-        except redis.RedisError as exc:
-            warn(f"Redis unreachable at {shown_url(url)} ({type(exc).__name__}): reading calendar files and URLs "
-                 "only; uploads and handoffs are not included")
-            client = None
+    if offline:
+        return None
+    url = Settings().redis_url
+    client = connect_url(url, decode_responses=True, socket_timeout=3, socket_connect_timeout=2)
+    try:
+        status = StatusStore(client)
+        status.ping()
+        check_herald_data(status, url)
+    except redis.RedisError as exc:
+        warn(f"Redis unreachable at {shown_url(url)} ({type(exc).__name__}): reading calendar files and URLs "
+             "only; uploads and handoffs are not included")
+        return None
+    return client
+
+
+def _book_on(config: HeraldConfig, client: Any, now: datetime) -> CalendarBook:
+    from integrations.calendars import CalendarBook
+
     book = CalendarBook(config, client, readonly=True, background=False)
     book.refresh(now, force=True)
     return book
@@ -135,7 +145,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
     end = now + timedelta(days=args.days)
     with calendar_log_muted():
-        book = _book(config, args.offline, now)
+        client = _client(args.offline)
+        book = _book_on(config, client, now)
     found = 0
     names = args.schedule or list(config.schedules)
     reported = []
@@ -158,19 +169,19 @@ def cmd_lint(args: argparse.Namespace) -> int:
     # before or after them): not counted, but said once.
     _calendar_warnings(book, names, reported, errors=False)
     if not args.skip_contacts:
-        found += _lint_contacts(config, book, names, now, end, args.days, every_tier=not args.schedule)
+        found += _lint_contacts(config, book, client, names, now, end, args.days, every_tier=not args.schedule)
     return 1 if found else 0
 
 
-def _lint_contacts(config: HeraldConfig, book: CalendarBook, names: list[str], now: datetime, end: datetime,
-                   days: int, every_tier: bool) -> int:
+def _lint_contacts(config: HeraldConfig, book: CalendarBook, client: Any, names: list[str], now: datetime,
+                   end: datetime, days: int, every_tier: bool) -> int:
     """A coverage problem each: someone on call in the days checked (by the schedules
     ``names``; with ``every_tier``, also the people policies' tiers name) with no verified
     contact. Verification state is in Redis: without it (``--offline``) nothing is checked."""
     from integrations.people_store import PeopleStore
     from schedules.contacts import unreachable
 
-    if book.redis is None:
+    if client is None:
         return 0
     first: dict[str, tuple[datetime, str]] = {}  # person -> (first shift start, where)
     for name in names:
@@ -184,7 +195,7 @@ def _lint_contacts(config: HeraldConfig, book: CalendarBook, names: list[str], n
             for tier in policy.tiers:
                 for person in tier.people:
                     first.setdefault(person, (now, f"policy {policy.name} tier {tier.name}"))
-    records = PeopleStore(book.redis).records(config.people[p] for p in first)
+    records = PeopleStore(client).records(config.people[p] for p in first)
     lines = []
     for person, record in sorted(records.items(), key=lambda item: (first[item[0]][0], item[0])):
         if not unreachable(record):
