@@ -22,6 +22,7 @@ from schedules import contacts as model
 from schedules.contacts import Contact, PersonRecord
 from schedules.model import Person
 from service.engine.runtime import Herald
+from service.telemetry import logs
 
 log = logging.getLogger("herald.people")
 
@@ -53,14 +54,43 @@ def _configured(herald: Herald, person_id: str) -> Person:
     return found
 
 
+#: Addresses already handed to the log redaction (service.telemetry.logs), this process.
+_hidden: set[str] = set()
+
+
+def _hide(found: list[PersonRecord]) -> None:
+    """Keep every address read out of log lines, as the file's are (a provider's error text
+    names the number): registered once per address and process."""
+    new = [c.address for r in found for c in r.contacts if c.address not in _hidden]
+    if new:
+        _hidden.update(new)
+        logs.redact_contacts(new)
+
+
 def record(herald: Herald, person_id: str) -> PersonRecord:
     """The person's stored contacts and their states (the file's seed until changed)."""
-    return herald.people.record(_configured(herald, person_id))
+    found = herald.people.record(_configured(herald, person_id))
+    _hide([found])
+    return found
 
 
 def records(herald: Herald) -> dict[str, PersonRecord]:
     """Every configured person's record, by id."""
-    return herald.people.records(herald.config.people.values())
+    found = herald.people.records(herald.config.people.values())
+    _hide(list(found.values()))
+    return found
+
+
+def contact_book(herald: Herald) -> dict[str, Person]:
+    """Every address of every person (one entry a contact), for hiding contact details
+    from callers that may not see them (``service.api.redact``): the file's, and those
+    people added."""
+    out: dict[str, Person] = {}
+    for pid, rec in records(herald).items():
+        for c in rec.contacts:
+            out[f"{pid}/{c.id}"] = Person(id=pid, name="", phone=c.address if c.kind == "phone" else None,
+                                          email=c.address if c.kind == "email" else None)
+    return out
 
 
 def person(herald: Herald, person_id: str) -> Person:
@@ -77,6 +107,7 @@ def paging_view(herald: Herald, person_id: str) -> tuple[Person | None, PersonRe
     if configured is None:
         return None, None
     found = herald.people.record(configured)
+    _hide([found])
     return model.paging_person(found, configured), found
 
 
@@ -84,6 +115,7 @@ def people_for(herald: Herald, person_ids: list[str] | tuple[str, ...]) -> dict[
     """``person`` for several people at once (unknown ids are left out)."""
     known = [herald.config.people[p] for p in dict.fromkeys(person_ids) if p in herald.config.people]
     found = herald.people.records(known)
+    _hide(list(found.values()))
     return {p.id: model.paging_person(found[p.id], p) for p in known}
 
 

@@ -6,6 +6,7 @@ import re
 
 import httpx
 
+from service.engine import people
 from tests.herald_env import API_TOKEN
 from tests.service.sim_stack import ALICE, sim_stack_factory  # noqa: F401
 
@@ -80,3 +81,18 @@ def test_send_me_a_test_page_goes_to_every_paged_contact(sim_stack_factory):
     r = _api(stack, "POST", "/alice/test-page", json={"contact": ALICE, "via": "voice"})
     assert [(s["channel"], s["outcome"]) for s in r.json()["sent"]] == [("voice", "sent")]
     assert "test page from Herald" in stack.pages_to(ALICE, "voice")[-1].twiml
+
+
+def test_an_added_number_is_hidden_from_read_tokens_like_the_files(sim_stack_factory):
+    stack = sim_stack_factory(HERALD_API_TOKENS=f"reader:read:{READER}")
+    people.add_contact(stack.herald, "alice", "phone", NEW_PHONE)
+    r = httpx.post(f"{stack.url}/api/v1/handoffs", headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10,
+                   json={"schedule": "primary", "tier": "L1", "to": "bob", "note": f"call {NEW_PHONE} or {ALICE}"})
+    assert r.status_code in (200, 201), r.text
+    hid = r.json()["id"]
+    shown = httpx.get(f"{stack.url}/api/v1/handoffs/{hid}", headers={"Authorization": f"Bearer {READER}"},
+                      timeout=10).json()
+    assert shown["note"] == "call [contact hidden] or [contact hidden]"
+    whole = httpx.get(f"{stack.url}/api/v1/handoffs/{hid}", headers={"Authorization": f"Bearer {API_TOKEN}"},
+                      timeout=10).json()
+    assert NEW_PHONE in whole["note"]
