@@ -34,6 +34,9 @@ def test_a_new_phone_is_paged_only_once_verified_and_the_old_one_until_then(sim_
     assert len(stack.pages_to(ALICE)) == 1  # the replaced number gets nothing more
     [sms] = [p for p in stack.incident(second).pages if p.channel == "sms"]
     assert (sms.person, sms.state) == ("alice", "sent")
+    stack.reply(NEW_PHONE, "4")  # "just 4": the latest page to this number, which is the new one
+    acked = stack.incident(second)
+    assert acked.status == "acknowledged" and acked.acknowledged_by == "alice"
 
 
 def test_a_seeded_unverified_contact_is_still_paged(sim_stack_factory):
