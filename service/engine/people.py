@@ -198,6 +198,19 @@ def note_send(herald: Herald, person_id: str, address: str, result: SendResult,
                          lambda rec: model.mark_failing(rec, address, detail, herald.clock()))
 
 
+def note_delivery_failure(herald: Herald, person_id: str, channel: str, detail: str) -> None:
+    """A provider reported, after the send, that a message to the person on ``channel``
+    never arrived (an SMS undelivered, an email bounced): the address they are paged at
+    on that channel is marked failing."""
+    configured = herald.config.people.get(person_id)
+    if configured is None or channel not in ("sms", "voice", "email"):
+        return
+    who, current = paging_view(herald, person_id)
+    address = (who.email if channel == "email" else who.phone) if who is not None else None
+    if address:
+        note_send(herald, person_id, address, SendResult("failed", detail=detail), current)
+
+
 # -- one-time codes ------------------------------------------------------------------------------
 
 def _purpose(purpose: str) -> str:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 
+from integrations.notifier import SendResult
 from service.engine import people
+from service.engine.delivery import deliver
 from service.worker import due
 from tests.service.sim_stack import ALICE, sim_stack_factory  # noqa: F401
 
@@ -61,3 +63,22 @@ def test_a_page_the_provider_refuses_marks_the_contact_failing_until_a_send_work
     assert result["outcome"] == "sent" and result["channel"] == "sms"
     assert people.contact(stack.herald, "alice", ALICE).state == "unverified"
     assert "test page from Herald" in stack.pages_to(ALICE)[-1].body
+
+
+def test_an_sms_reported_undelivered_marks_the_number_failing_but_a_missed_call_does_not(sim_stack_factory):
+    stack = sim_stack_factory()
+    incident = stack.fire("undelivered")
+    assert due.run_now(stack.herald) == 1
+    [sms] = stack.pages_to(ALICE)
+    entry = stack.control("status", provider_id=sms.provider_id, status="undelivered", error_code="30003")
+    assert entry["status_code"] == 200, entry
+    found = people.contact(stack.herald, "alice", ALICE)
+    assert found.state == "failing" and "sms undelivered" in found.failing
+    assert people.contact(stack.herald, "alice", "alice@example.com").state == "unverified"
+
+    people.note_send(stack.herald, "alice", ALICE, SendResult("sent", provider_id="SMx"))  # a later send worked
+    assert deliver(stack.herald, incident) == 1  # the fallback: a call
+    [call] = stack.pages_to(ALICE, "voice")
+    entry = stack.control("status", provider_id=call.provider_id, status="no-answer")
+    assert entry["status_code"] == 200, entry
+    assert people.contact(stack.herald, "alice", ALICE).state == "unverified"  # nobody answering is no bad number
