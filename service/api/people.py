@@ -139,5 +139,8 @@ def test_page(person_id: str, request: Request, body: TestPageRequest | None = N
               caller: Caller = Depends(api_caller)) -> dict[str, Any]:
     person_caller(caller, person_id, "contacts:write")
     body = body or TestPageRequest()
-    sent = people.send_test_page(request.app.state.herald, person_id, body.contact, body.via)
+    try:
+        sent = people.send_test_page(request.app.state.herald, person_id, body.contact, body.via)
+    except TooManyGuesses as exc:
+        raise _too_many(exc) from None
     return {"person": person_id, "sent": sent}

@@ -31,6 +31,8 @@ PURPOSES = ("verify", "signin")
 MAX_WRONG_CODES = 5
 #: Codes sent per person per purpose per hour (so nobody is flooded with texts).
 MAX_CODES_SENT = 5
+#: Test pages per person per hour (each may go to every contact).
+MAX_TEST_PAGES = 10
 #: How each kind of contact may receive a code or a test page; the first is the default.
 CHANNELS_FOR = {"phone": ("sms", "voice"), "email": ("email",)}
 
@@ -308,8 +310,13 @@ def send_test_page(herald: Herald, person_id: str, which: Contact | str | None =
     """"Send me a test page": a notice to one contact (``which``), or to each contact that
     is paged, on its default channel (``via`` for a phone: sms or voice). Answers one
     {contact, address, channel, outcome, detail} per send; the outcome marks a contact
-    failing (or clears it) as a real page's would."""
+    failing (or clears it) as a real page's would. ``TooManyGuesses`` past
+    ``MAX_TEST_PAGES`` in the hour."""
     _configured(herald, person_id)
+    allowed, wait = herald.people.count_send("test", person_id, MAX_TEST_PAGES)
+    if not allowed:
+        raise TooManyGuesses(f"contact: {MAX_TEST_PAGES} test pages were sent to {person_id} within the hour; "
+                             f"try again in {max(wait // 60, 1)} minutes", retry_after=wait, field="contact")
     chosen = [_contact_of(herald, person_id, which)] if which is not None else [
         c for c in contacts(herald, person_id) if c.paged]
     if not chosen:

@@ -81,6 +81,12 @@ def test_send_me_a_test_page_goes_to_every_paged_contact(sim_stack_factory):
     r = _api(stack, "POST", "/alice/test-page", json={"contact": ALICE, "via": "voice"})
     assert [(s["channel"], s["outcome"]) for s in r.json()["sent"]] == [("voice", "sent")]
     assert "test page from Herald" in stack.pages_to(ALICE, "voice")[-1].twiml
+    for _ in range(people.MAX_TEST_PAGES - 2):
+        assert _api(stack, "POST", "/alice/test-page", json={"contact": "alice@example.com"}).status_code == 200
+    r = _api(stack, "POST", "/alice/test-page")
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    assert r.json()["detail"].startswith("contact: 10 test pages were sent to alice within the hour")
+    assert _api(stack, "POST", "/bob/test-page").status_code == 200  # per person
 
 
 def test_an_added_number_is_hidden_from_read_tokens_like_the_files(sim_stack_factory):
