@@ -337,19 +337,21 @@ def send_test_page(herald: Herald, person_id: str, which: Contact | str | None =
     return out
 
 
-# -- personal rules (the "rules" model validates them; stored as opaque JSON) ----------------------
+# -- personal rules (kept by the rules store, herald.rules; validated by their model) ---------------
 
-def _validated_rules(data: Any) -> dict | None:
-    """The rules as stored: checked by ``routing.personal_rules.PersonalRules`` (an
-    ``Invalid`` naming the field when wrong), dumped as JSON."""
+def _validated_rules(data: Any) -> PersonalRules | None:
+    """The rules checked by ``routing.personal_rules.PersonalRules`` (an ``Invalid`` naming
+    the field when wrong); None stays None (no rules)."""
     if data is None:
         return None
+    if isinstance(data, PersonalRules):
+        return data
     if isinstance(data, BaseModel):
         data = data.model_dump(mode="json")
     if not isinstance(data, dict):
         raise Invalid("rules: must be a JSON object", field="rules")
     try:
-        return PersonalRules.model_validate(data).model_dump(mode="json")
+        return PersonalRules.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
@@ -358,15 +360,16 @@ def _validated_rules(data: Any) -> dict | None:
 
 
 def rules(herald: Herald, person_id: str) -> dict | None:
-    """The person's stored personal rules (JSON), or None (the policy's channels apply)."""
+    """The person's personal rules as JSON, or None (the policy's channels apply)."""
     _configured(herald, person_id)
-    return herald.people.rules(person_id)
+    found = herald.rules.get(person_id)
+    return found.model_dump(mode="json") if found is not None and not found.empty else None
 
 
 def set_rules(herald: Herald, person_id: str, value: Any) -> None:
-    """Store (None: remove) the person's personal rules."""
+    """Store (None: remove) the person's personal rules, through the rules store."""
     _configured(herald, person_id)
-    herald.people.set_rules(person_id, _validated_rules(value))
+    herald.rules.set(person_id, _validated_rules(value) or PersonalRules())
 
 
 # -- export / import -------------------------------------------------------------------------------
@@ -402,7 +405,7 @@ def export(herald: Herald) -> dict[str, Any]:
     """Every configured person's contacts (with verification state) and rules, as JSON
     that ``import_people`` reads on another instance. Codes are never exported."""
     found = records(herald)
-    stored_rules = herald.people.all_rules(list(found))
+    stored_rules = {pid: r.model_dump(mode="json") for pid, r in herald.rules.all().items() if not r.empty}
     people = {}
     for pid, rec in found.items():
         people[pid] = {"contacts": [c.to_json() for c in rec.contacts], "rules": stored_rules.get(pid)}
@@ -420,7 +423,7 @@ def import_people(herald: Herald, data: Mapping[str, Any]) -> dict[str, int]:
         where = ".".join(str(p) for p in err["loc"]) or "(top)"
         raise Invalid(f"{where}: {err['msg']}", field=where) from None
     out_records: dict[str, PersonRecord] = {}
-    out_rules: dict[str, dict | None] = {}
+    out_rules: dict[str, PersonalRules | None] = {}
     for pid, entry in parsed.people.items():
         configured = herald.config.people.get(pid)
         if configured is None:
@@ -445,9 +448,10 @@ def import_people(herald: Herald, data: Mapping[str, Any]) -> dict[str, int]:
             out_rules[pid] = _validated_rules(entry.rules)
         except Invalid as exc:
             raise Invalid(f"people.{pid}.{exc.message}", field=f"people.{pid}.rules") from None
-    herald.people.replace_all(out_records, out_rules)
+    herald.people.replace_all(out_records)  # everything was checked above: two writes that
+    herald.rules.replace(out_rules)         # cannot refuse (the contacts, then the rules)
     return {"people": len(out_records), "contacts": sum(len(r.contacts) for r in out_records.values()),
-            "rules": sum(1 for r in out_rules.values() if r is not None)}
+            "rules": sum(1 for r in out_rules.values() if r is not None and not r.empty)}
 
 
 # -- coverage: who is on call with no verified contact -----------------------------------------------

@@ -24,7 +24,7 @@ def test_export_then_import_on_an_empty_instance_brings_everything_back(herald, 
     assert main(["people", "import", str(out)]) == 0
     assert capsys.readouterr().out.strip() == "imported 4 people: 9 contacts, 1 with rules"
     assert people.contact(herald, "alice", added.id).state == "unverified"
-    assert people.rules(herald, "bob") == {"high": [{"channel": "voice", "delay_minutes": 0}]}
+    assert people.rules(herald, "bob") == {"high": [{"channel": "voice", "delay_minutes": 0}], "low": []}
 
 
 def test_list_shows_every_contact_with_its_state(herald, capsys):
