@@ -37,6 +37,8 @@ def test_verify_a_contact_and_send_a_test_page_in_the_browser(stack, browser):
         bob.get_by_label("code").fill("000000" if code != "000000" else "111111")  # a wrong one first
         bob.get_by_role("button", name="Verify").click()
         page.wait_for_selector("text=Not verified — code: wrong or expired code")
+        assert [p for p in problems if "400" in p] and all("400" in p for p in problems)  # the refusal is a 400
+        problems.clear()
         bob = page.locator('#person-bob li.contact:has-text("bob@example.com")')
         assert bob.get_attribute("data-state") == "unverified"
         bob.get_by_label("code").fill(code)
