@@ -22,6 +22,7 @@ from service.api import drills as api_drills
 from service.api import heartbeats as api_heartbeats
 from service.api import reports as api_reports
 from service.api import integrations as api_integrations
+from service.api import pagerduty as api_pagerduty
 from service.web import sessions_api as api_sessions
 from service import web  # the web console: /ui and /static
 from service.api.docs import create_docs_app
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
     for module in (api_schedules, api_feeds, api_oncall, api_handoffs):  # schedules, on call, handoffs
         app.include_router(module.router)
     app.include_router(api_integrations.router)  # integrations and their keys; each source's route is its own
+    app.include_router(api_pagerduty.router)  # PagerDuty Events API v2: /v2/enqueue, /v2/change/enqueue
     for module in (api_heartbeats, api_drills, api_reports, api_sessions, web, metrics):  # ..., console sessions, UI
         app.include_router(module.router)
     return app

@@ -5,6 +5,8 @@ an :class:`~routing.integration.SourceEvent`. From here every source is the same
 
 - :func:`admit_flow` — the key's integration, its kind checked against the route's, its
   events this minute counted against its rate (one round trip);
+- :func:`change_flow` — a change (a PagerDuty change event): ``AddNote`` through
+  ``decide()`` on each open incident of the integration; none open, nothing written;
 - :func:`event_flow` — a *trigger* is the event's alert group through
   ``ingest_flow.group_flow`` (routed, decided, stored like an Alertmanager group); a
   *resolve* ends the alert in the policies whose incident of the key is open; an
@@ -23,15 +25,18 @@ from typing import Any, Literal
 
 from integrations.config.model import IntegrationSpec
 from integrations.integration_store import authenticate_call, parse_authenticated
-from integrations.store import GroupIncident, GroupRead, group_read_call, group_writes, parse_group_read
-from integrations.store_scripts import READ_GROUP
+from integrations.receiver_incidents import open_of_receiver_call, parse_incident, parse_incidents, read_incident_call
+from integrations.store import GroupIncident, GroupRead, commit_call, group_read_call, group_writes, parse_group_read
+from integrations.store_scripts import COMMIT, READ_GROUP
 from routing.decide import Decision, decide
-from routing.incident import Acknowledge
+from routing.incident import Acknowledge, AddNote, Incident
 from routing.integration import Integration, SourceEvent, event_group
 from service.engine.ingest_flow import Request, Script, group_flow, ref
 from service.engine.runtime import Herald
 
 Refusal = Literal["", "unknown key", "other kind", "over rate"]
+#: The open incidents of one integration a change is noted on, at most (the newest first).
+MAX_CHANGE_NOTES = 50
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,36 @@ def event_flow(herald: Herald, integration: Integration, event: SourceEvent
     decisions = yield from _scripts(group_writes(integration.receiver, event.dedup_key, policies, read, acknowledge,
                                                  herald.store.count, digest="", firing=True))
     return [ref(d) for d in decisions if d.incident is not None]
+
+
+def change_flow(herald: Herald, integration: Integration, text: str
+                ) -> Generator[Request, Any, list[dict[str, Any]]]:
+    """Note ``text`` on the timeline of each open incident of ``integration`` (the newest
+    ``MAX_CHANGE_NOTES``), each an ``AddNote`` through ``decide()`` committed atomically;
+    answer ``{id, status, changed}`` per incident noted. An incident whose policy left
+    the configuration is skipped; a commit someone else got in first is decided again."""
+    now = herald.clock()
+    command = AddNote(by=integration.name, via=integration.kind, text=text)
+    script, keys_, args = open_of_receiver_call(integration.receiver, MAX_CHANGE_NOTES)
+    found = parse_incidents((yield Script(script, keys_, list(args))))
+    noted: list[dict[str, Any]] = []
+    for incident in found:
+        current: Incident | None = incident
+        while current is not None and current.is_open:
+            policy = herald.config.policies.get(current.policy)
+            if policy is None:
+                break
+            decision = decide(current, command, policy, {}, now, None)
+            if not decision.changed or decision.incident is None:
+                break
+            counts = herald.store.count(current, decision.incident) if herald.store.count is not None else []
+            keys_, args = commit_call(decision, current, counts=counts)
+            if (yield Script(COMMIT, keys_, list(args))) == "ok":
+                noted.append(ref(decision))
+                break
+            script, keys_, args = read_incident_call(current.id)  # someone wrote first: decide again
+            current = parse_incident((yield Script(script, keys_, list(args))))
+    return noted
 
 
 def _scripts(calls: Generator[tuple[str, list[str], list[Any]], Any, list[Decision]]
