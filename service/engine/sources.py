@@ -8,17 +8,20 @@ an :class:`~routing.integration.SourceEvent`. From here every source is the same
 - :func:`change_flow` — a change (a PagerDuty change event): ``AddNote`` through
   ``decide()`` on each open incident of the integration; none open, nothing written;
 - :func:`event_flow` — a *trigger* is the event's alert group through
-  ``ingest_flow.group_flow`` (routed, decided, stored like an Alertmanager group); a
-  *resolve* ends the alert in the policies whose incident of the key is open; an
+  ``ingest_flow.group_flow`` (routed, decided, stored like an Alertmanager group; a
+  repeat of the same trigger while its incident is open costs one round trip, as an
+  Alertmanager re-send does: ``event_digest``); a *resolve* ends the alert in the policies whose incident of the key is open; an
   *acknowledge* is ``Acknowledge`` through ``decide()`` on each open incident of the key.
   A resolve or acknowledge for a key with no open incident changes nothing (PagerDuty and
   Opsgenie accept and ignore it).
 
-Both are flows (``service.engine.ingest_flow``): the webhook runs them on the event loop
+These are flows (``service.engine.ingest_flow``): the webhook runs them on the event loop
 (``AsyncIngest.run``), the CLI and tests with ``service.engine.ingest.run``.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Generator
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -31,7 +34,7 @@ from integrations.store_scripts import COMMIT, READ_GROUP
 from routing.decide import Decision, decide
 from routing.incident import Acknowledge, AddNote, Incident
 from routing.integration import Integration, SourceEvent, event_group
-from service.engine.ingest_flow import Request, Script, group_flow, ref
+from service.engine.ingest_flow import Request, Script, group_flow, ref, unchanged
 from service.engine.runtime import Herald
 
 Refusal = Literal["", "unknown key", "other kind", "over rate"]
@@ -55,6 +58,15 @@ def integration_of(herald: Herald, name: str, definition: dict | None) -> Integr
     if definition is not None:
         return replace(IntegrationSpec.model_validate({**definition, "name": name}).build(), origin="api")
     return herald.config.integrations.get(name)
+
+
+def event_digest(event: SourceEvent) -> str:
+    """The digest of what a trigger says (not when): the group's stored digest after it
+    is applied, so a repeat of the same trigger while its incident is open is answered
+    from one round trip (``READ_GROUP``'s re-send check), as an Alertmanager re-send is."""
+    said = [event.summary, event.severity, sorted(event.labels.items()), sorted(event.details.items()),
+            [(link.href, link.text) for link in event.links], event.source]
+    return "e" + hashlib.blake2b(json.dumps(said, separators=(",", ":")).encode(), digest_size=12).hexdigest()
 
 
 def admit_flow(herald: Herald, key: str, kind: str) -> Generator[Request, Any, Admission]:
@@ -94,7 +106,15 @@ def event_flow(herald: Herald, integration: Integration, event: SourceEvent
     now = herald.clock()
     if event.action == "trigger":
         group = event_group(integration, event, herald.config.route, now)
-        decisions = yield from group_flow(herald, group, now=now)
+        group = replace(group, digest=event_digest(event))
+        keys_, args = group_read_call(group.receiver, group.group_key, group.policies, group.digest, True)
+        reply = yield Script(READ_GROUP, keys_, list(args))
+        read: GroupRead | None = parse_group_read(reply, len(group.policies))
+        if read is not None and read.same is not None:
+            if all(status != "resolved" for _, status in read.same):
+                return unchanged(read)  # a repeat of what the open incident holds: one round trip
+            read = None  # resolved since: this trigger opens a new incident, decided from a full read
+        decisions = yield from group_flow(herald, group, read=read, now=now)
         return [ref(d) for d in decisions if d.incident is not None]
     policies, read = yield from open_incidents_flow(herald, integration, event.dedup_key)
     if not policies:

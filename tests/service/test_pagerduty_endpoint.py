@@ -13,6 +13,7 @@ import pagerduty
 import pytest
 
 from integrations.config.model import key_digest
+from routing.incident import Resolve
 from service.app import create_app
 from service.settings import Settings
 from tests.herald_env import env_for, write_config
@@ -142,6 +143,32 @@ def test_acknowledge_then_a_trigger_pages_nobody_then_resolve(url, client, heral
 
     assert events.resolve("disk/db1") == "disk/db1"
     assert herald.store.get(incident.id).status == "resolved" and open_incidents(herald) == []
+    events.trigger("Disk full", "db1", dedup_key="disk/db1", severity="error")  # the same trigger again
+    [again] = open_incidents(herald)
+    assert again.id != incident.id and pages(again) == [("alice", "sms")]  # a new incident, paged
+
+
+def test_the_same_trigger_after_someone_resolved_in_herald_opens_a_new_incident(url, client, herald):
+    events = client()
+    events.trigger("Disk full", "db1", dedup_key="disk/db1")
+    [incident] = open_incidents(herald)
+    herald.act(incident.id, Resolve(by="alice", via="web"))
+    events.trigger("Disk full", "db1", dedup_key="disk/db1")  # byte for byte the trigger that opened it
+    [again] = open_incidents(herald)
+    assert again.id != incident.id and again.status == "triggered"
+
+
+def test_a_repeat_that_says_something_new_updates_the_open_incident(url, client, herald):
+    events = client()
+    events.trigger("Disk 95% full", "db1", dedup_key="disk/db1", custom_details={"free": "5%"})
+    [incident] = open_incidents(herald)
+    events.trigger("Disk 99% full", "db1", dedup_key="disk/db1", custom_details={"free": "1%"})
+    [same] = open_incidents(herald)
+    alert = next(iter(same.alerts.values()))
+    assert same.id == incident.id and same.version > incident.version and alert.annotations["free"] == "1%"
+    assert pages(same) == pages(incident)  # updated, nobody paged again
+    events.trigger("Disk 99% full", "db1", dedup_key="disk/db1", custom_details={"free": "1%"})
+    assert herald.store.get(incident.id).version == same.version  # a true repeat writes nothing
 
 
 def test_acknowledge_and_resolve_of_an_unknown_key_are_accepted_and_ignored(url, client, herald):
