@@ -35,7 +35,7 @@ from routing.pagerduty_events import (INVALID, INVALID_ROUTING_KEY, MAX_BODY_BYT
                                       decode, parse_alert, parse_change)
 from service.api.alertmanager import _driver, read_body
 from service.engine.ingest_async import AsyncIngest
-from service.engine.sources import admit_flow, change_flow, event_flow
+from service.engine.sources import Admission, admit_flow, admitted_event_flow, change_flow
 
 router = APIRouter(tags=["pagerduty"])
 log = logging.getLogger("herald.api")
@@ -71,7 +71,11 @@ async def _data(request: Request) -> dict[str, Any]:
 
 async def _admit(ingest: AsyncIngest, request: Request, key: str) -> Integration:
     """The ``pagerduty`` integration of ``key``, its event counted against its rate."""
-    admission = await ingest.run(admit_flow(request.app.state.herald, key, KIND))
+    return _refuse(await ingest.run(admit_flow(request.app.state.herald, key, KIND)))
+
+
+def _refuse(admission: Admission) -> Integration:
+    """The integration let in; ``Refused`` in PagerDuty's words when it was not."""
     if admission.refusal in ("unknown key", "other kind"):
         raise Refused(400, {**INVALID, "errors": [INVALID_ROUTING_KEY]})
     if admission.refusal == "over rate":
@@ -96,11 +100,12 @@ async def enqueue(request: Request) -> JSONResponse:
         except EventInvalid as exc:
             raise Refused(400, exc.answer()) from None
         async with _driver(request) as ingest:
-            integration = await _admit(ingest, request, event.routing_key)
-            touched = await ingest.run(event_flow(herald, integration, event.source_event(integration)))
+            admission, touched = await ingest.run(
+                admitted_event_flow(herald, event.routing_key, KIND, event.source_event))
+            _refuse(admission)
     except Refused as refused:
         return refused.response()
-    log.debug("pagerduty %s from %s: incidents %s", event.action, integration.name, [t["id"] for t in touched])
+    log.debug("pagerduty %s: incidents %s", event.action, [t["id"] for t in touched])
     return JSONResponse({**PROCESSED, "dedup_key": event.dedup_key}, status_code=202)
 
 

@@ -16,12 +16,13 @@ from integrations.config.model import key_digest
 from routing.incident import Resolve
 from service.app import create_app
 from service.settings import Settings
-from tests.herald_env import env_for, write_config
+from tests.herald_env import API_TOKEN, env_for, write_config
 from tests.tls import Tls, make_certificate, served_tls
 
 KEY = "0123456789abcdef0123456789abcdef"  # PagerDuty's shape: 32 characters
 SLOW_KEY = "fedcba9876543210fedcba9876543210"
 GENIE_KEY = "opsgenie-key-0123456789abcdef"
+ADMIN = {"Authorization": f"Bearer {API_TOKEN}"}
 INTEGRATIONS = f"""
 integrations:
   - name: billing
@@ -261,3 +262,26 @@ def test_a_change_event_with_no_open_incident_is_accepted_and_writes_nothing(url
 def test_a_change_event_without_a_summary_is_invalid(url):
     answer = post(url, "/v2/change/enqueue", json={"routing_key": KEY, "payload": {"source": "ci"}})
     assert answer.status_code == 400 and answer.json()["errors"] == ["'payload.summary' is missing or blank"]
+
+
+# -- keys made with the API, keys revoked ----------------------------------------------------
+
+def test_a_key_made_with_the_api_works_like_the_files(url, client, herald):
+    made = post(url, "/api/v1/integrations/billing/keys", headers=ADMIN)
+    assert made.status_code == 201
+    events = client(made.json()["key"])
+    assert events.trigger("Disk full", "db1", dedup_key="disk/db1") == "disk/db1"
+    events.trigger("Disk full", "db1", dedup_key="disk/db1")
+    [incident] = open_incidents(herald)
+    assert incident.version == 1 and pages(incident) == [("alice", "sms")]  # the repeat wrote nothing
+    events.acknowledge("disk/db1")
+    assert herald.store.get(incident.id).status == "acknowledged"
+
+
+def test_a_revoked_file_key_is_an_invalid_routing_key(url, client, herald):
+    client().trigger("Disk full", "db1", dedup_key="disk/db1")
+    gone = httpx.delete(url + "/api/v1/integrations/billing/keys/file", headers=ADMIN, verify=TRUST)
+    assert gone.status_code == 200
+    answer = refusal(lambda: client().trigger("Disk full", "db1", dedup_key="disk/db1"))
+    assert answer.status_code == 400 and answer.json()["errors"] == ["Invalid routing key"]
+    assert [i.version for i in open_incidents(herald)] == [1]  # the repeat that was refused changed nothing
