@@ -77,7 +77,7 @@ def test_acknowledge_and_resolve_need_only_the_key_and_the_dedup_key(action):
 
 def test_a_change_event_is_a_note_text():
     change = parse_change({"routing_key": KEY, "payload": {"summary": "Deployed v2", "source": "ci",
-                                                           "timestamp": "2026-01-01T00:00:00Z",
+                                                           "timestamp": datetime.now(timezone.utc).isoformat(),
                                                            "custom_details": {"build": 42}},
                            "links": [{"href": "https://ci.example/42", "text": "Build"}]})
     assert change.note() == "Change: Deployed v2\nsource: ci\nbuild: 42\nBuild: https://ci.example/42"
@@ -101,12 +101,16 @@ def test_the_routing_key_may_come_in_the_header_when_the_body_has_none():
     assert parse_alert(trigger(), NEW, header_key="other").routing_key == KEY  # the body's wins
 
 
+AN_HOUR_AGO = (datetime.now(timezone.utc) - timedelta(hours=1)).replace(microsecond=315000)
+
+
 @pytest.mark.parametrize("stamp, expected", [
-    ("2015-07-17T08:42:58.315+0000", datetime(2015, 7, 17, 8, 42, 58, 315000, tzinfo=timezone.utc)),  # PagerDuty's
-    ("2015-07-17T08:42:58Z", datetime(2015, 7, 17, 8, 42, 58, tzinfo=timezone.utc)),
-    ("2015-07-17T08:42:58+00:00Z", datetime(2015, 7, 17, 8, 42, 58, tzinfo=timezone.utc)),  # pagerduty 7.x's own
-    ("2015-07-17T08:42:58", datetime(2015, 7, 17, 8, 42, 58, tzinfo=timezone.utc)),  # no offset: UTC
-])
+    (AN_HOUR_AGO.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000", AN_HOUR_AGO),  # PagerDuty's own example's shape
+    (AN_HOUR_AGO.strftime("%Y-%m-%dT%H:%M:%SZ"), AN_HOUR_AGO.replace(microsecond=0)),
+    (AN_HOUR_AGO.isoformat() + "Z", AN_HOUR_AGO),  # "+00:00Z": what the pagerduty 7.x client writes
+    (AN_HOUR_AGO.astimezone(timezone(timedelta(hours=-5))).isoformat(), AN_HOUR_AGO),  # another offset
+    (AN_HOUR_AGO.strftime("%Y-%m-%dT%H:%M:%S"), AN_HOUR_AGO.replace(microsecond=0)),  # no offset: UTC
+], ids=["+0000", "Z", "+00:00Z", "-05:00", "no offset"])
 def test_timestamps_as_tools_write_them(stamp, expected):
     assert parse_alert(trigger(payload__timestamp=stamp), NEW).at == expected
 
