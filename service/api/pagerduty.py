@@ -41,6 +41,13 @@ router = APIRouter(tags=["pagerduty"])
 log = logging.getLogger("herald.api")
 KIND = "pagerduty"
 PROCESSED = {"status": "success", "message": "Event processed"}
+#: What the OpenAPI document says besides 202 (the bodies are PagerDuty's: see docs/pagerduty.md).
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid event, or invalid routing key: "
+                         '{"status": "invalid event", "message": "Event object is invalid", "errors": [...]}'},
+    413: {"description": "The body is over 512 KB."},
+    429: {"description": "The integration is over its rate; see Retry-After."},
+}
 
 
 class Refused(Exception):
@@ -89,7 +96,7 @@ def _refuse(admission: Admission) -> Integration:
     return admission.integration
 
 
-@router.post("/v2/enqueue", status_code=202)
+@router.post("/v2/enqueue", status_code=202, responses=RESPONSES)
 async def enqueue(request: Request) -> JSONResponse:
     """Receive one PagerDuty Events API v2 alert event (trigger, acknowledge or resolve)."""
     herald = request.app.state.herald
@@ -109,7 +116,7 @@ async def enqueue(request: Request) -> JSONResponse:
     return JSONResponse({**PROCESSED, "dedup_key": event.dedup_key}, status_code=202)
 
 
-@router.post("/v2/change/enqueue", status_code=202)
+@router.post("/v2/change/enqueue", status_code=202, responses=RESPONSES)
 async def change_enqueue(request: Request) -> JSONResponse:
     """Receive one PagerDuty change event: a note on the integration's open incidents."""
     herald = request.app.state.herald

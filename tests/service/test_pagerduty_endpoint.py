@@ -195,6 +195,16 @@ def test_an_unknown_key_or_a_key_of_another_kind_is_an_invalid_routing_key(url, 
     assert herald.store.list(limit=10) == []
 
 
+@pytest.mark.parametrize("path", ["/v2/enqueue", "/v2/change/enqueue"])
+def test_a_bearer_token_is_no_routing_key(url, herald, path):
+    event = {"event_action": "trigger", "payload": {"summary": "x", "source": "h", "severity": "info"}}
+    answer = post(url, path, json=event, headers=ADMIN)  # Herald's admin token, no integration key
+    assert answer.status_code == 400 and answer.json()["errors"] == ["'routing_key' is missing or blank"]
+    answer = post(url, path, json={**event, "routing_key": API_TOKEN})
+    assert answer.status_code == 400 and answer.json()["errors"] == ["Invalid routing key"]
+    assert herald.store.list(limit=10) == []
+
+
 def test_an_invalid_event_lists_every_problem_and_writes_nothing(url, client, herald):
     answer = post(url, "/v2/enqueue", json={"routing_key": KEY, "event_action": "trigger",
                                                    "payload": {"summary": "x" * 1025, "severity": "fatal"}})
