@@ -107,7 +107,7 @@ AN_HOUR_AGO = (datetime.now(timezone.utc) - timedelta(hours=1)).replace(microsec
 @pytest.mark.parametrize("stamp, expected", [
     (AN_HOUR_AGO.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000", AN_HOUR_AGO),  # PagerDuty's own example's shape
     (AN_HOUR_AGO.strftime("%Y-%m-%dT%H:%M:%SZ"), AN_HOUR_AGO.replace(microsecond=0)),
-    (AN_HOUR_AGO.isoformat() + "Z", AN_HOUR_AGO),  # "+00:00Z": what the pagerduty 7.x client writes
+    (AN_HOUR_AGO.isoformat() + "Z", AN_HOUR_AGO),  # an offset and a Z: what pagerduty 7.x means to write
     (AN_HOUR_AGO.astimezone(timezone(timedelta(hours=-5))).isoformat(), AN_HOUR_AGO),  # another offset
     (AN_HOUR_AGO.strftime("%Y-%m-%dT%H:%M:%S"), AN_HOUR_AGO.replace(microsecond=0)),  # no offset: UTC
 ], ids=["+0000", "Z", "+00:00Z", "-05:00", "no offset"])

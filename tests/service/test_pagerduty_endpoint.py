@@ -258,7 +258,7 @@ def test_a_change_event_is_a_note_on_the_integrations_open_incidents(url, client
     events.resolve("cpu/web1")
     events.submit("Deployed v2.3.1", source="ci", custom_details={"build": 42},
                   links=[{"href": "https://ci.example/42", "text": "Build"}],
-                  timestamp=now())  # the client's own default timestamp is broken in 7.x
+                  timestamp=now())  # 7.2's default timestamp raises AttributeError
     [incident] = open_incidents(herald)
     note = incident.timeline[-1]
     assert (note.kind, note.details["by"], note.details["via"]) == ("note", "billing", "pagerduty")
