@@ -30,6 +30,30 @@ def due_periodic(task: str) -> str:
     return f"periodic:{task}"
 
 
+def due_follow(sink: str, incident_id: str) -> str:
+    """The due-index member of one follower (``sink``: "webhook:<name>", "slack") of one
+    incident: the incident's timeline has entries past the sink's cursor
+    (``follow_cursor``). Written by the incident commit (``store_scripts.COMMIT``)."""
+    return f"follow:{sink}:{incident_id}"
+
+
+def follow_cursor(incident_id: str) -> str:
+    """hash: sink -> how many of the incident's timeline entries it has processed
+    (``integrations.followers``), and "#timeline" -> the timeline's length its last commit
+    wrote (what the repair pass compares with); removed with the incident by the retention purge."""
+    return f"{PREFIX}follow:{incident_id}"
+
+
+def due_handoffs(sink: str) -> str:
+    """The due-index member of one follower's handoff events: handoffs past its cursor in
+    ``HANDOFFS_FOLLOW``. Written by ``HandoffStore.create`` with the handoff."""
+    return f"handoffs:{sink}"
+
+
+#: hash: sink -> the order (number) of the last handoff it processed.
+HANDOFFS_FOLLOW = PREFIX + "follow:handoffs"
+
+
 def job_id(kind: str, *parts: object) -> str:
     """Every RQ job id Herald enqueues, one format: "herald-<kind>-<part>-<part>…" (":" in
     a part becomes "-"). Deterministic, so enqueueing the same work twice is harmless."""
@@ -149,6 +173,12 @@ def integration_rate(name: str, minute: int) -> str:
     return f"{INTEGRATION_RATE_PREFIX}{name}:{minute}"
 
 
+def opsgenie_request(request_id: str) -> str:
+    """The status of one Opsgenie Alert API request (integrations/opsgenie_requests.py):
+    JSON, expiring a day after the request."""
+    return f"{PREFIX}opsgenie:request:{request_id}"
+
+
 # -- rate limits on wrong credentials (acknowledgement links, the console's login) -------------
 def failed_attempts(target: str, who: str, window: int) -> str:
     """Counter of wrong credentials tried at ``target`` ("ack", "login") by ``who``
@@ -180,6 +210,17 @@ def sla_month(month: str) -> str:
 RESOLVED_INDEX_BACKFILL = PREFIX + "retention:indexed"
 
 
+# -- outgoing webhooks (integrations/webhooks.py) ---------------------------------------------
+def webhook_deliveries(endpoint: str) -> str:
+    """hash: event id -> its delivery record (JSON) at one endpoint; bounded with ``webhook_log``."""
+    return f"{PREFIX}webhook:{endpoint}:deliveries"
+
+
+def webhook_log(endpoint: str) -> str:
+    """zset: event id -> when it was first tried (epoch s): the newest records of an endpoint."""
+    return f"{PREFIX}webhook:{endpoint}:log"
+
+
 def notice(ref: str, person: str) -> str:
     """Set once a notice (a handoff message) went to a person: a retried job sends it once."""
     return f"{PREFIX}notice:{ref}:{person}"
@@ -189,3 +230,26 @@ def notice(ref: str, person: str) -> str:
 #: none of them, a CLI command has reached some other Redis and says so.
 MARKERS = (WORKER_HEARTBEAT, INCIDENT_SEQ, INCIDENTS_ALL, CALENDARS_VERSION, HANDOFFS_VERSION,
            MAINTENANCE_VERSION, HEARTBEATS, METRICS)
+
+
+# -- people: contact details, verification state and personal rules (integrations/people_store.py) --
+PEOPLE = PREFIX + "people"  # hash: person id -> JSON record (contacts, the file's seed); absent: the seed
+PEOPLE_RULES = PREFIX + "people:rules"  # hash: person id -> JSON personal notification rules
+PEOPLE_VERSION = PREFIX + "people:version"  # bumped on every change to PEOPLE or PEOPLE_RULES
+
+
+def people_code(purpose: str, person: str, contact: str) -> str:
+    """A one-time code sent to one contact of one person for ``purpose`` ("verify",
+    "signin"): JSON of a salt and the code's HMAC, never the code; expires (10 minutes)."""
+    return f"{PREFIX}people:code:{purpose}:{person}:{contact}"
+
+
+def people_guesses(purpose: str, person: str) -> str:
+    """Counter of wrong codes a person was tried with for ``purpose``; expires an hour after
+    the first."""
+    return f"{PREFIX}people:guesses:{purpose}:{person}"
+
+
+def people_sends(purpose: str, person: str) -> str:
+    """Counter of codes sent to a person for ``purpose``; expires an hour after the first."""
+    return f"{PREFIX}people:sends:{purpose}:{person}"

@@ -4,10 +4,10 @@ every key and index entry that names it, and counted into its month's SLA totals
 Incident state in Redis, and how long each piece lives (``integrations/keys.py``):
 
 - removed with the incident (``PURGE``): the record; the hash of its alerts moved out of
-  the record (``keys.incident_alerts``); its entries in the all, open, resolved, due and
-  drill indexes; its group pointer and digest when they still name it (a group that
-  moved on to a newer incident keeps them); its send-log slots and its members of each
-  person's pending-page queue.
+  the record (``keys.incident_alerts``); its followers' cursors (``keys.follow_cursor``);
+  its entries in the all, open, resolved, due and drill indexes; its group pointer and
+  digest when they still name it (a group that moved on to a newer incident keeps them);
+  its send-log slots and its members of each person's pending-page queue.
 - a TTL of their own: ack links (``HERALD_ACK_TOKEN_TTL``), provider message records
   and the latest message per number (7 days), inbound provider events (7 days), send
   leases and rate windows (seconds), wrong-token counters (2 minutes), notices (7 days).
@@ -34,8 +34,8 @@ from routing.incident import Incident
 
 # KEYS: 1 incident, 2 group pointer, 3 group digest, 4 all, 5 open, 6 resolved, 7 due (member
 #       "incident:<id>", keys.due_incident), 8 drills,
-#       9 the month's SLA totals, then ARGV[3] keys to delete whole (the send-log slots and the
-#       incident's alert hash), then pending-page queues.
+#       9 the month's SLA totals, then ARGV[3] keys to delete whole (the send-log slots, the
+#       incident's alert hash and its followers' cursors), then pending-page queues.
 # ARGV: 1 the version read, 2 id, 3 how many keys to delete whole, 4 how many (field, amount) pairs,
 #       then the pairs, then the member ("id:round") to remove from each pending-page queue.
 # Returns "purged", "changed" (written since it was read: read again) or "gone".
@@ -123,8 +123,10 @@ class RetentionStore:
         queues = sorted({(p.person, p.channel, f"{incident.id}:{p.round}") for p in incident.pages})
         keys_ = [keys.incident(incident.id), pointer, digest, keys.INCIDENTS_ALL, keys.INCIDENTS_OPEN,
                  keys.INCIDENTS_RESOLVED, keys.DUE, keys.DRILLS, keys.sla_month(month)]
-        # Deleted whole: each send-log slot, and the hash of its alerts moved out of the record.
-        deleted = [keys.send_log(incident.id, *page) for page in sorted(pages)] + [keys.incident_alerts(incident.id)]
+        # Deleted whole: each send-log slot, the hash of its alerts moved out of the record,
+        # and its followers' cursors.
+        deleted = [keys.send_log(incident.id, *page) for page in sorted(pages)] + [
+            keys.incident_alerts(incident.id), keys.follow_cursor(incident.id)]
         keys_ += deleted
         keys_ += [keys.pending(person, channel) for person, channel, _ in queues]
         args: list[object] = [incident.version, incident.id, len(deleted), len(totals)]

@@ -100,11 +100,15 @@ def group_read_call(receiver: str, group_key: str, policies: Sequence[str], dige
 
 
 def commit_call(decision: Decision, previous: Incident | None, *, guard: str = "*", digest: str = "",
-                counts: Sequence[tuple[str, float]] = ()) -> tuple[list[str], list[object]]:
+                counts: Sequence[tuple[str, float]] = (), follow: Sequence[str] = ()) -> tuple[list[str], list[object]]:
     """KEYS and ARGV of ``COMMIT`` for a changed decision (sets the new version number).
     ``guard``: the group pointer a webhook read ("*" for any other write); ``digest``: of
     the payload the decision applied (a webhook's). The incident's due time goes into the
-    due index in the same script: every effect (pages now, timers) is a worker's, found there."""
+    due index in the same script: every effect (pages now, timers) is a worker's, found there.
+    ``follow``: the sinks that follow incidents (``integrations.followers``); when the
+    timeline grew, each gets its due-index entry (due at the first new entry, unless it has
+    one: due already, or a sink's retry time) in the same script, and a cursor at the old
+    length if it had none."""
     incident = decision.incident
     assert incident is not None
     same = previous is not None and previous.id == incident.id
@@ -120,6 +124,14 @@ def commit_call(decision: Decision, previous: Incident | None, *, guard: str = "
     args: list[object] = [expected, guard, incident.id, incident.model_dump_json(), created,
                           "1" if incident.is_open else "0", digest, incident.status,
                           "" if due is None else due.timestamp(), keys.due_incident(incident.id), len(counts), resolved]
+    before = len(previous.timeline) if same and previous is not None else 0
+    grew = incident.timeline[before:] if follow else []
+    if grew:
+        args += [len(follow), min(e.at for e in grew).timestamp(), before, len(incident.timeline)]
+        for sink in follow:
+            args += [keys.due_follow(sink, incident.id), sink]
+    else:
+        args += [0, "", 0, 0]
     for name, amount in counts:
         args += [name, amount]
     args.append(len(decision.archive))
@@ -129,6 +141,8 @@ def commit_call(decision: Decision, previous: Incident | None, *, guard: str = "
         keys_.append(keys.pending(page.person, page.channel))
         live = page.state == "pending" and incident.status == "triggered"
         args += [f"{incident.id}:{page.round}", page.at.timestamp() if live else ""]
+    if grew:
+        keys_.append(keys.follow_cursor(incident.id))
     return keys_, args
 
 
@@ -139,12 +153,12 @@ def versions_in(reply: Sequence[str]) -> tuple[str, str] | None:
 
 def group_writes(receiver: str, group_key: str, policies: Sequence[str], read: GroupRead,
                  decide: Callable[[str, GroupIncident, tuple[str, str, str]], Decision], count: Counter | None, *,
-                 digest: str, firing: bool) -> Generator[ScriptCall, Any, list[Decision]]:
+                 digest: str, firing: bool, follow: Sequence[str] = ()) -> Generator[ScriptCall, Any, list[Decision]]:
     """The read-decide-commit loop of one alert group, one policy after another, without
     I/O: it yields each script call — ``COMMIT``, and ``READ_GROUP`` of one policy after a
     refused commit — takes the script's raw reply back, and returns the decisions. The
     synchronous store (``Store.run``) and the ingest flow (``service.engine.ingest_flow``)
-    drive this same loop. ``decide(policy, slot, versions)``."""
+    drive this same loop. ``decide(policy, slot, versions)``; ``follow``: see ``commit_call``."""
     decisions = []
     for name, slot in zip(policies, read.incidents):
         versions = read.versions
@@ -153,7 +167,8 @@ def group_writes(receiver: str, group_key: str, policies: Sequence[str], read: G
             if not decision.changed or decision.incident is None:
                 break
             counts = count(slot.current, decision.incident) if count is not None else []
-            keys_, args = commit_call(decision, slot.current, guard=slot.pointer, digest=digest, counts=counts)
+            keys_, args = commit_call(decision, slot.current, guard=slot.pointer, digest=digest, counts=counts,
+                                      follow=follow)
             if (yield (COMMIT, keys_, args)) == "ok":
                 break
             keys_, args = group_read_call(receiver, group_key, [name], "", firing)  # someone wrote first
@@ -167,6 +182,8 @@ class Store:
     def __init__(self, client: redis.Redis, count: Counter | None = None) -> None:
         self.redis = client
         self.count = count  # e.g. metrics: what a committed change did, counted in the same write
+        #: The sinks following every incident change (``integrations.followers``), set by the runtime.
+        self.followers: tuple[str, ...] = ()
         self._claim = client.register_script(_CLAIM)
         self._renew = client.register_script(_RENEW)
         self._commit = client.register_script(COMMIT)
@@ -236,7 +253,8 @@ class Store:
         """Write a changed decision unless someone wrote first (False: read and decide again)."""
         assert decision.incident is not None
         counts = self.count(previous, decision.incident) if self.count is not None else []
-        keys_, args = commit_call(decision, previous, guard=guard, digest=digest, counts=counts)
+        keys_, args = commit_call(decision, previous, guard=guard, digest=digest, counts=counts,
+                                  follow=self.followers)
         return self._commit(keys=keys_, args=args) == "ok"
 
     def apply(self, incident_id: str, decide: Decider) -> Decision:
@@ -271,7 +289,7 @@ class Store:
         read = self.read_group(receiver, group_key, [policy], firing=firing)
         [decision] = self.run(group_writes(receiver, group_key, [policy], read,
                                            lambda _policy, slot, _versions: decide(slot.current, slot.new_id),
-                                           self.count, digest=digest, firing=firing))
+                                           self.count, digest=digest, firing=firing, follow=self.followers))
         return decision
 
     # -- sending ------------------------------------------------------------------------

@@ -21,14 +21,22 @@ from integrations import keys
 # KEYS: 1 incident, 2 group pointer, 3 group digest, 4 all incidents, 5 open incidents, 6 the due index,
 #       7 metrics hash, 8 the due index's wake list, 9 the incident's alert hash (resolved alerts out of the hot record),
 #       10 resolved incidents (by resolved time, for the retention purge),
-#       11.. one pending-page queue per page (same order as the page ARGV)
+#       11.. one pending-page queue per page (same order as the page ARGV), then — only when
+#       ARGV[13] > 0 — the incident's follower cursors (keys.follow_cursor)
 # ARGV: 1 expected version ("0": the incident must not exist yet),
 #       2 group guard ("*": not a webhook write — the group is left alone unless it names this
 #         incident; else the group pointer's expected value, "" for none, and this write takes it),
 #       3 id, 4 incident JSON, 5 created (epoch s), 6 "1" if open, 7 the digest of the payload
 #       applied ("" for a write that applied none: the group's digest keeps its alerts part),
 #       8 status, 9 due (epoch s) or "", 10 the incident's due-index member (keys.due_incident),
-#       11 number of metric pairs, 12 resolved (epoch s) or "" while open, then (field, amount)
+#       11 number of metric pairs, 12 resolved (epoch s) or "" while open,
+#       13 number of followers to wake (0: the timeline did not grow, or none is configured; a
+#       follower whose entry is in the index keeps its time: due already, or a sink backing off),
+#       14 when their entries are due (epoch s), 15 the timeline's length before this write (a
+#       follower with no cursor yet starts there), 16 its length after (kept beside the cursors,
+#       field "#timeline": the repair pass compares without reading incidents), then
+#       (due-index member, sink) per follower,
+#       then (field, amount)
 #       metric pairs, then the number of alert-hash pairs and (fingerprint, alert JSON or ""
 #       to remove) pairs, then (member, score or "" to remove) per page.
 # The group digest reads "<payload digest>:<incident id>:<status>".
@@ -70,7 +78,23 @@ else
   end
 end
 if ARGV[12] == '' then redis.call('ZREM', KEYS[10], id) else redis.call('ZADD', KEYS[10], ARGV[12], id) end
-local i = 13
+local followers = tonumber(ARGV[13])
+local last_page_key = #KEYS
+local i = 17
+if followers > 0 then
+  last_page_key = #KEYS - 1
+  redis.call('HSET', KEYS[#KEYS], '#timeline', ARGV[16])
+  local woke = false
+  for _ = 1, followers do  -- each follower's entry, due now unless it has one (due, or a sink's retry time)
+    if redis.call('ZADD', KEYS[6], 'NX', ARGV[14], ARGV[i]) == 1 then woke = true end
+    redis.call('HSETNX', KEYS[#KEYS], ARGV[i + 1], ARGV[15])
+    i = i + 2
+  end
+  if woke then
+    redis.call('LPUSH', KEYS[8], 'wake')
+    redis.call('LTRIM', KEYS[8], 0, 7)
+  end
+end
 for _ = 1, tonumber(ARGV[11]) do
   redis.call('HINCRBYFLOAT', KEYS[7], ARGV[i], ARGV[i + 1])
   i = i + 2
@@ -82,7 +106,7 @@ for _ = 1, n_alerts do
   else redis.call('HSET', KEYS[9], ARGV[i], ARGV[i + 1]) end
   i = i + 2
 end
-for k = 11, #KEYS do
+for k = 11, last_page_key do
   if ARGV[i + 1] == '' then redis.call('ZREM', KEYS[k], ARGV[i])
   else redis.call('ZADD', KEYS[k], ARGV[i + 1], ARGV[i]) end
   i = i + 2

@@ -124,7 +124,7 @@ def group_flow(herald: Herald, group: AlertGroup, *, drill: bool = False, read: 
         yield CatchUp(now)
     calls = group_writes(group.receiver, group.group_key, group.policies, read,
                          lambda name, slot, _versions: decide_policy(herald, group, name, slot, now, hold, drill),
-                         herald.store.count, digest=group.digest, firing=firing)
+                         herald.store.count, digest=group.digest, firing=firing, follow=herald.store.followers)
     reply = None
     while True:  # the store's read-decide-commit loop (integrations.store.group_writes)
         try:

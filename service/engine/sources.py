@@ -10,10 +10,12 @@ an :class:`~routing.integration.SourceEvent`. From here every source is the same
 - :func:`event_flow` — a *trigger* is the event's alert group through
   ``ingest_flow.group_flow`` (routed, decided, stored like an Alertmanager group; a
   repeat of the same trigger while its incident is open costs one round trip, as an
-  Alertmanager re-send does: ``event_digest``); a *resolve* ends the alert in the policies whose incident of the key is open; an
-  *acknowledge* is ``Acknowledge`` through ``decide()`` on each open incident of the key.
+  Alertmanager re-send does: ``event_digest``); a *resolve* ends the alert in the
+  policies whose incident of the key is open; an *acknowledge* is ``Acknowledge``
+  through ``decide()`` on each open incident of the key.
   A resolve or acknowledge for a key with no open incident changes nothing (PagerDuty and
-  Opsgenie accept and ignore it).
+  Opsgenie accept and ignore it);
+- :func:`admitted_event_flow` — both, a trigger from a file key in one round trip fewer.
 
 These are flows (``service.engine.ingest_flow``): the webhook runs them on the event loop
 (``AsyncIngest.run``), the CLI and tests with ``service.engine.ingest.run``.
@@ -133,13 +135,18 @@ def open_incidents_flow(herald: Herald, integration: Integration, dedup_key: str
     return [name for name, _ in chosen], GroupRead(versions=read.versions, incidents=[s for _, s in chosen])
 
 
-def event_flow(herald: Herald, integration: Integration, event: SourceEvent
+def event_flow(herald: Herald, integration: Integration, event: SourceEvent, digest: str | None = None
                ) -> Generator[Request, Any, list[dict[str, Any]]]:
     """Apply ``event``; answer ``{id, status, changed}`` per incident it touched (none for
-    an acknowledge or resolve of a key with no open incident)."""
+    an acknowledge or resolve of a key with no open incident). ``digest`` (a trigger's):
+    of the request as received (``routing.grouping.body_digest`` over the integration and
+    the body), else of what the event says (``event_digest``); a trigger equal to the last
+    one applied to its open incidents is then answered unchanged in one round trip, as a
+    webhook re-send is (one applied to an incident since resolved opens a new one)."""
     now = herald.clock()
     if event.action == "trigger":
-        group = replace(event_group(integration, event, herald.config.route, now), digest=event_digest(event))
+        group = replace(event_group(integration, event, herald.config.route, now),
+                        digest=digest or event_digest(event))
         keys_, args = group_read_call(group.receiver, group.group_key, group.policies, group.digest, True)
         reply = yield Script(READ_GROUP, keys_, list(args))
         return (yield from _trigger(herald, lambda: group, len(group.policies), reply, now))
