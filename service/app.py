@@ -80,16 +80,16 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
     errors.install(app)  # every 4xx: {"detail": "<one sentence naming the field>"}; Redis away: 503
 
     # Routes are matched in order, at a cost per route passed: the event endpoints come first.
+    app.include_router(api_alertmanager.router)
     app.include_router(api_pagerduty.router)  # PagerDuty Events API v2: /v2/enqueue, /v2/change/enqueue
-    for module in (api_alertmanager, api_incidents, api_maintenance, simulation, ack_pages, health,
-                   provider_webhooks):
+    app.include_router(api_opsgenie.router)  # Opsgenie's Alert API and heartbeat pings (/v2/alerts, /v2/heartbeats)
+    app.include_router(api_grafana.router)  # Grafana Alerting's webhook contact point
+    app.include_router(api_generic.router)  # generic JSON integrations (JMESPath mappings)
+    for module in (api_incidents, api_maintenance, simulation, ack_pages, health, provider_webhooks):
         app.include_router(module.router)
     for module in (api_schedules, api_feeds, api_oncall, api_handoffs):  # schedules, on call, handoffs
         app.include_router(module.router)
     app.include_router(api_integrations.router)  # integrations and their keys; each source's route is its own
-    app.include_router(api_opsgenie.router)  # Opsgenie's Alert API and heartbeat pings (/v2/alerts, /v2/heartbeats)
-    app.include_router(api_grafana.router)  # Grafana Alerting's webhook contact point
-    app.include_router(api_generic.router)  # generic JSON integrations (JMESPath mappings)
     for module in (api_heartbeats, api_drills, api_reports, api_sessions, web, metrics):  # ..., console sessions, UI
         app.include_router(module.router)
     app.include_router(api_webhooks.router)  # outgoing webhooks' delivery log
