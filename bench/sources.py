@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import opsgenie
 from bench.report import row
 from bench.stack import AM_HEADERS, Stack, cpu_seconds, loadgen, unique_body, url_port
 from integrations.config.model import key_digest
@@ -54,6 +55,7 @@ def pagerduty_body() -> str:
 ENDPOINTS: dict[str, tuple[str, dict[str, str], Callable[[], str]]] = {
     BASELINE: ("/api/v1/alertmanager", AM_HEADERS, lambda: unique_body(1)),
     "pagerduty": ("/v2/enqueue", JSON, pagerduty_body),
+    "opsgenie": ("/v2/alerts", opsgenie.OG_HEADERS, lambda: opsgenie.OG_BODY),
 }
 #: The integrations the endpoints' keys open (appended to the bench configuration).
 INTEGRATIONS = f"""
@@ -61,6 +63,10 @@ integrations:
   - name: bench-pagerduty
     kind: pagerduty
     key_sha256: {key_digest(PAGERDUTY_KEY)}
+    rate_per_minute: 1000000
+  - name: bench-opsgenie
+    kind: opsgenie
+    key_sha256: {key_digest(opsgenie.KEY)}
     rate_per_minute: 1000000
 """
 
