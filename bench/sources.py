@@ -38,6 +38,8 @@ GOAL = 0.8
 BASELINE = "alertmanager"
 JSON = {"Content-Type": "application/json"}
 PAGERDUTY_KEY = "0123456789abcdef0123456789abcdef"
+GRAFANA_KEY = "bench-grafana-key-0123456789abcdef"
+GENERIC_KEY = "bench-generic-key-0123456789abcdef"
 
 
 def pagerduty_body() -> str:
@@ -51,11 +53,38 @@ def pagerduty_body() -> str:
         "client": "Prometheus", "client_url": "http://prometheus.example:9090"})
 
 
+def grafana_body() -> str:
+    """Grafana Alerting's webhook (version "1", one alert), its group key carrying ``__SEQ__``;
+    the shape of ``tests/fixtures/grafana/firing.json`` (Grafana's documented example)."""
+    labels = {"alertname": "DiskFull", "instance": "db-1", "grafana_folder": "db", "severity": "critical",
+              "bench": "__SEQ__"}
+    alert = {"status": "firing", "labels": labels, "annotations": {"summary": "DiskFull on db-1"},
+             "startsAt": "2026-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+             "generatorURL": "http://grafana.example/alerting/grafana/abc/view", "fingerprint": "fp__SEQ__",
+             "silenceURL": "http://grafana.example/alerting/silence/new", "dashboardURL": "http://grafana.example/d/1",
+             "panelURL": "http://grafana.example/d/1?viewPanel=2", "values": {"B": 99.0}}
+    return json.dumps({
+        "receiver": "herald", "status": "firing", "orgId": 1, "alerts": [alert], "groupLabels": {"bench": "__SEQ__"},
+        "commonLabels": labels, "commonAnnotations": {"summary": "DiskFull on db-1"},
+        "externalURL": "http://grafana.example/", "version": "1", "groupKey": '{}/{}:{bench="__SEQ__"}',
+        "truncatedAlerts": 0, "title": "[FIRING:1] DiskFull", "state": "alerting",
+        "message": "**Firing**\n\nDiskFull on db-1"})
+
+
+def generic_body() -> str:
+    """A generic integration's JSON (read by ``INTEGRATIONS``' mapping), its id carrying ``__SEQ__``."""
+    return json.dumps({"check": {"name": "DiskFull on db-1", "id": "bench/__SEQ__", "level": "critical"},
+                       "detail": {"free": "1%"}})
+
+
 #: name -> (path, headers, body factory). The baseline first.
 ENDPOINTS: dict[str, tuple[str, dict[str, str], Callable[[], str]]] = {
     BASELINE: ("/api/v1/alertmanager", AM_HEADERS, lambda: unique_body(1)),
     "pagerduty": ("/v2/enqueue", JSON, pagerduty_body),
     "opsgenie": ("/v2/alerts", opsgenie.OG_HEADERS, lambda: opsgenie.OG_BODY),
+    "grafana": ("/api/v1/grafana", {**JSON, "Authorization": f"Bearer {GRAFANA_KEY}"}, grafana_body),
+    "generic": ("/api/v1/integrations/bench-generic/events", {**JSON, "Authorization": f"Bearer {GENERIC_KEY}"},
+                generic_body),
 }
 #: The integrations the endpoints' keys open (appended to the bench configuration).
 INTEGRATIONS = f"""
@@ -68,6 +97,15 @@ integrations:
     kind: opsgenie
     key_sha256: {key_digest(opsgenie.KEY)}
     rate_per_minute: 1000000
+  - name: bench-grafana
+    kind: grafana
+    key_sha256: {key_digest(GRAFANA_KEY)}
+    rate_per_minute: 1000000
+  - name: bench-generic
+    kind: generic
+    key_sha256: {key_digest(GENERIC_KEY)}
+    rate_per_minute: 1000000
+    mapping: {{title: check.name, dedup_key: check.id, severity: check.level, details: detail}}
 """
 
 
