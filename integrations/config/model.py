@@ -33,6 +33,7 @@ from schedules.timezones import zone_from_name
 from integrations.config.values import parse_duration
 from integrations.config.paths import NAME, field_path, labels, message
 from integrations.config.policy_sections import BusinessHoursSpec, RuleSpec, WatchdogSpec, build_rules
+from integrations.config.signin_section import Role, SigninSpec, check_signin
 
 CHANNEL_NAMES = ("voice", "sms", "email", "console")
 
@@ -261,6 +262,8 @@ class FileSpec(_Strict):
     severity: SeveritySpec = Field(default_factory=SeveritySpec)
     watchdog: WatchdogSpec | None = None
     integrations: list[IntegrationSpec] = Field(default_factory=list)
+    roles: dict[str, Role] = Field(default_factory=dict)  # person id -> console role (signin_section.py)
+    signin: SigninSpec = Field(default_factory=SigninSpec)
 
 
 @dataclass(frozen=True)
@@ -275,6 +278,8 @@ class HeraldConfig:
     integrations: dict[str, Integration] = field(default_factory=dict)
     #: The digests of the keys the file gives (``key_env``, ``key_sha256``) -> integration name.
     integration_keys: dict[str, str] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)  # person id -> responder | manager | admin
+    signin: SigninSpec = field(default_factory=SigninSpec)
 
     def calendar_path(self, schedule: str) -> Path:
         return (self.path.parent / self.schedules[schedule].calendar).resolve()
@@ -367,9 +372,11 @@ def _build(path: Path, spec: FileSpec) -> HeraldConfig:
         except ValueError as exc:
             raise ValueError(f"watchdog.timeout: {exc}") from None
     integrations, integration_keys = _integrations(spec.integrations, policies)
+    check_signin(spec.signin, dict(spec.roles), set(people))
     return HeraldConfig(path=path, people=people, schedules=schedules, policies=policies,
                         route=route, severity=severity, watchdog=spec.watchdog,
-                        integrations=integrations, integration_keys=integration_keys)
+                        integrations=integrations, integration_keys=integration_keys,
+                        roles=dict(spec.roles), signin=spec.signin)
 
 
 def _check_sample(where: str, spec: IntegrationSpec) -> None:
