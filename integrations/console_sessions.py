@@ -38,8 +38,9 @@ return ended
 class ConsoleSession:
     id: str  # in the cookie only, never stored
     cred: str  # fingerprint of the credential used to log in
-    person: str  # the person id the viewer said they are ("" if none)
+    person: str  # the person id the viewer said they are ("" if none), or signed in as
     csrf: str
+    personal: bool = False  # signed in as ``person`` (a code or OpenID Connect), not with a credential
 
 
 class ConsoleSessions:
@@ -47,12 +48,14 @@ class ConsoleSessions:
         self.redis, self.lifetime = client, lifetime
         self._end_all = client.register_script(_END_ALL)
 
-    def start(self, cred: str, person: str, now: float) -> ConsoleSession:
-        """A new session (a new id and CSRF token: no fixation), live for ``lifetime`` seconds."""
-        session = ConsoleSession(secrets.token_urlsafe(32), cred, person, secrets.token_urlsafe(24))
+    def start(self, cred: str, person: str, now: float, personal: bool = False) -> ConsoleSession:
+        """A new session (a new id and CSRF token: no fixation), live for ``lifetime`` seconds.
+        ``personal``: the person signed in themselves (``cred`` then fingerprints the person)."""
+        session = ConsoleSession(secrets.token_urlsafe(32), cred, person, secrets.token_urlsafe(24), personal)
         key = keys.console_session(session.id)
+        record = {"cred": cred, "as": person, "csrf": session.csrf, **({"personal": True} if personal else {})}
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(key, json.dumps({"cred": cred, "as": person, "csrf": session.csrf}), ex=self.lifetime)
+            pipe.set(key, json.dumps(record), ex=self.lifetime)
             pipe.zadd(keys.CONSOLE_SESSIONS, {key: int(now) + self.lifetime})
             pipe.zremrangebyscore(keys.CONSOLE_SESSIONS, "-inf", f"({now}")  # sessions that have expired
             pipe.expire(keys.CONSOLE_SESSIONS, self.lifetime)
@@ -67,7 +70,8 @@ class ConsoleSessions:
         if raw is None:
             return None
         data = json.loads(raw)
-        return ConsoleSession(session_id, str(data["cred"]), str(data["as"]), str(data["csrf"]))
+        return ConsoleSession(session_id, str(data["cred"]), str(data["as"]), str(data["csrf"]),
+                              bool(data.get("personal", False)))
 
     def end(self, session_id: str) -> bool:
         """Log one session out; False when it was not live."""

@@ -1,0 +1,88 @@
+"""Personal sign-in with a one-time code: who you are comes from the code, not from a
+form; the session is personal (recorded as you, with your role from the configuration)."""
+from __future__ import annotations
+
+import pytest
+
+from service.web.session import COOKIE
+from tests.herald_env import AM_TOKEN, fixture_payload
+from tests.signin_env import ask_code, browser, csrf_of, running, sign_in, signin_settings, type_code
+
+
+@pytest.fixture
+def env(tmp_path, redis_url, monkeypatch):
+    settings = signin_settings(tmp_path, redis_url, monkeypatch)
+    with running(settings) as (herald, outbox):
+        yield settings, herald, outbox
+
+
+def open_incident(c) -> str:
+    r = c.post("/api/v1/alertmanager", json=fixture_payload("firing.json"),
+               headers={"Authorization": f"Bearer {AM_TOKEN}"})
+    assert r.status_code == 200, r.text
+    return r.json()["incidents"][0]["id"]
+
+
+def test_a_code_by_sms_signs_a_person_in_and_their_actions_are_theirs(env):
+    settings, herald, outbox = env
+    with browser(settings, herald) as c:
+        r = sign_in(c, outbox, "erin")
+        assert r.status_code == 303 and r.headers["location"] == "/ui/me"
+        mine = c.get("/ui/me")
+        assert mine.status_code == 200 and "Erin Engel" in mine.text and "responder" in mine.text
+        assert "+15550100004" in outbox.streams["sms"].getvalue() or "Erin" in outbox.streams["sms"].getvalue()
+        incident = open_incident(c)
+        page = c.get(f"/ui/incidents/{incident}")
+        acked = c.post(f"/ui/incidents/{incident}/ack", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
+        assert acked.status_code == 303, acked.text
+    stored = herald.store.get(incident)
+    assert stored.acknowledged_by == "erin"
+
+
+def test_an_email_address_in_any_case_and_a_code_by_email_work_too(env):
+    settings, herald, outbox = env
+    with browser(settings, herald) as c:
+        r = sign_in(c, outbox, "Bob@Example.com", via="email")
+        assert r.status_code == 303
+        assert "manager" in c.get("/ui/me").text
+        assert outbox.count("sms") == 0
+
+
+def test_a_wrong_code_does_not_sign_in_and_nobody_learns_who_exists(env):
+    settings, herald, outbox = env
+    with browser(settings, herald) as c:
+        known = ask_code(c, "erin")
+        unknown = ask_code(c, "nobody-here")
+        assert known.status_code == unknown.status_code == 200
+        assert "If <strong>erin</strong>" in known.text and "If <strong>nobody-here</strong>" in unknown.text
+        assert outbox.count("sms") == 1  # only the real person got a code
+        right = outbox.last_code("sms")
+        wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+        r = type_code(c, wrong, unknown.text)  # the pending sign-in is nobody's now
+        assert r.status_code == 401 and COOKIE in c.cookies
+        assert c.get("/ui/me", follow_redirects=False).status_code == 303  # still not signed in
+
+
+def test_a_code_sent_for_one_sign_in_is_used_up(env):
+    settings, herald, outbox = env
+    with browser(settings, herald) as c:
+        asked = ask_code(c, "erin")
+        code = outbox.last_code("sms")
+        assert type_code(c, code, asked.text).status_code == 303
+    with browser(settings, herald, "192.0.2.11") as other:
+        again = ask_code(other, "dave")  # someone else starts a sign-in
+        assert type_code(other, code, again.text).status_code == 401
+
+
+def test_shared_credential_login_still_works_and_says_it_is_shared(env):
+    settings, herald, _ = env
+    from tests.herald_env import API_TOKEN
+    with browser(settings, herald) as c:
+        form = c.get("/ui/login")
+        assert "Shared-credential login" in form.text and "/ui/signin" in form.text
+        r = c.post("/ui/login", data={"credential": API_TOKEN, "person": "alice", "csrf": csrf_of(form.text),
+                                      "next": "/ui/"}, follow_redirects=False)
+        assert r.status_code == 303
+        home = c.get("/ui/")
+        assert "self-declared, via shared credential api" in home.text
+        assert c.get("/ui/me").status_code == 403  # a shared credential has no "me"
