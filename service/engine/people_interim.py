@@ -57,7 +57,7 @@ class Contact:
 
 
 def _owner(herald: Any) -> str:
-    return str(herald.settings.redis_url)
+    return str(id(herald))
 
 
 def person(herald: Any, person_id: str) -> Person:

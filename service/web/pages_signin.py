@@ -61,9 +61,13 @@ def _cookie(request: Request) -> dict[str, Any]:
 
 
 def _with_cookie(request: Request, response: Response, data: dict[str, Any]) -> Response:
+    """Set the anonymous cookie ``data``. A session the browser had ends here: its cookie is
+    replaced, and a session nobody holds a cookie for must not live on in Redis."""
     key = signing_key(request.app.state.herald.settings)
     if key is None:
         raise HTTPException(503, "the console has no signing key: set HERALD_SESSION_SECRET")
+    if request.state.viewer.session:
+        sessions(request).end(request.state.viewer.session)
     response.set_cookie(value=encode(key, data), **cookie_args(request))
     return response
 
