@@ -202,3 +202,26 @@ def notice(ref: str, person: str) -> str:
 #: none of them, a CLI command has reached some other Redis and says so.
 MARKERS = (WORKER_HEARTBEAT, INCIDENT_SEQ, INCIDENTS_ALL, CALENDARS_VERSION, HANDOFFS_VERSION,
            MAINTENANCE_VERSION, HEARTBEATS, METRICS)
+
+
+# -- people: contact details, verification state and personal rules (integrations/people_store.py) --
+PEOPLE = PREFIX + "people"  # hash: person id -> JSON record (contacts, the file's seed); absent: the seed
+PEOPLE_RULES = PREFIX + "people:rules"  # hash: person id -> JSON personal notification rules
+PEOPLE_VERSION = PREFIX + "people:version"  # bumped on every change to PEOPLE or PEOPLE_RULES
+
+
+def people_code(purpose: str, person: str, contact: str) -> str:
+    """A one-time code sent to one contact of one person for ``purpose`` ("verify",
+    "signin"): JSON of a salt and the code's HMAC, never the code; expires (10 minutes)."""
+    return f"{PREFIX}people:code:{purpose}:{person}:{contact}"
+
+
+def people_guesses(purpose: str, person: str) -> str:
+    """Counter of wrong codes a person was tried with for ``purpose``; expires an hour after
+    the first."""
+    return f"{PREFIX}people:guesses:{purpose}:{person}"
+
+
+def people_sends(purpose: str, person: str) -> str:
+    """Counter of codes sent to a person for ``purpose``; expires an hour after the first."""
+    return f"{PREFIX}people:sends:{purpose}:{person}"

@@ -91,6 +91,10 @@ def voice_twiml(page: OutboundPage, gather_action_url: str) -> str:
     """TwiML for a paging call: the alert is read inside a one-digit <Gather> posting
     to ``gather_action_url``; with no key pressed it says so and <Redirect>s there
     (without ``Digits``) so Herald decides whether to repeat or hang up."""
+    if page.kind == "notice":  # a message to listen to (a one-time code): read it, nothing to press
+        resp = VoiceResponse()
+        resp.say(clean_text(page.summary, 400) or clean_text(page.title, 200))
+        return str(resp)
     sev = clean_text(page.severity, 8) or "unknown"
     intro = "This is a drill. " if page.drill else ""
     code = clean_text(page.code, 16)

@@ -26,6 +26,7 @@ from integrations.notifier import Notifier
 from integrations.maintenance_store import MaintenanceStore
 from integrations.due_store import DueIndex
 from integrations.paging_store import PagingStore
+from integrations.people_store import PeopleStore
 from integrations.report_store import ReportStore
 from integrations.retention_store import RetentionStore
 from integrations.status_store import StatusStore
@@ -71,6 +72,8 @@ class Herald:
     due: DueIndex
     integrations: IntegrationStore
     follow: FollowStore
+    #: People's contact details, verification state and rules (service/engine/people.py).
+    people: PeopleStore
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     #: The sinks that follow every incident change, by name (``add_follower``).
     followers: dict[str, Sink] = field(default_factory=dict)
@@ -96,7 +99,8 @@ class Herald:
                      heartbeats=HeartbeatStore(client), feeds=FeedTokens(client), sessions=ConsoleSessions(client),
                      retention=RetentionStore(client), drills=DrillStore(client), notices=NoticeStore(client),
                      reports=ReportStore(client), status=StatusStore(client), attempts=AttemptStore(client),
-                     due=DueIndex(client), integrations=IntegrationStore(client), follow=FollowStore(client))
+                     due=DueIndex(client), integrations=IntegrationStore(client), follow=FollowStore(client),
+                     people=PeopleStore(client))
         herald.calendars.refresh(herald.clock(), force=True)
         if notifiers is None:
             from service.engine.channels import build_notifiers
