@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from routing.errors import HeraldError
 from service.api.errors import status_of
-from service.engine import people_interim as people
+from service.engine import people
 from service.web.base import PREFIX, ConsoleRoute, back, csrf_ok, flash, logged_in
 from service.web.render import page
 from service.web.session import Viewer

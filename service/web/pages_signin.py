@@ -30,7 +30,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from integrations.oidc_client import OidcError, Pending, begin, finish
 from routing.errors import HeraldError
 from service.api.guess_limits import FailureLimiter, client_address
-from service.engine import people_interim as people
+from service.engine import people
 from service.web.base import PREFIX, ConsoleRoute, csrf_ok
 from service.web.render import page
 from service.web.session import COOKIE, Viewer, anonymous, cookie_args, decode, encode, sessions, signing_key, \
