@@ -25,8 +25,11 @@ from service.web.session import Viewer
 router = APIRouter(prefix=PREFIX + "/me", route_class=ConsoleRoute, include_in_schema=False)
 log = logging.getLogger("herald.console")
 HORIZON = timedelta(days=14)
+URGENCIES = ("high", "low")
+RULE_CHANNELS = ("voice", "sms", "email")
+MAX_DELAY_MINUTES = 24 * 60
 FLASH = {"code-sent": "A code is on its way; type it below.", "verified": "Verified: thank you.",
-         "feed": "Your calendar feed link is below; it is shown once."}
+         "removed": "Contact removed.", "rules": "Your notification rules are saved."}
 
 
 def me(request: Request) -> Viewer:
@@ -71,7 +74,8 @@ def _view(request: Request, viewer: Viewer, code: int = 200, error: str | None =
     return page(request, "me.html", code=code, error=error, me=herald.config.people[person], role=viewer.role,
                 shifts=my_shifts(herald, person), incidents=my_incidents(herald, person),
                 contacts=people.contacts(herald, person), others=others,
-                flash=FLASH.get(request.query_params.get("done", "")) or flash(request), **extra)
+                rules=rule_rows(people.rules(herald, person)),
+                **{"flash": FLASH.get(request.query_params.get("done", "")) or flash(request), **extra})
 
 
 @router.get("", response_class=HTMLResponse)
@@ -95,15 +99,61 @@ def _mine(herald: Any, person: str, contact_id: str) -> Any:
     return found
 
 
-@router.post("/contacts/{contact_id}/send-code", response_class=HTMLResponse)
-def send_verify_code(contact_id: str, request: Request, viewer: Viewer = Depends(personal_writer)) -> Response:
+def _refused(exc: HeraldError) -> int:
+    return 429 if hasattr(exc, "retry_after") else status_of(exc)
+
+
+@router.post("/contacts", response_class=HTMLResponse)
+def add_contact(request: Request, kind: str = Form(""), address: str = Form(""), replaces: str = Form(""),
+                via: str = Form(""), viewer: Viewer = Depends(personal_writer)) -> Response:
+    """Add a phone or email (not paged until verified; ``replaces``: the contact it takes
+    over from once verified) and send it a code at once."""
+    herald = request.app.state.herald
+    try:
+        added = people.add_contact(herald, viewer.person, kind.strip(), address, replaces=replaces or None)
+    except HeraldError as exc:
+        return _view(request, viewer, status_of(exc), f"Not added — {exc}", form={"kind": kind, "address": address})
+    try:
+        people.send_code(herald, viewer.person, added, "verify", via=via or None)
+    except HeraldError as exc:
+        return _view(request, viewer, _refused(exc), f"Added, but no code was sent — {exc}")
+    return _view(request, viewer, verifying=added.id, flash=FLASH["code-sent"])
+
+
+@router.post("/contacts/{contact_id}/remove", response_class=HTMLResponse)
+def remove_contact(contact_id: str, request: Request, viewer: Viewer = Depends(personal_writer)) -> Response:
     herald = request.app.state.herald
     contact = _mine(herald, viewer.person, contact_id)
     try:
-        people.send_code(herald, viewer.person, contact, "verify")
+        people.remove_contact(herald, viewer.person, contact.id)
     except HeraldError as exc:
-        return _view(request, viewer, status_of(exc), f"No code sent — {exc}")
+        return _view(request, viewer, status_of(exc), f"Not removed — {exc}")
+    return back(PREFIX + "/me", "removed")
+
+
+@router.post("/contacts/{contact_id}/send-code", response_class=HTMLResponse)
+def send_verify_code(contact_id: str, request: Request, via: str = Form(""),
+                     viewer: Viewer = Depends(personal_writer)) -> Response:
+    herald = request.app.state.herald
+    contact = _mine(herald, viewer.person, contact_id)
+    try:
+        people.send_code(herald, viewer.person, contact, "verify", via=via or None)
+    except HeraldError as exc:
+        return _view(request, viewer, _refused(exc), f"No code sent — {exc}")
     return _view(request, viewer, verifying=contact.id, flash=FLASH["code-sent"])
+
+
+@router.post("/test-page", response_class=HTMLResponse)
+def test_page(request: Request, contact: str = Form(""), via: str = Form(""),
+              viewer: Viewer = Depends(personal_writer)) -> Response:
+    """"Send me a test page": to one contact, or to every contact that is paged."""
+    herald = request.app.state.herald
+    which = _mine(herald, viewer.person, contact) if contact else None
+    try:
+        sent = people.send_test_page(herald, viewer.person, which, via=via or None)
+    except HeraldError as exc:
+        return _view(request, viewer, status_of(exc), f"No test page sent — {exc}")
+    return _view(request, viewer, tested=sent)
 
 
 @router.post("/contacts/{contact_id}/verify", response_class=HTMLResponse)
@@ -116,7 +166,51 @@ def verify_contact(contact_id: str, request: Request, code: str = Form(""),
     try:
         right = people.check_code(herald, viewer.person, contact, "verify", code.strip())
     except HeraldError as exc:
-        return _view(request, viewer, 429 if hasattr(exc, "retry_after") else status_of(exc), f"Refused — {exc}")
+        return _view(request, viewer, _refused(exc), f"Refused — {exc}")
     if not right:
         return _view(request, viewer, 400, "code: that code is not right (or has expired)", verifying=contact.id)
     return back(PREFIX + "/me", "verified")
+
+
+def rule_rows(stored: dict | None) -> dict[str, dict[str, Any]]:
+    """For the form: per urgency, per channel, the step's delay (None: not used)."""
+    rows: dict[str, dict[str, Any]] = {u: dict.fromkeys(RULE_CHANNELS) for u in URGENCIES}
+    for urgency in URGENCIES:
+        for step in (stored or {}).get(urgency) or []:
+            if isinstance(step, dict) and step.get("channel") in RULE_CHANNELS:
+                rows[urgency][step["channel"]] = step.get("delay_minutes", 0)
+    return rows
+
+
+def rules_from_form(form: Any) -> dict[str, list[dict[str, Any]]] | None:
+    """``high.voice=on`` + ``high.voice.delay=0`` ... -> the rules (steps by delay), or None
+    when no step is ticked (the policy's channels). ``Invalid``-style errors name the field."""
+    found: dict[str, list[dict[str, Any]]] = {u: [] for u in URGENCIES}
+    for urgency in URGENCIES:
+        for channel in RULE_CHANNELS:
+            if not form.get(f"{urgency}.{channel}"):
+                continue
+            raw = str(form.get(f"{urgency}.{channel}.delay", "0")).strip() or "0"
+            if not raw.isdigit() or int(raw) > MAX_DELAY_MINUTES:
+                raise ValueError(f"{urgency}.{channel}.delay_minutes: a whole number of minutes, 0 to "
+                                 f"{MAX_DELAY_MINUTES}, not {raw[:10]!r}")
+            found[urgency].append({"channel": channel, "delay_minutes": int(raw)})
+        found[urgency].sort(key=lambda step: step["delay_minutes"])
+    return found if any(found.values()) else None
+
+
+@router.post("/rules", response_class=HTMLResponse)
+async def save_rules(request: Request, viewer: Viewer = Depends(personal_writer)) -> Response:
+    """My notification rules, per urgency: which channels page me, after how many minutes
+    while unacknowledged. Nothing ticked: the policy's channels page me."""
+    herald = request.app.state.herald
+    form = await request.form()
+    try:
+        value = rules_from_form(form)
+        people.set_rules(herald, viewer.person, value)
+    except ValueError as exc:  # a delay that is not a number (routing.errors.Invalid is a ValueError too)
+        return _view(request, viewer, 400, f"Rules not saved — {exc}")
+    except HeraldError as exc:
+        return _view(request, viewer, status_of(exc), f"Rules not saved — {exc}")
+    log.info("%s changed their notification rules", viewer.person)
+    return back(PREFIX + "/me", "rules")
