@@ -194,13 +194,15 @@ def oidc_start(request: Request, next: str = "") -> Response:
 
 
 def person_for_email(herald: Any, email: str) -> str | None:
+    """Whose email this is (any case): the configuration file's, or a verified contact's."""
     wanted = email.strip().lower()
     if not wanted:
         return None
     for pid, person in herald.config.people.items():
         if (person.email or "").lower() == wanted:
             return pid
-        if any(c.kind == "email" and c.address.lower() == wanted for c in people.verified_contacts(herald, pid)):
+    for pid, record in people.records(herald).items():  # one read for everyone
+        if any(c.kind == "email" and c.verified and c.address.lower() == wanted for c in record.contacts):
             return pid
     return None
 

@@ -86,3 +86,40 @@ def test_shared_credential_login_still_works_and_says_it_is_shared(env):
         home = c.get("/ui/")
         assert "self-declared, via shared credential api" in home.text
         assert c.get("/ui/me").status_code == 403  # a shared credential has no "me"
+
+
+def test_a_verified_added_email_names_the_person_and_gets_the_code(env):
+    settings, herald, outbox = env
+    from service.engine import people
+    added = people.add_contact(herald, "erin", "email", "erin.private@example.com")
+    people.send_code(herald, "erin", added, "verify")
+    assert people.check_code(herald, "erin", added, "verify", outbox.last_code("email"))
+    with browser(settings, herald) as c:
+        asked = ask_code(c, "ERIN.PRIVATE@example.com", via="email")
+        assert outbox.count("email") == 2  # the verification code, then the sign-in code
+        assert type_code(c, outbox.last_code("email"), asked.text).status_code == 303
+        assert "Erin Engel" in c.get("/ui/me").text
+
+
+def test_a_contact_added_and_not_verified_never_gets_a_sign_in_code(env):
+    settings, herald, outbox = env
+    from service.engine import people
+    people.add_contact(herald, "dave", "phone", "+15550199999")  # perhaps not dave's at all
+    with browser(settings, herald) as c:
+        ask_code(c, "dave")
+    sent = outbox.streams["sms"].getvalue()
+    assert outbox.count("sms") == 1 and "+15550199999" not in sent
+
+
+def test_the_role_comes_from_the_configuration_and_decides_the_admin_buttons(env):
+    settings, herald, outbox = env
+    with browser(settings, herald) as admin, browser(settings, herald, "192.0.2.14") as responder:
+        assert sign_in(admin, outbox, "alice").status_code == 303
+        assert sign_in(responder, outbox, "erin").status_code == 303
+        assert "Log out everyone" in admin.get("/ui/").text
+        page = responder.get("/ui/")
+        assert "Log out everyone" not in page.text and "erin · responder" in page.text
+        refused = responder.post("/ui/logout-everyone", data={"csrf": csrf_of(page.text)})
+        assert refused.status_code == 403
+        herald.config.roles["erin"] = "admin"  # as after a configuration reload
+        assert "Log out everyone" in responder.get("/ui/").text
