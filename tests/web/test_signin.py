@@ -123,3 +123,21 @@ def test_the_role_comes_from_the_configuration_and_decides_the_admin_buttons(env
         assert refused.status_code == 403
         herald.config.roles["erin"] = "admin"  # as after a configuration reload
         assert "Log out everyone" in responder.get("/ui/").text
+
+
+def test_a_link_that_needed_a_sign_in_is_where_the_person_lands(env):
+    settings, herald, outbox = env
+    with browser(settings, herald) as c:
+        incident = open_incident(c)
+        first = c.get(f"/ui/incidents/{incident}", follow_redirects=False)
+        assert first.status_code == 303
+        login = c.get(first.headers["location"])
+        link = login.text.split('href="/ui/signin?next=', 1)[1].split('"', 1)[0]
+        form = c.get(f"/ui/signin?next={link}")
+        asked = c.post("/ui/signin", data={"who": "erin", "via": "phone", "csrf": csrf_of(form.text),
+                                           "next": form.text.split('name="next" value="', 1)[1].split('"', 1)[0]})
+        r = type_code(c, outbox.last_code("sms"), asked.text)
+        assert r.status_code == 303 and r.headers["location"] == f"/ui/incidents/{incident}"
+        # and never somewhere else
+        form = c.get("/ui/signin?next=//evil.example/ui/")
+        assert 'name="next" value="/ui/me"' in form.text
