@@ -31,6 +31,7 @@ from integrations.oidc_client import OidcError, Pending, begin, finish
 from routing.errors import HeraldError
 from service.api.guess_limits import FailureLimiter, client_address
 from service.engine import people
+from service.telemetry.metrics import SIGNINS
 from service.web.base import PREFIX, ConsoleRoute, csrf_ok
 from service.web.render import page
 from service.web.session import COOKIE, Viewer, anonymous, cookie_args, decode, encode, sessions, signing_key, \
@@ -157,13 +158,16 @@ def check_signin_code(request: Request, code: str = Form(""), current: Viewer = 
                 right = people.check_code(herald, person, contact, purpose, code.strip())
             except HeraldError as exc:  # too many wrong codes for this person: refused for now
                 log.warning("sign-in codes for %s refused: %s", person, exc)
+                SIGNINS.labels("code", "refused").inc()
                 response = page(request, "signin_code.html", code=429, error=f"Refused: {exc}")
                 response.headers["Retry-After"] = str(getattr(exc, "retry_after", 3600))
                 return response
     if right:
+        SIGNINS.labels("code", "ok").inc()
         return _signed_in(request, current, person, str(pending.get("n", "")))
     verdict = FailureLimiter(herald.attempts, "signin", SIGNIN_WRONG_PER_IP, SIGNIN_WRONG_OVERALL).failed(
         client_address(request))
+    SIGNINS.labels("code", "wrong" if verdict.allowed else "refused").inc()
     if not verdict.allowed:
         response = page(request, "signin_code.html", code=429, error="Too many wrong codes; wait a minute.")
         response.headers["Retry-After"] = str(verdict.retry_after)
@@ -207,6 +211,12 @@ def person_for_email(herald: Any, email: str) -> str | None:
     return None
 
 
+def _oidc_refused(request: Request, data: dict[str, Any], code: int, message: str) -> Response:
+    """The sign-in page saying why, with the pending OpenID Connect state dropped."""
+    SIGNINS.labels("oidc", "refused").inc()
+    return _with_cookie(request, _form(request, code, message), data)
+
+
 @router.get("/oidc/callback", response_class=HTMLResponse)
 def oidc_callback(request: Request, code: str = "", state: str = "", error: str = "") -> Response:
     herald = request.app.state.herald
@@ -216,23 +226,23 @@ def oidc_callback(request: Request, code: str = "", state: str = "", error: str 
     data = _cookie(request)
     pending = data.pop("oidc", None)
     if error:
-        return _with_cookie(request, _form(request, 403, f"The provider did not sign you in: {error}"), data)
+        return _oidc_refused(request, data, 403, f"The provider did not sign you in: {error}")
     if not isinstance(pending, dict) or int(pending.get("u", 0)) < time.time() or not state \
             or state != pending.get("s") or not code:
-        return _with_cookie(request, _form(request, 400, "state: this sign-in did not start here, or it "
-                                                         "expired; start again."), data)
+        return _oidc_refused(request, data, 400, "state: this sign-in did not start here, or it expired; "
+                                                 "start again.")
     try:
         claims = finish(spec, _redirect_uri(request), code, Pending(pending["s"], pending["n"], pending["v"]))
     except OidcError as exc:
         log.warning("OpenID Connect sign-in refused: %s", exc)
-        return _with_cookie(request, _form(request, 502, f"The sign-in did not check out: {exc}"), data)
+        return _oidc_refused(request, data, 502, f"The sign-in did not check out: {exc}")
     email = claims.get(spec.email_claim)
     if claims.get("email_verified") is False:
-        return _with_cookie(request, _form(request, 403, f"{spec.email_claim}: the provider says {email} is "
-                                                         "not verified."), data)
+        return _oidc_refused(request, data, 403, f"{spec.email_claim}: the provider says {email} is not verified.")
     person = person_for_email(herald, str(email or ""))
     if person is None:
         log.warning("OpenID Connect sign-in for %r: no person has that email", email)
-        return _with_cookie(request, _form(request, 403, f"{spec.email_claim}: no person here has the email "
-                                                         f"address {email!r}; ask an admin to add it."), data)
+        return _oidc_refused(request, data, 403, f"{spec.email_claim}: no person here has the email address "
+                                                 f"{email!r}; ask an admin to add it.")
+    SIGNINS.labels("oidc", "ok").inc()
     return _signed_in(request, request.state.viewer, person, str(pending.get("x", "")))

@@ -141,3 +141,19 @@ def test_a_link_that_needed_a_sign_in_is_where_the_person_lands(env):
         # and never somewhere else
         form = c.get("/ui/signin?next=//evil.example/ui/")
         assert 'name="next" value="/ui/me"' in form.text
+
+
+def test_sign_ins_are_counted_by_method_and_outcome(env):
+    from service.telemetry.metrics import REGISTRY
+
+    def count(outcome: str) -> float:
+        return REGISTRY.get_sample_value("herald_console_signins_total", {"method": "code", "outcome": outcome}) or 0
+
+    settings, herald, outbox = env
+    before = {o: count(o) for o in ("ok", "wrong")}
+    with browser(settings, herald) as c:
+        asked = ask_code(c, "erin")
+        assert type_code(c, "000000" if outbox.last_code("sms") != "000000" else "111111",
+                         asked.text).status_code == 401
+        assert type_code(c, outbox.last_code("sms"), asked.text).status_code == 303
+    assert count("wrong") == before["wrong"] + 1 and count("ok") == before["ok"] + 1
