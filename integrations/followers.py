@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import redis
 
@@ -55,6 +55,18 @@ class Sink(Protocol):
         ...
 
 
+@runtime_checkable
+class HandoffSink(Sink, Protocol):
+    """A follower that is also told of each handoff created, in the order they were made
+    (``handoff``: its stored JSON form, without the note)."""
+
+    def handle_handoff(self, handoff: dict[str, Any], now: datetime) -> Step:
+        ...
+
+
+#: The field of ``keys.follow_cursor`` that holds the timeline's length (written by COMMIT).
+TIMELINE_FIELD = "#timeline"
+
 # KEYS: 1 the incident's cursors. ARGV: 1 sink, 2 new cursor. Only ever forward (a job that
 # outlived its claim must not move a newer job's cursor back). Returns the cursor now.
 _ADVANCE = """
@@ -83,20 +95,30 @@ class FollowStore:
         """Move the cursor forward to ``to`` (never back); answers the cursor."""
         return int(self._advance(keys=[keys.follow_cursor(incident_id)], args=[sink, to]))
 
-    def cursors(self, incident_ids: Sequence[str], sinks: Sequence[str]) -> list[list[int | None]]:
-        """Per incident, each sink's cursor (None: none): one round trip."""
-        if not incident_ids or not sinks:
-            return [[] for _ in incident_ids]
+    def cursors(self, incident_ids: Sequence[str], sinks: Sequence[str]) -> list[tuple[int, list[int | None]]]:
+        """Per incident, its timeline's length as its last commit left it (0: never written
+        with followers) and each sink's cursor (None: none): one round trip, no incident read."""
+        if not incident_ids:
+            return []
         with self.redis.pipeline(transaction=False) as pipe:
             for incident_id in incident_ids:
-                pipe.hmget(keys.follow_cursor(incident_id), list(sinks))
+                pipe.hmget(keys.follow_cursor(incident_id), [TIMELINE_FIELD, *sinks])
             replies = pipe.execute()
-        return [[None if v is None else int(v) for v in reply] for reply in replies]
+        return [(int(reply[0] or 0), [None if v is None else int(v) for v in reply[1:]]) for reply in replies]
 
     def resolved_since(self, since: float, limit: int = 10_000) -> list[str]:
         """Ids of the incidents resolved at or after ``since`` (epoch s): their last changes
         may still be on their way to a follower."""
         return [str(i) for i in self.redis.zrangebyscore(keys.INCIDENTS_RESOLVED, since, "+inf", start=0, num=limit)]
+
+    # -- handoffs: one sequence, one cursor per sink (``HandoffStore.create`` wakes the sinks) --
+    def handoff_cursor(self, sink: str) -> int | None:
+        """The number of the last handoff ``sink`` processed (None: it never followed handoffs)."""
+        value = self.redis.hget(keys.HANDOFFS_FOLLOW, sink)
+        return None if value is None else int(value)
+
+    def advance_handoffs(self, sink: str, to: int) -> int:
+        return int(self._advance(keys=[keys.HANDOFFS_FOLLOW], args=[sink, to]))
 
     def forget(self, incident_id: str, sink: str) -> None:
         """Drop one sink's cursor (tests: a sink that never saw the incident)."""

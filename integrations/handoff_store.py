@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import redis
@@ -61,13 +61,26 @@ class StoredHandoff:
 class HandoffStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        #: The followers told of each new handoff (``integrations.followers``), set by the runtime.
+        self.followers: tuple[str, ...] = ()
 
     def create(self, handoff: StoredHandoff) -> StoredHandoff:
-        """Store ``handoff`` under a new id (its own id is ignored) and announce it."""
-        stored = replace(handoff, id=f"h{self.redis.incr(keys.HANDOFF_SEQ)}")
+        """Store ``handoff`` under a new id (its own id is ignored) and announce it. Each
+        follower's due-index entry (``keys.due_handoffs``) is written in the same
+        MULTI/EXEC, due now unless it has one; a follower with no cursor yet starts at
+        this handoff."""
+        number = self.redis.incr(keys.HANDOFF_SEQ)
+        stored = replace(handoff, id=f"h{number}")
+        at = (stored.created_at or datetime.now(timezone.utc)).timestamp()
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.HANDOFFS, stored.id, stored.to_json())
             pipe.incr(keys.HANDOFFS_VERSION)
+            for sink in self.followers:
+                pipe.zadd(keys.DUE, {keys.due_handoffs(sink): at}, nx=True)
+                pipe.hsetnx(keys.HANDOFFS_FOLLOW, sink, number - 1)
+            if self.followers:
+                pipe.lpush(keys.DUE_WAKE, "wake")
+                pipe.ltrim(keys.DUE_WAKE, 0, 7)
             pipe.execute()
         return stored
 

@@ -39,8 +39,19 @@ def due_follow(sink: str, incident_id: str) -> str:
 
 def follow_cursor(incident_id: str) -> str:
     """hash: sink -> how many of the incident's timeline entries it has processed
-    (``integrations.followers``); removed with the incident by the retention purge."""
+    (``integrations.followers``), and "#timeline" -> the timeline's length its last commit
+    wrote (what the repair pass compares with); removed with the incident by the retention purge."""
     return f"{PREFIX}follow:{incident_id}"
+
+
+def due_handoffs(sink: str) -> str:
+    """The due-index member of one follower's handoff events: handoffs past its cursor in
+    ``HANDOFFS_FOLLOW``. Written by ``HandoffStore.create`` with the handoff."""
+    return f"handoffs:{sink}"
+
+
+#: hash: sink -> the order (number) of the last handoff it processed.
+HANDOFFS_FOLLOW = PREFIX + "follow:handoffs"
 
 
 def job_id(kind: str, *parts: object) -> str:
@@ -162,6 +173,12 @@ def integration_rate(name: str, minute: int) -> str:
     return f"{INTEGRATION_RATE_PREFIX}{name}:{minute}"
 
 
+def opsgenie_request(request_id: str) -> str:
+    """The status of one Opsgenie Alert API request (integrations/opsgenie_requests.py):
+    JSON, expiring a day after the request."""
+    return f"{PREFIX}opsgenie:request:{request_id}"
+
+
 # -- rate limits on wrong credentials (acknowledgement links, the console's login) -------------
 def failed_attempts(target: str, who: str, window: int) -> str:
     """Counter of wrong credentials tried at ``target`` ("ack", "login") by ``who``
@@ -191,6 +208,17 @@ def sla_month(month: str) -> str:
 #: The walk over ``INCIDENTS_ALL`` that finds incidents resolved before the resolved-time
 #: index existed: the creation time (epoch s) it goes on from, "done" once it saw them all.
 RESOLVED_INDEX_BACKFILL = PREFIX + "retention:indexed"
+
+
+# -- outgoing webhooks (integrations/webhooks.py) ---------------------------------------------
+def webhook_deliveries(endpoint: str) -> str:
+    """hash: event id -> its delivery record (JSON) at one endpoint; bounded with ``webhook_log``."""
+    return f"{PREFIX}webhook:{endpoint}:deliveries"
+
+
+def webhook_log(endpoint: str) -> str:
+    """zset: event id -> when it was first tried (epoch s): the newest records of an endpoint."""
+    return f"{PREFIX}webhook:{endpoint}:log"
 
 
 def notice(ref: str, person: str) -> str:

@@ -15,6 +15,7 @@ import unicodedata
 from twilio.twiml.voice_response import VoiceResponse
 
 from integrations.notifier import OutboundPage
+from routing.integration import links_of
 from routing.text import clean_text
 
 SMS_SEGMENT = 160  # septets in one GSM-7 segment
@@ -79,12 +80,24 @@ def sms_text(page: OutboundPage) -> str:
     ref = f" #{code}" if code else ""
     reply = f"reply 4 {code}" if code else "reply 4"
     tails = [f"{ref} ack: {ack} or {reply}", f"{ref} ack: {ack}"] if ack else [f"{ref} {reply} to ack"]
+    link = _first_link(page)
+    if link:  # the alert's first link (a dashboard), kept only while the text still fits one segment
+        tails = [f" {link}{tails[0]}", *tails]
     for tail in tails:
         fixed = gsm7_septets(prefix + tail)
         room = SMS_SEGMENT - (fixed if fixed is not None else SMS_SEGMENT)
         if len(summary) <= room or room >= 12:
             return prefix + _truncate(summary, room) + tail
     return prefix + _truncate(summary, 12) + tails[-1]
+
+
+def _first_link(page: OutboundPage) -> str:
+    """The first http(s) link of the alert (``routing.integration.links_of``), SMS-safe."""
+    for link in links_of(page.annotations):
+        href = clean_text(link.href).replace(" ", "%20")
+        if _link_ok(href) and gsm7_septets(href) is not None:
+            return href
+    return ""
 
 
 def voice_twiml(page: OutboundPage, gather_action_url: str) -> str:
@@ -137,16 +150,20 @@ def email_content(page: OutboundPage) -> tuple[str, str, str]:
     subject = clean_text(f"{drill}[{sev}] #{code} {title}", 250)
     summary = _multiline(page.summary)
     labels = [(clean_text(k, 100), clean_text(v, 300)) for k, v in sorted(page.labels.items())]
-    notes = [(clean_text(k, 100), _multiline(v)) for k, v in sorted(page.annotations.items())]
+    notes = [(clean_text(k, 100), _multiline(v)) for k, v in sorted(page.annotations.items()) if k != "links"]
+    alert_links = [(clean_text(link.text, 100) or "Link", clean_text(link.href)) for link in links_of(page.annotations)]
+    shown = {url for _, url in alert_links}
     links = [(name, clean_text(url)) for name, url in (
         ("Acknowledge", page.ack_url), ("Resolve", page.resolve_url),
-        ("Source", page.generator_url)) if clean_text(url)]
+        ("Source", page.generator_url)) if clean_text(url) and clean_text(url) not in shown]
 
     text_parts = [f"{'THIS IS A DRILL. ' if page.drill else ''}{sev} incident #{code}: {title}", "", summary, ""]
     if labels:
         text_parts += ["Labels:"] + [f"  {k}={v}" for k, v in labels] + [""]
     if notes:
         text_parts += ["Annotations:"] + [f"  {k}: " + v.replace("\n", "\n    ") for k, v in notes] + [""]
+    if alert_links:
+        text_parts += ["Links:"] + [f"  {name}: {url}" for name, url in alert_links] + [""]
     text_parts += [f"{name}: {url}" for name, url in links]
     text_parts += ["", f"Or reply to the SMS page with: 4 {code} (ack) / 6 {code} (resolve)"]
     text = "\n".join(text_parts).strip() + "\n"
@@ -154,6 +171,9 @@ def email_content(page: OutboundPage) -> tuple[str, str, str]:
     e = html.escape
     rows = "".join(f"<tr><th align='left'>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in labels)
     note_rows = "".join(f"<dt><b>{e(k)}</b></dt><dd style='white-space:pre-wrap'>{e(v)}</dd>" for k, v in notes)
+    alert_link_rows = "".join(
+        f"<li><a href=\"{e(url)}\">{e(name)}</a></li>" if _link_ok(url) else f"<li>{e(name)}: {e(url)}</li>"
+        for name, url in alert_links)
     link_html = " | ".join(
         f"<a href=\"{e(url)}\">{e(name)}</a>" if _link_ok(url) else f"{e(name)}: {e(url)}"
         for name, url in links)
@@ -164,6 +184,7 @@ def email_content(page: OutboundPage) -> tuple[str, str, str]:
         + f"<p style='white-space:pre-wrap'>{e(summary)}</p>"
         + (f"<table>{rows}</table>" if rows else "")
         + (f"<dl>{note_rows}</dl>" if note_rows else "")
+        + (f"<ul>{alert_link_rows}</ul>" if alert_link_rows else "")
         + f"<p>{link_html}</p></body></html>"
     )
     return subject, text, html_body

@@ -127,11 +127,11 @@ def commit_call(decision: Decision, previous: Incident | None, *, guard: str = "
     before = len(previous.timeline) if same and previous is not None else 0
     grew = incident.timeline[before:] if follow else []
     if grew:
-        args += [len(follow), min(e.at for e in grew).timestamp(), before]
+        args += [len(follow), min(e.at for e in grew).timestamp(), before, len(incident.timeline)]
         for sink in follow:
             args += [keys.due_follow(sink, incident.id), sink]
     else:
-        args += [0, "", 0]
+        args += [0, "", 0, 0]
     for name, amount in counts:
         args += [name, amount]
     args.append(len(decision.archive))

@@ -33,7 +33,9 @@ from integrations import keys
 #       13 number of followers to wake (0: the timeline did not grow, or none is configured; a
 #       follower whose entry is in the index keeps its time: due already, or a sink backing off),
 #       14 when their entries are due (epoch s), 15 the timeline's length before this write (a
-#       follower with no cursor yet starts there), then (due-index member, sink) per follower,
+#       follower with no cursor yet starts there), 16 its length after (kept beside the cursors,
+#       field "#timeline": the repair pass compares without reading incidents), then
+#       (due-index member, sink) per follower,
 #       then (field, amount)
 #       metric pairs, then the number of alert-hash pairs and (fingerprint, alert JSON or ""
 #       to remove) pairs, then (member, score or "" to remove) per page.
@@ -78,9 +80,10 @@ end
 if ARGV[12] == '' then redis.call('ZREM', KEYS[10], id) else redis.call('ZADD', KEYS[10], ARGV[12], id) end
 local followers = tonumber(ARGV[13])
 local last_page_key = #KEYS
-local i = 16
+local i = 17
 if followers > 0 then
   last_page_key = #KEYS - 1
+  redis.call('HSET', KEYS[#KEYS], '#timeline', ARGV[16])
   local woke = false
   for _ = 1, followers do  -- each follower's entry, due now unless it has one (due, or a sink's retry time)
     if redis.call('ZADD', KEYS[6], 'NX', ARGV[14], ARGV[i]) == 1 then woke = true end

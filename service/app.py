@@ -21,7 +21,11 @@ from service.api import schedules as api_schedules
 from service.api import drills as api_drills
 from service.api import heartbeats as api_heartbeats
 from service.api import reports as api_reports
+from service.api import webhooks as api_webhooks
 from service.api import integrations as api_integrations
+from service.api import opsgenie as api_opsgenie
+from service.api import grafana as api_grafana
+from service.api import generic as api_generic
 from service.web import sessions_api as api_sessions
 from service import web  # the web console: /ui and /static
 from service.api.docs import create_docs_app
@@ -80,6 +84,10 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
     for module in (api_schedules, api_feeds, api_oncall, api_handoffs):  # schedules, on call, handoffs
         app.include_router(module.router)
     app.include_router(api_integrations.router)  # integrations and their keys; each source's route is its own
+    app.include_router(api_opsgenie.router)  # Opsgenie's Alert API and heartbeat pings (/v2/alerts, /v2/heartbeats)
+    app.include_router(api_grafana.router)  # Grafana Alerting's webhook contact point
+    app.include_router(api_generic.router)  # generic JSON integrations (JMESPath mappings)
     for module in (api_heartbeats, api_drills, api_reports, api_sessions, web, metrics):  # ..., console sessions, UI
         app.include_router(module.router)
+    app.include_router(api_webhooks.router)  # outgoing webhooks' delivery log
     return app

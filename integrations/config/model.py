@@ -1,4 +1,4 @@
-"""The YAML configuration file: people, schedules, policies, routes, severity.
+"""The YAML configuration file: people, schedules, policies, routes, severity, webhooks.
 
 Validated at start-up; every error names the file, the field and what is wrong, e.g.
 ``herald.yaml: schedules.primary.timezone: unknown time zone 'Europe/Berln' (...)``.
@@ -22,6 +22,7 @@ from jmespath.exceptions import JMESPathError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from routing.errors import Invalid
+from routing.generic_json import MappingError, event_of
 from routing.integration import DEFAULT_RATE_PER_MINUTE, KINDS, Integration
 from routing.matchers import MatcherError, validated
 from routing.policy import DEFAULT_CHANNELS, DEFAULT_ESCALATE_AFTER, Policy, Tier
@@ -33,6 +34,7 @@ from schedules.timezones import zone_from_name
 from integrations.config.values import parse_duration
 from integrations.config.paths import NAME, field_path, labels, message
 from integrations.config.policy_sections import BusinessHoursSpec, RuleSpec, WatchdogSpec, build_rules
+from integrations.config.webhooks import WebhookEndpoint, WebhookSpec, build_endpoints
 from integrations.config.signin_section import Role, SigninSpec, check_signin
 
 CHANNEL_NAMES = ("voice", "sms", "email", "console")
@@ -261,6 +263,7 @@ class FileSpec(_Strict):
     route: RouteSpec
     severity: SeveritySpec = Field(default_factory=SeveritySpec)
     watchdog: WatchdogSpec | None = None
+    webhooks: list[WebhookSpec] = Field(default_factory=list)
     integrations: list[IntegrationSpec] = Field(default_factory=list)
     roles: dict[str, Role] = Field(default_factory=dict)  # person id -> console role (signin_section.py)
     signin: SigninSpec = Field(default_factory=SigninSpec)
@@ -275,6 +278,7 @@ class HeraldConfig:
     route: Route
     severity: SeverityMapping
     watchdog: WatchdogSpec | None = None
+    webhooks: tuple[WebhookEndpoint, ...] = ()
     integrations: dict[str, Integration] = field(default_factory=dict)
     #: The digests of the keys the file gives (``key_env``, ``key_sha256``) -> integration name.
     integration_keys: dict[str, str] = field(default_factory=dict)
@@ -376,14 +380,15 @@ def _build(path: Path, spec: FileSpec) -> HeraldConfig:
     return HeraldConfig(path=path, people=people, schedules=schedules, policies=policies,
                         route=route, severity=severity, watchdog=spec.watchdog,
                         integrations=integrations, integration_keys=integration_keys,
-                        roles=dict(spec.roles), signin=spec.signin)
+                        roles=dict(spec.roles), signin=spec.signin, webhooks=build_endpoints(spec.webhooks))
 
 
 def _check_sample(where: str, spec: IntegrationSpec) -> None:
-    """The mapping must read the file's sample body: its title at least."""
-    title = jmespath.search(spec.mapping["title"], spec.sample)
-    if title is None or title == "" or isinstance(title, (dict, list)):
-        raise ValueError(f"{where}.sample: the mapping's title ({spec.mapping['title']}) finds no text in it")
+    """The mapping must read the file's sample body as the route would (``routing.generic_json``)."""
+    try:
+        event_of(spec.build(), spec.sample)
+    except MappingError as exc:
+        raise ValueError(f"{where}.sample: {exc}") from None
 
 
 def _integrations(specs: list[IntegrationSpec], policies: dict[str, Policy]

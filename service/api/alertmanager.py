@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
 from routing.alertmanager import AlertIn, WebhookPayload
+from routing.grafana import is_grafana_body
 from routing.grouping import body_digest
 from service.engine import heartbeats
 from service.telemetry import metrics
@@ -59,11 +60,24 @@ def _explain(exc: ValidationError, at: tuple[str | int, ...] = ()) -> str:
     return f"not an Alertmanager webhook payload: {where}: {first['msg']}{more}"
 
 
+GRAFANA_HINT = ("this is Grafana Alerting's webhook (version \"1\"), not Alertmanager's: post it to "
+                "/api/v1/grafana with the key of a kind: grafana integration (docs/grafana.md)")
+
+
+def _refusal(exc: ValidationError, data: object) -> HTTPException:
+    """The 400 for a body that is not Alertmanager's; Grafana's is told where to go."""
+    return HTTPException(400, GRAFANA_HINT if is_grafana_body(data) else _explain(exc))
+
+
 def _parse(body: bytes) -> WebhookPayload:
     try:
         return WebhookPayload.model_validate_json(body)
     except ValidationError as exc:
-        raise HTTPException(400, _explain(exc)) from None
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            data = None
+        raise _refusal(exc, data) from None
 
 
 async def parse_in_steps(body: bytes) -> WebhookPayload:
@@ -84,7 +98,7 @@ async def parse_in_steps(body: bytes) -> WebhookPayload:
     try:
         envelope = WebhookPayload.model_validate({**data, "alerts": alerts[:1]})
     except ValidationError as exc:
-        raise HTTPException(400, _explain(exc)) from None
+        raise _refusal(exc, data) from None
     parsed: list[AlertIn] = []
     for start in range(0, len(alerts), STEP_ALERTS):
         await asyncio.sleep(0)

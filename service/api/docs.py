@@ -7,9 +7,11 @@ stay blank. ``fastapi-offline`` ships both in its package; they are served from
 so Swagger UI's *Authorize* button takes a token and *Try it out* sends it:
 
 - ``apiToken``: ``Authorization: Bearer <HERALD_API_TOKEN or a HERALD_API_TOKENS token>``
-  — every route under ``/api/v1`` but the two below;
+  — every route under ``/api/v1`` but those below;
 - ``alertmanagerToken`` / ``alertmanagerBasic``: Alertmanager's own credential, for
   ``POST /api/v1/alertmanager`` only;
+- ``integrationKey`` / ``integrationBasic``: an integration's key, for Grafana's webhook
+  (``POST /api/v1/grafana``, bearer or basic) and a generic integration's events (bearer);
 - the calendar feeds (``….ics``) take an API token or their ``?token=`` feed token.
 
 Everything else (health, metrics, ack links, provider webhooks) declares none: it is
@@ -25,6 +27,8 @@ from fastapi import FastAPI
 
 API_PREFIX = "/api/v1/"
 ALERTMANAGER_PATH = "/api/v1/alertmanager"
+GRAFANA_PATH = "/api/v1/grafana"
+GENERIC_EVENTS_PATH = "/api/v1/integrations/{name}/events"
 DOCS_ASSETS = "/static-offline-docs"
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
@@ -36,6 +40,12 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "alertmanagerBasic": {"type": "http", "scheme": "basic",
                           "description": "Basic auth as Alertmanager may send it: user HERALD_ALERTMANAGER_USERNAME, "
                                          "password HERALD_ALERTMANAGER_TOKEN."},
+    "integrationKey": {"type": "http", "scheme": "bearer",
+                       "description": "An integration's key (docs/integrations.md): a grafana integration's "
+                                      "for /api/v1/grafana, the generic integration's own for its events."},
+    "integrationBasic": {"type": "http", "scheme": "basic",
+                         "description": "Basic auth as Grafana's webhook contact point may send it: any user, "
+                                        "the grafana integration's key as the password."},
 }
 
 
@@ -43,6 +53,10 @@ def security_for(path: str) -> list[dict[str, list[str]]] | None:
     """The OpenAPI ``security`` of the operations on ``path`` (None: none needed)."""
     if path == ALERTMANAGER_PATH:
         return [{"alertmanagerToken": []}, {"alertmanagerBasic": []}]
+    if path == GRAFANA_PATH:
+        return [{"integrationKey": []}, {"integrationBasic": []}]
+    if path == GENERIC_EVENTS_PATH:
+        return [{"integrationKey": []}]
     if path.startswith(API_PREFIX) and path.endswith(".ics"):
         return [{"apiToken": []}, {}]  # or no token here: the feed token in ?token=
     if path.startswith(API_PREFIX):

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from integrations.config.model import IntegrationSpec
 from integrations.integration_store import KeyInfo
+from routing.generic_json import MappingError, event_of
 from routing.errors import Conflict, Invalid, NotFound
 from routing.integration import Integration
 from service.api.auth import Caller, require_scope
@@ -103,6 +104,11 @@ def put_integration(name: str, body: IntegrationBody, request: Request,
         raise Invalid(sentence(exc.errors(), within=("body",))) from None
     if spec.policy is not None and spec.policy not in herald.config.policies:
         raise Invalid(f"policy: no policy named {spec.policy!r}", field="policy")
+    if spec.sample is not None:  # read as the route would read it (routing.generic_json), as the file's is
+        try:
+            event_of(spec.build(), spec.sample)
+        except MappingError as exc:
+            raise Invalid(f"sample: {exc}", field="sample") from None
     created = herald.integrations.put(name, definition)
     out = _out(request, _found(request, name))
     if created:

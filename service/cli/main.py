@@ -90,11 +90,35 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for status in book.status.values():
         state = f"error: {status.error}" if status.error else f"{status.shifts} shifts"
         print(f"schedule {status.schedule}: {state}")
+    for line in generic_previews(config):
+        print(line)
     print(f"{path}: {len(config.people)} people, {len(config.schedules)} schedules, "
           f"{len(config.policies)} policies" + (" — calendars failed" if failed else " — OK"))
     if args.routes:
         print(route_tree(config.route))
     return 1 if failed else 0
+
+
+def generic_previews(config) -> list[str]:
+    """Each generic integration's mapping evaluated against its ``sample``, as the route
+    would read that body (the loader already refused a sample the mapping cannot read)."""
+    import json
+
+    from routing.generic_json import event_of, preview
+    from routing.integration import policies_of_event
+
+    lines = []
+    for integration in config.integrations.values():
+        if integration.kind != "generic":
+            continue
+        if integration.sample is None:
+            lines.append(f"integration {integration.name} (generic): no sample to evaluate its mapping against")
+            continue
+        event = event_of(integration, integration.sample)
+        shown = {**preview(event), "policies": list(policies_of_event(integration, event, config.route))}
+        lines.append(f"integration {integration.name} (generic): its mapping over its sample gives")
+        lines += ["  " + line for line in json.dumps(shown, indent=2, ensure_ascii=False).splitlines()]
+    return lines
 
 
 def route_tree(route) -> str:

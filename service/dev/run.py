@@ -13,8 +13,10 @@ instance's own dry run, so it is whoever is on call now).
 """
 from __future__ import annotations
 
+import base64
 import errno
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -56,6 +58,30 @@ def simulator_env(sim_url: str, key_file: Path) -> dict[str, str]:
         "HERALD_SENDGRID_FROM": "herald@example.com", "HERALD_SENDGRID_API_BASE": sim_url,
         "HERALD_SENDGRID_WEBHOOK_PUBLIC_KEY": public,
     }
+
+
+#: The outgoing webhook endpoint ``herald dev`` adds: the simulator's receiver, its secret here.
+DEV_WEBHOOK = "dev-inbox"
+DEV_WEBHOOK_SECRET_ENV = "HERALD_WEBHOOK_DEV_SECRET"
+
+
+def dev_config(source: Path, state_dir: Path, sim_url: str) -> Path:
+    """The example configuration plus one outgoing webhook endpoint, the simulator's
+    receiver (``/_sim/webhooks``, whose port is only known now), written to
+    ``state_dir/herald-dev.yaml``; calendar paths are made absolute so they still resolve."""
+    import yaml
+
+    data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    for schedule in data.get("schedules") or []:
+        if schedule.get("calendar"):
+            schedule["calendar"] = str((source.parent / schedule["calendar"]).resolve())
+    data["webhooks"] = [*(data.get("webhooks") or []), {
+        "name": DEV_WEBHOOK, "url": f"{sim_url}/_sim/webhooks", "secret_env": DEV_WEBHOOK_SECRET_ENV,
+        "timeout": "5s"}]
+    target = state_dir / "herald-dev.yaml"
+    target.write_text(f"# Written by herald dev from {source}: that file, plus an outgoing webhook to the simulator.\n"
+                      + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return target
 
 
 # -- the port -----------------------------------------------------------------------------------
@@ -170,6 +196,8 @@ def paste_line(env: dict[str, str], dev_set: set[str]) -> str:
     for name in ("HERALD_ALERTMANAGER_TOKEN", "HERALD_API_TOKEN"):
         if name in dev_set:
             values[name] = env[name]
+    if DEV_WEBHOOK_SECRET_ENV in env and "HERALD_CONFIG" in dev_set:  # the generated file names it
+        values[DEV_WEBHOOK_SECRET_ENV] = env[DEV_WEBHOOK_SECRET_ENV]
     words = [f"{k}={shlex.quote(v)}" for k, v in values.items()]
     scripts = Path(sys.executable).parent  # the virtualenv's bin/ (not resolved: that is the system's)
     on_path = shutil.which("herald") == str(scripts / "herald")
@@ -233,6 +261,9 @@ def run_dev(port: int = 8080, state_dir: Path = Path(".herald")) -> int:
             sim_url = f"http://{HOST}:{sim_port}"
             key_file = state_dir / "simulator-sendgrid-key.pem"
             env.update(simulator_env(sim_url, key_file))
+            if "HERALD_CONFIG" in dev_set:  # the example file: show outgoing webhooks in the dev inbox too
+                env["HERALD_CONFIG"] = str(dev_config(Path(env["HERALD_CONFIG"]), state_dir, sim_url))
+                env[DEV_WEBHOOK_SECRET_ENV] = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
             children["provider simulator"] = subprocess.Popen(
                 [*herald, "sim", "--port", str(sim_port), "--herald-url", url, "--sendgrid-key-file", str(key_file)],
                 env=env)

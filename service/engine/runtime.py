@@ -17,7 +17,7 @@ from integrations.calendars import CalendarBook
 from integrations.console_sessions import ConsoleSessions
 from integrations.drill_store import DrillStore
 from integrations.feed_tokens import FeedTokens
-from integrations.followers import FollowStore, Sink
+from integrations.followers import FollowStore, HandoffSink, Sink
 from integrations.handoff_store import HandoffStore
 from integrations.heartbeat_store import HeartbeatStore
 from integrations.integration_store import IntegrationStore
@@ -30,6 +30,7 @@ from integrations.people_store import PeopleStore
 from integrations.report_store import ReportStore
 from integrations.retention_store import RetentionStore
 from integrations.status_store import StatusStore
+from integrations.webhooks import WebhookLog, WebhookSink
 from integrations.store import Store
 from routing.decide import Decision, decide
 from routing.incident import Command, Escalate, EscalateNow, Hold, Incident, Reassign, Release, Reroute
@@ -72,6 +73,7 @@ class Herald:
     due: DueIndex
     integrations: IntegrationStore
     follow: FollowStore
+    webhooks: WebhookLog
     #: People's contact details, verification state and rules (service/engine/people.py).
     people: PeopleStore
     notifiers: dict[str, Notifier] = field(default_factory=dict)
@@ -100,13 +102,15 @@ class Herald:
                      retention=RetentionStore(client), drills=DrillStore(client), notices=NoticeStore(client),
                      reports=ReportStore(client), status=StatusStore(client), attempts=AttemptStore(client),
                      due=DueIndex(client), integrations=IntegrationStore(client), follow=FollowStore(client),
-                     people=PeopleStore(client))
+                     people=PeopleStore(client), webhooks=WebhookLog(client))
         herald.calendars.refresh(herald.clock(), force=True)
         if notifiers is None:
             from service.engine.channels import build_notifiers
 
             notifiers = build_notifiers(settings)
         herald.notifiers = notifiers
+        for endpoint in config.webhooks:  # outgoing webhooks follow every incident change
+            herald.add_follower(WebhookSink(endpoint, herald.webhooks, settings.public_url))
         return herald
 
     def add_follower(self, sink: Sink) -> None:
@@ -114,10 +118,16 @@ class Herald:
         each commit that grows a timeline puts the sink's entry in the due index with it."""
         self.followers[sink.name] = sink
         self.store.followers = tuple(self.followers)
+        self.handoffs.followers = tuple(name for name, s in self.followers.items() if isinstance(s, HandoffSink))
 
     def close(self) -> None:
-        """Stop the calendar refresher thread; the object still answers on demand afterwards."""
+        """Stop the calendar refresher thread and close the followers' HTTP connections; the
+        object still answers on demand afterwards (a follower then fails and is retried)."""
         self.calendars.close()
+        for sink in self.followers.values():
+            closing = getattr(sink, "close", None)
+            if callable(closing):
+                closing()
 
     # -- the one way to change an incident -------------------------------------------------
     def act(self, incident_id: str, command: Command) -> Decision:

@@ -28,7 +28,7 @@ from integrations.store_scripts import READ_GROUP
 from routing.decide import Decision, decide
 from routing.incident import Acknowledge
 from routing.integration import Integration, SourceEvent, event_group
-from service.engine.ingest_flow import Request, Script, group_flow, ref
+from service.engine.ingest_flow import Request, Script, group_flow, ref, unchanged
 from service.engine.runtime import Herald
 
 Refusal = Literal["", "unknown key", "other kind", "over rate"]
@@ -82,14 +82,25 @@ def open_incidents_flow(herald: Herald, integration: Integration, dedup_key: str
     return [name for name, _ in chosen], GroupRead(versions=read.versions, incidents=[s for _, s in chosen])
 
 
-def event_flow(herald: Herald, integration: Integration, event: SourceEvent
+def event_flow(herald: Herald, integration: Integration, event: SourceEvent, digest: str | None = None
                ) -> Generator[Request, Any, list[dict[str, Any]]]:
     """Apply ``event``; answer ``{id, status, changed}`` per incident it touched (none for
-    an acknowledge or resolve of a key with no open incident)."""
+    an acknowledge or resolve of a key with no open incident). ``digest`` (a trigger's,
+    optional): of the request as received (``routing.grouping.body_digest`` over the
+    integration and the body); a trigger equal to the last one applied to its open
+    incidents is then answered unchanged in one round trip, as a webhook re-send is."""
     now = herald.clock()
     if event.action == "trigger":
         group = event_group(integration, event, herald.config.route, now)
-        decisions = yield from group_flow(herald, group, now=now)
+        read = None
+        if digest:
+            group = replace(group, digest=digest)
+            keys_, args = group_read_call(group.receiver, group.group_key, list(group.policies), digest, True)
+            reply = yield Script(READ_GROUP, keys_, list(args))
+            read = parse_group_read(reply, len(group.policies))
+            if reply[0] == "same":
+                return unchanged(read)
+        decisions = yield from group_flow(herald, group, read=read, now=now)
         return [ref(d) for d in decisions if d.incident is not None]
     policies, read = yield from open_incidents_flow(herald, integration, event.dedup_key)
     if not policies:

@@ -132,10 +132,14 @@ def redact_contacts(contacts: Iterable[str]) -> None:
 
 def redact_config(config: Any) -> None:
     """What the configuration makes secret in a log line: every person's phone number and
-    email address, and every schedule's calendar URL."""
+    email address, every schedule's calendar URL, every outgoing webhook's URL (it may
+    carry a token) and signing secret."""
     people = getattr(config, "people", {}).values()
     redact_contacts([c for p in people for c in (getattr(p, "phone", None), getattr(p, "email", None)) if c])
     redact_urls([s.url for s in getattr(config, "schedules", {}).values() if getattr(s, "url", None)])
+    hooks = getattr(config, "webhooks", ())
+    redact_urls([h.url for h in hooks])
+    _SENSITIVE.add({value: REDACTED for h in hooks for value in (h.secret, h.secret.removeprefix("whsec_"))})
 
 
 class ContextFilter(logging.Filter):

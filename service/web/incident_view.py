@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from routing.incident import Incident, TimelineEntry
+from routing.integration import links_of
 from schedules.model import Person
 from service.web.render import safe_link
 
@@ -106,8 +107,17 @@ def describe(entry: TimelineEntry, people: Mapping[str, Person]) -> Line:
 
 
 def links(incident: Incident) -> list[tuple[str, str]]:
-    """(label, url) for every http(s) link: generator URLs and *_url / link annotations."""
+    """(label, url) for every http(s) link: the alerts' own links (the ``links`` annotation
+    an integration writes: Grafana's dashboard, panel, silence …), generator URLs and
+    *_url / link annotations; each URL once."""
     found: dict[str, str] = {}
+    many = len(incident.alerts) > 1
+    for alert in incident.alerts.values():
+        name = alert.labels.get("alertname", "")
+        for link in links_of(alert.annotations):
+            if url := safe_link(link.href):
+                text = link.text or "link"
+                found.setdefault(url, f"{name}: {text}" if many and name else text)
     for alert in incident.alerts.values():
         if url := safe_link(alert.generator_url):
             found.setdefault(url, f"{alert.labels.get('alertname', 'alert')} in Prometheus")

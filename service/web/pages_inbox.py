@@ -1,6 +1,6 @@
 """``GET /ui/inbox`` (dev mode only: ``HERALD_TWILIO_API_BASE`` points at the provider
-simulator on loopback): what each person received, with buttons that answer as that
-person would — an SMS reply (``4|6|8 <code>``: ack, resolve, escalate) through the
+simulator on loopback): what each person received (and the outgoing webhooks the
+simulator's receiver verified), with buttons that answer as that person would — an SMS reply (``4|6|8 <code>``: ack, resolve, escalate) through the
 simulator's ``POST /_sim/reply``, or a keypress on a call through ``POST /_sim/press``."""
 from __future__ import annotations
 
@@ -73,7 +73,29 @@ async def inbox_page(request: Request, _viewer: Viewer = Depends(logged_in)) -> 
         return page(request, "inbox.html", code=502, boxes=[], actions=ACTIONS,
                     error=f"The simulator at {base} did not answer: {type(exc).__name__}")
     herald = request.app.state.herald
-    return page(request, "inbox.html", boxes=inboxes(herald, messages), actions=ACTIONS, flash=flash(request))
+    hooks = await _webhooks(base)
+    return page(request, "inbox.html", boxes=inboxes(herald, messages), actions=ACTIONS, flash=flash(request),
+                webhooks=hooks)
+
+
+async def _webhooks(base: str) -> list[dict[str, Any]]:
+    """The outgoing webhooks the simulator's receiver got, newest first (none if it cannot say)."""
+    try:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            answer = await client.get(f"{base}/_sim/webhooks")
+            answer.raise_for_status()
+            found = answer.json()
+    except (httpx.HTTPError, ValueError):
+        return []
+    out = []
+    for entry in reversed(found[-100:] if isinstance(found, list) else []):
+        event = entry.get("event") if isinstance(entry.get("event"), dict) else {}
+        incident = (event.get("data") or {}).get("incident") or {}
+        out.append({"when": datetime.fromtimestamp(float(entry.get("time", 0)), timezone.utc),
+                    "id": str(entry.get("id", "")), "type": str(entry.get("type", "")),
+                    "verified": bool(entry.get("verified")), "error": str(entry.get("error", "")),
+                    "incident": str(incident.get("id", "")), "title": str(incident.get("title", ""))})
+    return out
 
 
 async def _post(base: str, path: str, payload: dict[str, str]) -> None:

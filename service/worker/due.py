@@ -5,7 +5,9 @@ Everything that becomes due is an entry of one sorted set in Redis (``keys.DUE``
 due: an incident's entry by the incident commit (its next escalation, its pending pages,
 an ack timeout or snooze running out, a hold ending), a periodic task's entry by the task
 itself when it has run (retention purge, heartbeat deadlines, shift-start digests), a
-crashed job's retry by its failure callback.
+crashed job's retry by its failure callback, a follower's (an outgoing webhook's) by the
+incident commit or the handoff write that gives it something to follow
+(``service.engine.followers``; run beside the RQ loop, ``run_beside``).
 
 Each worker runs ``clock_forever`` in a thread: it claims the entries that are due (an
 atomic claim under a lease: two loops never hand out the same entry) and hands each to
@@ -22,10 +24,10 @@ own clock; a job that starts early (clock skew between hosts) waits up to
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import redis
@@ -156,6 +158,12 @@ def run(herald: Herald, member: str, index: DueIndex | None = None) -> int:
         except Exception:  # e.g. Redis away mid-run: the sink is handed the entry again later
             index.arm(member, (herald.clock() + followers.FAILED_RETRY).timestamp())
             raise
+    if kind == "handoffs":
+        try:
+            return followers.run_handoffs(herald, name)
+        except Exception:
+            index.arm(member, (herald.clock() + followers.FAILED_RETRY).timestamp())
+            raise
     log.warning("due index: unknown entry %r dropped", member)
     return 0
 
@@ -204,8 +212,25 @@ def run_claimed(herald: Herald, member: str, index: DueIndex | None = None) -> i
 
 #: Threads per follower sink that run its entries beside the RQ loop (``run_beside``).
 FOLLOW_THREADS = 2
-_follow_pools: dict[str, ThreadPoolExecutor] = {}
-_follow_pools_lock = threading.Lock()
+
+
+class _Lane:
+    """A sink's own threads (daemons: a stopping worker does not wait for a hung endpoint;
+    the claims they held run out and the repair pass offers them again)."""
+
+    def __init__(self, sink: str) -> None:
+        self.jobs: queue.SimpleQueue[tuple[Herald, str, DueIndex | None]] = queue.SimpleQueue()
+        for n in range(FOLLOW_THREADS):
+            threading.Thread(target=self._work, name=f"herald-follow-{sink}-{n}", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            herald, member, index = self.jobs.get()
+            _run_logged(herald, member, index)
+
+
+_follow_lanes: dict[str, _Lane] = {}
+_follow_lanes_lock = threading.Lock()
 
 
 def _run_logged(herald: Herald, member: str, index: DueIndex | None) -> None:
@@ -216,17 +241,19 @@ def _run_logged(herald: Herald, member: str, index: DueIndex | None) -> None:
 
 
 def run_beside(herald: Herald, member: str, index: DueIndex | None = None) -> None:
-    """The RQ job's body for a follower's entry (``follow:<sink>:<incident>``): handed to
-    that sink's own small thread pool, so the RQ loop goes straight on to the next job — a
+    """The RQ job's body for a follower's entry (``follow:<sink>:<incident>``,
+    ``handoffs:<sink>``): handed to
+    that sink's own few threads, so the RQ loop goes straight on to the next job — a
     page is never queued behind a webhook's timeout, and one sink's backlog never holds up
     another's. The claim stays held (and renewed) until the entry ran there; a worker that
     dies meanwhile frees it with its lease, and the repair pass offers it again."""
-    sink, _ = followers.parse_member(member.partition(":")[2])
-    with _follow_pools_lock:
-        pool = _follow_pools.get(sink)
-        if pool is None:
-            pool = _follow_pools[sink] = ThreadPoolExecutor(FOLLOW_THREADS, thread_name_prefix="herald-follow")
-    pool.submit(_run_logged, herald, member, index)
+    kind, _, rest = member.partition(":")
+    sink = rest if kind == "handoffs" else followers.parse_member(rest)[0]
+    with _follow_lanes_lock:
+        lane = _follow_lanes.get(sink)
+        if lane is None:
+            lane = _follow_lanes[sink] = _Lane(sink)
+    lane.jobs.put((herald, member, index))
 
 
 # -- handing out what is due ------------------------------------------------------------------
@@ -296,7 +323,7 @@ def repair(herald: Herald, index: DueIndex | None = None) -> int:
     entries += followers.missing_entries(herald, present, now)  # a follower behind its incident's timeline
     added = index.add_missing(entries)
     for member in added:
-        if member.startswith(("incident:", "follow:")):
+        if member.startswith(("incident:", "follow:", "handoffs:")):
             log.warning("repair: %s had work due and no entry in the due index; added", member)
     return len(restored) + len(added)
 

@@ -8,11 +8,14 @@ from service.engine.runtime import Herald
 from service.settings import Settings
 
 _herald: Herald | None = None
+#: Followers' entries run beside the RQ loop (a long-running worker); a ``--burst`` worker
+#: runs them in the job itself, or it would exit with their deliveries half done.
+_beside = True
 
 
-def set_context(herald: Herald) -> None:
-    global _herald
-    _herald = herald
+def set_context(herald: Herald, *, beside: bool = True) -> None:
+    global _herald, _beside
+    _herald, _beside = herald, beside
 
 
 def context() -> Herald:
@@ -25,7 +28,7 @@ def context() -> Herald:
 def due(member: str) -> int:
     """Run one claimed entry of the due index (an incident's due work, a periodic task; a
     follower's entry runs beside the RQ loop, in its sink's own threads)."""
-    if member.startswith("follow:"):
+    if _beside and member.startswith(("follow:", "handoffs:")):
         run_beside(context(), member)
         return 0
     return run_claimed(context(), member)

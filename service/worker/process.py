@@ -37,7 +37,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     metrics.observe(redis_url=settings.redis_url, export=False, calendars=herald.calendars)
     if settings.worker_metrics_port is not None:
         metrics.start_worker_metrics_server(settings.worker_metrics_port, settings.worker_metrics_addr)
-    jobs.set_context(herald)
+    jobs.set_context(herald, beside=not burst)
     # Jobs run in this process, not a forked child per job: a fork, a fresh Redis and
     # provider connection per job cost 100-300 ms each (bench/), far more than the work.
     # A provider call is bounded by HERALD_PROVIDER_TIMEOUT; a worker that dies mid-job

@@ -60,6 +60,8 @@ BASE: dict[str, Any] = {
     ]},
     "severity": {"label": "severity", "map": {"critical": "P1"}, "priority_label": "priority", "default": "P2"},
     "watchdog": {"matchers": ['alertname="Watchdog"'], "timeout": "5m", "severity": "P1"},
+    "webhooks": [{"name": "ops", "url": "http://127.0.0.1:9/hook", "events": ["incident.opened"],
+                  "secret_env": "HERALD_TEST_WEBHOOK_SECRET", "timeout": "5s"}],
     "integrations": [
         {"name": "ci", "kind": "generic", "policy": "default", "labels": {"team": "ci"}, "severity": {"high": "P1"},
          "default_severity": "P2", "rate_per_minute": 60, "key_sha256": "0" * 64,
@@ -76,6 +78,14 @@ POLICY = ("policies", 0)
 L1, ENGINEERING = (*POLICY, "tiers", 0), (*POLICY, "tiers", 2)
 RULE, HOURS = (*POLICY, "severities", "P1"), (*POLICY, "business_hours")
 CHILD = ("route", "routes", 0)
+HOOK = ("webhooks", 0)
+
+
+@pytest.fixture(autouse=True)
+def webhook_secret(monkeypatch):
+    """The signing secret BASE's webhook names (a missing one is its wrong value)."""
+    monkeypatch.setenv("HERALD_TEST_WEBHOOK_SECRET", "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY")
+    monkeypatch.delenv("HERALD_TEST_UNSET_SECRET", raising=False)
 CI, PD = ("integrations", 0), ("integrations", 1)
 os.environ.setdefault("HERALD_TEST_FIELDS_KEY", "pd-key-for-the-field-tests")
 os.environ.setdefault("HERALD_TEST_FIELDS_OIDC_SECRET", "oidc-secret-for-the-field-tests")
@@ -140,6 +150,12 @@ WRONG: dict[str, tuple[tuple[Any, ...], Any, str]] = {
     "WatchdogSpec.matchers": (("watchdog", "matchers"), ["Watchdog"], "watchdog.matchers"),
     "WatchdogSpec.timeout": (("watchdog", "timeout"), "soon", "watchdog.timeout"),
     "WatchdogSpec.severity": (("watchdog", "severity"), "P9", "watchdog.severity"),
+    "FileSpec.webhooks": (("webhooks",), "ops", "webhooks"),
+    "WebhookSpec.name": ((*HOOK, "name"), "ops hook", "webhooks.0.name"),
+    "WebhookSpec.url": ((*HOOK, "url"), "ftp://127.0.0.1/hook", "webhooks.ops.url"),
+    "WebhookSpec.events": ((*HOOK, "events"), ["incident.exploded"], "webhooks.ops.events"),
+    "WebhookSpec.secret_env": ((*HOOK, "secret_env"), "HERALD_TEST_UNSET_SECRET", "webhooks.ops.secret_env"),
+    "WebhookSpec.timeout": ((*HOOK, "timeout"), "1h", "webhooks.ops.timeout"),
     "FileSpec.integrations": (("integrations",), "ci", "integrations"),
     "IntegrationSpec.name": ((*CI, "name"), ["ci"], "integrations.0.name"),
     "IntegrationSpec.kind": ((*CI, "kind"), "nagios", "integrations.ci.kind"),

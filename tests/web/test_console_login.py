@@ -15,7 +15,7 @@ from service.web.session import COOKIE
 from tests.herald_env import API_TOKEN
 from tests.web.conftest import READ_TOKEN, csrf_of, fire, login
 
-PAGES = ("/ui/", "/ui/incidents", "/ui/schedules", "/ui/reports")
+PAGES = ("/ui/", "/ui/incidents", "/ui/schedules", "/ui/reports", "/ui/webhooks")
 
 
 def test_pages_need_a_login_and_redirect_back(client):

@@ -242,14 +242,15 @@ def create_simulator_app(state: SimulatorState | None = None, *, herald_url: str
                          sendgrid_private_key_pem: str | None = None,
                          sendgrid_api_key: str | None = None,
                          callback_hosts: Iterable[str] = LOOPBACK_HOSTS,
-                         latency_ms: float | None = None) -> FastAPI:
+                         latency_ms: float | None = None, webhook_secret: str | None = None) -> FastAPI:
     """Build the simulator. ``herald_url``: where replies/events are posted
     (``{herald_url}/webhooks/...``). ``twilio_auth_token``: expected basic-auth
     password and callback signing key. ``sendgrid_private_key_pem``: P-256 event
     signing key (generated if None). ``sendgrid_api_key``: enforced if set.
     ``callback_hosts``: hosts callbacks may go to (loopback only by default).
     ``latency_ms``: how long each provider API call takes (None: ``HERALD_SIM_LATENCY_MS``,
-    else as ``state`` has it)."""
+    else as ``state`` has it). ``webhook_secret``: verifies Herald's outgoing webhooks at
+    ``/_sim/webhooks`` (None: ``HERALD_WEBHOOK_DEV_SECRET``, else they are kept unverified)."""
     state = state if state is not None else SimulatorState()
     if latency_ms is None and os.environ.get("HERALD_SIM_LATENCY_MS"):
         latency_ms = float(os.environ["HERALD_SIM_LATENCY_MS"])
@@ -262,7 +263,8 @@ def create_simulator_app(state: SimulatorState | None = None, *, herald_url: str
     app.state.callback_sender = sender
     app.state.sendgrid_public_key = public_key_b64(signing_key)
     app.include_router(provider_router(state, sender, twilio_auth_token, sendgrid_api_key))
-    app.include_router(control_router(state, sender, app.state.sendgrid_public_key))
+    secret = webhook_secret if webhook_secret is not None else os.environ.get("HERALD_WEBHOOK_DEV_SECRET")
+    app.include_router(control_router(state, sender, app.state.sendgrid_public_key, secret))
     return app
 
 

@@ -16,15 +16,21 @@ POST /_sim/status  {"provider_id", "status", "answered_by"?, "error_code"?} -> s
 POST /_sim/email-event {"email", "event", "sg_message_id"?, "reason"?} -> {herald}/webhooks/sendgrid/events
 POST /_sim/replay  {"index"?}  a logged callback (default: the latest) posted again as it was
                    sent, signature and all: a captured request replayed
+POST /_sim/webhooks            a receiver for Herald's outgoing webhooks: verified with the
+                   standardwebhooks package (the secret in HERALD_WEBHOOK_DEV_SECRET), kept; 401 if
+                   the signature is wrong
+GET  /_sim/webhooks            the webhooks received, oldest first (id, type, verified, event)
 """
 from __future__ import annotations
 
 import html
+import json
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from standardwebhooks import Webhook, WebhookVerificationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.dev.simulator.callbacks import (CallbackSender, sendgrid_event_object,
@@ -98,9 +104,34 @@ def inbox_html(messages: list[SimMessage]) -> str:
             "<th>status</th><th>id</th><th>content</th></tr>" + "".join(rows) + "</table></body></html>")
 
 
-def control_router(state: SimulatorState, sender: CallbackSender, public_key: str) -> APIRouter:
-    """The ``/_sim`` router bound to one state and callback sender."""
+def control_router(state: SimulatorState, sender: CallbackSender, public_key: str,
+                   webhook_secret: str | None = None) -> APIRouter:
+    """The ``/_sim`` router bound to one state and callback sender (``webhook_secret``: the
+    Standard Webhooks secret Herald's outgoing webhooks are signed with)."""
     router = APIRouter(prefix="/_sim")
+
+    @router.post("/webhooks")
+    async def webhook(request: Request) -> Response:
+        body = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        entry: dict[str, Any] = {"id": headers.get("webhook-id", ""), "verified": False, "event": None}
+        try:
+            if webhook_secret:
+                entry["event"] = Webhook(webhook_secret).verify(body, headers)
+                entry["verified"] = True
+            else:
+                entry["event"], entry["error"] = json.loads(body), "no secret configured: not verified"
+        except WebhookVerificationError as exc:
+            entry["error"] = f"signature refused: {exc}"
+        except ValueError:
+            entry["error"] = "not JSON"
+        entry["type"] = (entry["event"] or {}).get("type", "") if isinstance(entry["event"], dict) else ""
+        state.record_webhook(entry)
+        return Response(status_code=401 if webhook_secret and not entry["verified"] else 204)
+
+    @router.get("/webhooks")
+    async def webhooks() -> list[dict[str, Any]]:
+        return list(state.webhooks)
 
     @router.get("/messages")
     async def messages(to: str | None = None, channel: str | None = None) -> list[dict[str, Any]]:

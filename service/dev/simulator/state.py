@@ -15,6 +15,7 @@ FAIL_MODES = ("5xx", "4xx", "429", "timeout", "undelivered")
 SIM_CHANNELS = ("sms", "voice", "email")
 MAX_HANG_S = 30.0
 MAX_LATENCY_S = 10.0
+MAX_WEBHOOKS = 500
 
 
 def new_sid(prefix: str) -> str:
@@ -79,6 +80,7 @@ class SimulatorState:
         self.latency = 0.0  # seconds every Twilio/SendGrid API call takes (a setting: reset keeps it)
         self.in_flight = 0  # API calls being answered now
         self.max_in_flight = 0  # the most at once since the last reset
+        self.webhooks: list[dict[str, Any]] = []  # Herald's outgoing webhooks received (POST /_sim/webhooks)
 
     def set_latency(self, seconds: float) -> None:
         """Make every provider API call take ``seconds`` (0..MAX_LATENCY_S) before it is answered."""
@@ -158,6 +160,13 @@ class SimulatorState:
             self.callbacks.append({"time": time.time(), **entry})
             self._cond.notify_all()
 
+    def record_webhook(self, entry: dict[str, Any]) -> None:
+        """Remember one outgoing webhook Herald posted (the newest ``MAX_WEBHOOKS``)."""
+        with self._cond:
+            self.webhooks.append({"time": time.time(), **entry})
+            del self.webhooks[:-MAX_WEBHOOKS]
+            self._cond.notify_all()
+
     def wait_for(self, predicate: Callable[["SimulatorState"], bool], timeout: float = 5.0) -> bool:
         """Block until ``predicate(state)`` holds (re-checked on every change)."""
         deadline = time.monotonic() + timeout
@@ -175,6 +184,7 @@ class SimulatorState:
         with self._cond:
             self.messages.clear()
             self.callbacks.clear()
+            self.webhooks.clear()
             for queue in self.failures.values():
                 queue.clear()
             self.generation += 1
