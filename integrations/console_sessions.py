@@ -5,7 +5,8 @@ A session id is 256 random bits. The browser's cookie carries it (signed, see
 ``service/web/session.py``); Redis keeps the record under the id's SHA-256
 (``keys.console_session``), so a copy of the database opens no session. The record
 holds the fingerprint of the credential used to log in (an HMAC, never the credential),
-the person the viewer said they are and the session's CSRF token; it expires with the
+the person the viewer said they are — or, for a personal session, the person signed in
+(``personal``) — and the session's CSRF token; it expires with the
 session. ``keys.CONSOLE_SESSIONS`` lists the live records by expiry, so that "log out
 everyone" ends them all in one atomic step.
 """

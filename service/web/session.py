@@ -12,6 +12,12 @@ configured *now*, so changing an API token or the console password ends every se
 made with the old one, and what a session may do always follows the credential's
 current rights.
 
+A *personal* session (``start_personal``: a person who proved a one-time code or came
+back from the OpenID Connect provider, ``service/web/pages_signin.py``) holds the person
+instead of a credential's fingerprint (an HMAC of the person's id under the signing key);
+its viewer acts as that person, with the role the configuration gives them now
+(``roles:``), for as long as the person is in the configuration.
+
 The signing key is ``HERALD_SESSION_SECRET`` when set, else derived from the API token
 (or the console password). Anonymous visitors get a session too, but only in their
 cookie (``{"csrf": <random>, "exp": ...}``, nothing in Redis): it carries the CSRF token
