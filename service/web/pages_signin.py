@@ -41,7 +41,8 @@ router = APIRouter(prefix=PREFIX + "/signin", route_class=ConsoleRoute, include_
 log = logging.getLogger("herald.console")
 PENDING_SECONDS = 600  # a code lives 10 minutes in the people store; so does the form for it
 SIGNIN_WRONG_PER_IP, SIGNIN_WRONG_OVERALL = 10, 300  # wrong codes per minute
-KINDS = {"phone": "phone", "email": "email"}
+#: The sign-in form's choice -> (the kind of contact, how the code goes: None is the kind's default).
+KINDS: dict[str, tuple[str, str | None]] = {"phone": ("phone", None), "call": ("phone", "voice"), "email": ("email", None)}
 
 
 def _safe_next(target: str) -> str:
@@ -126,12 +127,13 @@ def send_signin_code(request: Request, who: str = Form(""), via: str = Form("pho
     if not who.strip():
         return _form(request, 400, "who: give your person id or email address.", next=_safe_next(next))
     if via not in KINDS:
-        return _form(request, 400, "via: phone or email.", next=_safe_next(next))
+        return _form(request, 400, "via: phone, call or email.", next=_safe_next(next))
     person = find_person(herald, who)
-    target = code_target(herald, person, KINDS[via]) if person is not None else None
+    kind, channel = KINDS[via]
+    target = code_target(herald, person, kind) if person is not None else None
     if target is not None:
         try:
-            people.send_code(herald, person, target[0], target[1])
+            people.send_code(herald, person, target[0], target[1], via=channel)
         except HeraldError as exc:  # a provider outage, or too many codes asked for
             log.warning("sign-in code for %s not sent: %s", person, exc)
     data = _cookie(request)

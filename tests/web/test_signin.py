@@ -2,6 +2,8 @@
 form; the session is personal (recorded as you, with your role from the configuration)."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from service.web.session import COOKIE
@@ -157,3 +159,16 @@ def test_sign_ins_are_counted_by_method_and_outcome(env):
                          asked.text).status_code == 401
         assert type_code(c, outbox.last_code("sms"), asked.text).status_code == 303
     assert count("wrong") == before["wrong"] + 1 and count("ok") == before["ok"] + 1
+
+
+def test_a_code_by_phone_call_reads_the_digits_out(env):
+    settings, herald, outbox = env
+    with browser(settings, herald) as c:
+        asked = ask_code(c, "erin", via="call")
+        assert asked.status_code == 200 and outbox.count("sms") == 0
+        spoken = outbox.streams["voice"].getvalue()
+        digits = "".join(re.search(r"code is ([\d, ]+)\.", spoken).group(1).split(", "))
+        assert len(digits) == 6
+        assert type_code(c, digits, asked.text).status_code == 303
+        refused = c.post("/ui/signin", data={"who": "erin", "via": "pigeon", "csrf": csrf_of(c.get("/ui/signin").text)})
+        assert refused.status_code == 400 and "via" in refused.text
