@@ -96,18 +96,22 @@ def find_person(herald: Any, who: str) -> str | None:
     return who if who in herald.config.people else person_for_email(herald, who)
 
 
-def code_target(herald: Any, person: str, kind: str) -> tuple[Any, str] | None:
+def code_target(herald: Any, person: str, kind: str, channel: str | None = None) -> tuple[Any, str] | None:
     """Where a sign-in code of ``kind`` may go, and the code's purpose: a verified contact
     ("signin"), else the configuration file's own contact while it is unverified ("verify":
     the code proves it, so it is verified and the person signed in at once). Never a contact
-    the person added and did not verify, one that is failing or one that replied STOP."""
-    found = people.contacts(herald, person)
+    the person added and did not verify, nor one that is failing; a phone that replied STOP
+    gets no text (a call, ``channel="voice"``, still reaches it)."""
+    def usable(contact: Any) -> bool:
+        texted = contact.kind == "phone" and channel in (None, "sms")
+        return contact.kind == kind and not contact.failing and not (texted and contact.opted_out)
+
+    found = [c for c in people.contacts(herald, person) if usable(c)]
     for contact in found:
-        if contact.kind == kind and contact.verified and not contact.failing and not contact.opted_out:
+        if contact.verified:
             return contact, "signin"
     for contact in found:
-        if contact.kind == kind and contact.source == "config" and not contact.verified \
-                and not contact.failing and not contact.opted_out:
+        if contact.source == "config":
             return contact, "verify"
     return None
 
@@ -130,7 +134,7 @@ def send_signin_code(request: Request, who: str = Form(""), via: str = Form("pho
         return _form(request, 400, "via: phone, call or email.", next=_safe_next(next))
     person = find_person(herald, who)
     kind, channel = KINDS[via]
-    target = code_target(herald, person, kind) if person is not None else None
+    target = code_target(herald, person, kind, channel) if person is not None else None
     if target is not None:
         try:
             people.send_code(herald, person, target[0], target[1], via=channel)

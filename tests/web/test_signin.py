@@ -172,3 +172,14 @@ def test_a_code_by_phone_call_reads_the_digits_out(env):
         assert type_code(c, digits, asked.text).status_code == 303
         refused = c.post("/ui/signin", data={"who": "erin", "via": "pigeon", "csrf": csrf_of(c.get("/ui/signin").text)})
         assert refused.status_code == 400 and "via" in refused.text
+
+
+def test_a_phone_that_replied_stop_gets_a_call_but_no_text(env):
+    settings, herald, outbox = env
+    herald.paging.set_opted_out("+15550100004", True)
+    with browser(settings, herald) as c:
+        ask_code(c, "erin")
+        assert outbox.count("sms") == 0
+        asked = ask_code(c, "erin", via="call")
+        assert "code is" in outbox.streams["voice"].getvalue()
+        assert asked.status_code == 200
