@@ -172,8 +172,11 @@ def verify_contact(contact_id: str, request: Request, code: str = Form(""),
     return back(PREFIX + "/me", "verified")
 
 
-def rule_rows(stored: dict | None) -> dict[str, dict[str, Any]]:
-    """For the form: per urgency, per channel, the step's delay (None: not used)."""
+def rule_rows(stored: Any) -> dict[str, dict[str, Any]]:
+    """For the form: per urgency, per channel, the step's delay (None: not used). ``stored``
+    is the rules as JSON, or the rules model (anything with ``model_dump``), or None."""
+    if hasattr(stored, "model_dump"):
+        stored = stored.model_dump(mode="json")
     rows: dict[str, dict[str, Any]] = {u: dict.fromkeys(RULE_CHANNELS) for u in URGENCIES}
     for urgency in URGENCIES:
         for step in (stored or {}).get(urgency) or []:
