@@ -183,3 +183,13 @@ def test_a_phone_that_replied_stop_gets_a_call_but_no_text(env):
         asked = ask_code(c, "erin", via="call")
         assert "code is" in outbox.streams["voice"].getvalue()
         assert asked.status_code == 200
+
+
+def test_codes_turned_off_send_none(tmp_path, redis_url, monkeypatch):
+    settings = signin_settings(tmp_path, redis_url, monkeypatch, "signin:\n  code: false\n")
+    with running(settings) as (herald, outbox), browser(settings, herald) as c:
+        form = c.get("/ui/signin")
+        assert "turned off" in form.text and 'name="who"' not in form.text
+        r = c.post("/ui/signin", data={"who": "erin", "via": "phone", "csrf": csrf_of(form.text)})
+        assert r.status_code == 404 and outbox.count("sms") == 0
+        assert c.get("/ui/signin/oidc", follow_redirects=False).status_code == 404
