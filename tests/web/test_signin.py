@@ -190,6 +190,6 @@ def test_codes_turned_off_send_none(tmp_path, redis_url, monkeypatch):
     with running(settings) as (herald, outbox), browser(settings, herald) as c:
         form = c.get("/ui/signin")
         assert "turned off" in form.text and 'name="who"' not in form.text
-        r = c.post("/ui/signin", data={"who": "erin", "via": "phone", "csrf": csrf_of(form.text)})
+        r = c.post("/ui/signin", data={"who": "erin", "via": "phone", "csrf": csrf_of(c.get("/ui/login").text)})
         assert r.status_code == 404 and outbox.count("sms") == 0
         assert c.get("/ui/signin/oidc", follow_redirects=False).status_code == 404
