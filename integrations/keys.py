@@ -226,6 +226,27 @@ def notice(ref: str, person: str) -> str:
     return f"{PREFIX}notice:{ref}:{person}"
 
 
+# -- Slack (integrations/slack_store.py) ------------------------------------------------------------
+def slack_user(user_id: str) -> str:
+    """The Herald person id a Slack user id maps to ("" for a Slack user no person matches), cached."""
+    return f"{PREFIX}slack:user:{user_id}"
+
+
+def slack_email(email: str) -> str:
+    """The Slack user id of an email address (``users.lookupByEmail``), cached."""
+    return f"{PREFIX}slack:email:{email.casefold()}"
+
+
+def slack_message(incident_id: str) -> str:
+    """Hash: the channel and ts of an incident's Slack message (the sink posts it once, then updates it)."""
+    return f"{PREFIX}slack:message:{incident_id}"
+
+
+def slack_group(usergroup: str) -> str:
+    """The person ids a Slack user group was last set to (comma-separated, sorted)."""
+    return f"{PREFIX}slack:group:{usergroup}"
+
+
 #: Keys a Redis that Herald has used holds (a worker's first repair pass writes the first): with
 #: none of them, a CLI command has reached some other Redis and says so.
 MARKERS = (WORKER_HEARTBEAT, INCIDENT_SEQ, INCIDENTS_ALL, CALENDARS_VERSION, HANDOFFS_VERSION,

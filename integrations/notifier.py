@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-CHANNELS = ("sms", "voice", "email")
+CHANNELS = ("sms", "voice", "email", "slack")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,8 +18,8 @@ class OutboundPage:
     tier: str
     person_id: str
     person_name: str
-    channel: str  # "sms" | "voice" | "email" | "console"
-    address: str  # phone number or email address ("" for console)
+    channel: str  # "sms" | "voice" | "email" | "slack" | "console"
+    address: str  # phone number or email address (slack: the email its user is found by; "" for console)
     severity: str  # "P0".."P3"
     title: str
     summary: str

@@ -81,7 +81,7 @@ class GroupRead:
     """What ``read_group`` found. ``same``: every policy's incident already holds these
     alerts — (id, status) per policy — and nothing else was read."""
     same: list[tuple[str, str]] | None = None
-    versions: tuple[str, str, str] = ("", "", "")  # calendars, handoffs, maintenance windows
+    versions: tuple[str, str, str, str] = ("", "", "", "")  # calendars, handoffs, maintenance windows, rules
     incidents: list[GroupIncident] = field(default_factory=list)
 
 
@@ -89,8 +89,8 @@ def parse_group_read(reply: Sequence[str], policies: int) -> GroupRead:
     if reply[0] == "same":
         return GroupRead(same=[tuple(value.split(":", 2)[1:]) for value in reply[1:]])  # type: ignore[misc]
     found = [GroupIncident(reply[i], Incident.model_validate_json(reply[i + 1]) if reply[i + 1] else None, reply[i + 2])
-             for i in range(4, 4 + 3 * policies, 3)]
-    return GroupRead(versions=(reply[1], reply[2], reply[3]), incidents=found)
+             for i in range(5, 5 + 3 * policies, 3)]
+    return GroupRead(versions=(reply[1], reply[2], reply[3], reply[4]), incidents=found)
 
 
 def group_read_call(receiver: str, group_key: str, policies: Sequence[str], digest: str,

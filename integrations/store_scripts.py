@@ -119,7 +119,7 @@ return 'ok'
 #       written into the script: fewer arguments to send on the hottest call).
 # ARGV: 1 payload digest ("" never matches), 2 "1" if any alert is firing.
 # Returns {"same", digest values…} when every digest matches, else
-#         {"load", calendars version, handoffs version, maintenance version,
+#         {"load", calendars version, handoffs version, maintenance version, personal rules version,
 #          then per policy: group pointer, incident JSON, new id} ("" for none).
 READ_GROUP = """
 local n = #KEYS
@@ -137,7 +137,7 @@ if same then
   return out
 end
 local out = {'load'}
-for _, key in ipairs({'%(calendars)s', '%(handoffs)s', '%(maintenance)s'}) do
+for _, key in ipairs({'%(calendars)s', '%(handoffs)s', '%(maintenance)s', '%(rules)s'}) do
   out[#out + 1] = redis.call('GET', key) or ''
 end
 for i = 1, n do
@@ -157,4 +157,4 @@ for i = 1, n do
 end
 return out
 """ % {"calendars": keys.CALENDARS_VERSION, "handoffs": keys.HANDOFFS_VERSION, "maintenance": keys.MAINTENANCE_VERSION,
-       "incident": keys.incident(""), "seq": keys.INCIDENT_SEQ}
+       "rules": keys.PEOPLE_VERSION, "incident": keys.incident(""), "seq": keys.INCIDENT_SEQ}

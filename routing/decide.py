@@ -32,6 +32,7 @@ from routing.incident import (
     Resolve,
     Snooze,
 )
+from routing.personal_rules import NO_RULES, Rulebook
 from routing.page_outcomes import delivery_failed, page_outcome, page_outcomes, reroute
 from routing.policy import Policy, Roster
 from routing.severity import most_severe
@@ -41,9 +42,12 @@ __all__ = ["Decision", "decide"]
 
 
 def decide(incident: Incident | None, command: Command, policy: Policy, roster: Roster, now: datetime,
-           hold: Hold | None = None) -> Decision:
+           hold: Hold | None = None, rules: Rulebook = NO_RULES) -> Decision:
+    """``rules``: the personal notification rules of the people ``roster`` names (and of a
+    person a ``Reassign`` names); whoever has none for the incident's urgency is paged on
+    the policy's channels (``routing.personal_rules``)."""
     if isinstance(command, AlertsReceived):
-        return _alerts(incident, command, policy, roster, now, hold)
+        return _alerts(incident, command, policy, roster, now, hold, rules)
     if incident is None:
         return Decision(None)
     current = _own(incident)
@@ -52,13 +56,13 @@ def decide(incident: Incident | None, command: Command, policy: Policy, roster: 
     if isinstance(command, PageOutcomes):
         return page_outcomes(current, command, now, policy)
     if isinstance(command, DeliveryFailed):
-        return delivery_failed(current, command, now)
+        return delivery_failed(current, command, now, policy.fallback)
     if isinstance(command, Reroute):
         return reroute(current, command, policy, roster, now)
     if current.status == "resolved":
         return Decision(current)  # nothing changes a resolved incident but a new firing
     if isinstance(command, Escalate):
-        return _escalate(current, command, policy, roster, now, hold)
+        return _escalate(current, command, policy, roster, now, hold, rules)
     if isinstance(command, Acknowledge):
         return _acknowledge(current, command, policy, now)
     if isinstance(command, Resolve):
@@ -66,7 +70,7 @@ def decide(incident: Incident | None, command: Command, policy: Policy, roster: 
     if isinstance(command, AddNote):
         current.note(now, "note", **command.who(), text=command.text)
         return Decision(current, changed=True)
-    return _manual(current, command, policy, roster, now, hold)
+    return _manual(current, command, policy, roster, now, hold, rules)
 
 
 def _own(incident: Incident) -> Incident:
@@ -80,7 +84,7 @@ def _own(incident: Incident) -> Incident:
 
 
 def _alerts(incident: Incident | None, cmd: AlertsReceived, policy: Policy, roster: Roster, now: datetime,
-            hold: Hold | None) -> Decision:
+            hold: Hold | None, rules: Rulebook = NO_RULES) -> Decision:
     if incident is not None and not incident.is_open:
         if _is_stale_refire(incident, cmd.alerts):
             return _remember_resolved(incident, cmd, now)
@@ -105,7 +109,7 @@ def _alerts(incident: Incident | None, cmd: AlertsReceived, policy: Policy, rost
         opened.note(now, "triggered", severity=cmd.severity, policy=policy.name, drill=cmd.drill,
                     alerts=len(admitted), **source)
         _count_untracked(opened, cmd, len(waiting) - len(admitted), now)
-        decision = start(opened, policy, roster, now, hold)
+        decision = start(opened, policy, roster, now, hold, rules)
         decision.archive = book.archive
         return decision
 
@@ -143,7 +147,7 @@ def _alerts(incident: Incident | None, cmd: AlertsReceived, policy: Policy, rost
         current.severity = cmd.severity
         if current.held_until is not None and current.hold_reason == "outside business hours" \
                 and not policy.rule(cmd.severity).business_hours_only:
-            decision = start(current, policy, roster, now, hold)  # raised out of a business-hours hold
+            decision = start(current, policy, roster, now, hold, rules)  # raised out of a business-hours hold
             decision.archive = book.archive
             return decision
         changed = True
@@ -252,18 +256,18 @@ def _stale_copy(known: AlertState, incoming: AlertState) -> bool:
 
 
 def _escalate(current: Incident, cmd: Escalate, policy: Policy, roster: Roster, now: datetime,
-              hold: Hold | None) -> Decision:
+              hold: Hold | None, rules: Rulebook = NO_RULES) -> Decision:
     if cmd.round != current.round or current.next_escalation_at is None:
         return Decision(current)
     if now < current.next_escalation_at:
         return Decision(current, early=True)
     if current.held_until is not None:
-        return start(current, policy, roster, now, hold)
+        return start(current, policy, roster, now, hold, rules)
     if current.status == "acknowledged":
         last = next((e.kind for e in reversed(current.timeline) if e.kind in ("snoozed", "acknowledged")), "")
         retrigger(current, "snooze ended" if last == "snoozed" else "acknowledgement timed out", now)
         current.next_tier_index = max(current.tier_index, 0)  # page the tier that acknowledged again
-    return page_next(current, policy, roster, now)
+    return page_next(current, policy, roster, now, rules=rules)
 
 
 def _acknowledge(current: Incident, cmd: Acknowledge, policy: Policy, now: datetime) -> Decision:
@@ -298,11 +302,11 @@ def _resolve(current: Incident, cmd: Resolve, now: datetime) -> Decision:
 
 
 def _manual(current: Incident, cmd: Command, policy: Policy, roster: Roster, now: datetime,
-            hold: Hold | None) -> Decision:
+            hold: Hold | None, rules: Rulebook = NO_RULES) -> Decision:
     if isinstance(cmd, Release):
         if current.held_until is None:
             return Decision(current)
-        return start(current, policy, roster, now, hold)  # another window may still hold it
+        return start(current, policy, roster, now, hold, rules)  # another window may still hold it
     if isinstance(cmd, Snooze):
         if current.status == "triggered":
             current.status, current.acknowledged_at, current.acknowledged_by = "acknowledged", now, cmd.by
@@ -320,16 +324,16 @@ def _manual(current: Incident, cmd: Command, policy: Policy, roster: Roster, now
         current.note(now, "escalate_requested", **cmd.who())
         if current.next_tier_index >= len(policy.tiers) and current.repeats >= policy.rule(current.severity).repeat:
             current.next_tier_index = len(policy.tiers) - 1  # nobody above: page the top tier again
-        return page_next(current, policy, roster, now)
+        return page_next(current, policy, roster, now, rules=rules)
     if isinstance(cmd, Reassign):
         if current.status == "acknowledged":
             retrigger(current, f"reassigned by {cmd.by}", now)
         current.note(now, "reassigned", **cmd.who(), person=cmd.person, tier=cmd.tier)
         if cmd.person:
-            return reassign_person(current, policy, cmd.person, now)
+            return reassign_person(current, policy, cmd.person, now, rules)
         names = [t.name for t in policy.tiers]
         if cmd.tier not in names:
             raise Invalid(f"tier: policy {policy.name!r} has no tier {cmd.tier!r}", field="tier")
         current.next_tier_index = names.index(cmd.tier)
-        return page_next(current, policy, roster, now)
+        return page_next(current, policy, roster, now, rules=rules)
     raise TypeError(f"unknown command {cmd!r}")  # a bug of the caller's, never an input: stays a 500

@@ -82,7 +82,7 @@ def address_for(contact: Contact | None, channel: str) -> str | None:
         return None
     if channel in ("sms", "voice"):
         return contact.phone
-    return contact.email if channel == "email" else ""
+    return contact.email if channel in ("email", "slack") else ""  # a Slack DM finds the person by email
 
 
 def policies_to_ask(person: str, channel: str, claimed: Sequence[PageRef],

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from routing.decide import decide
 from routing.delivery_plan import due_targets
 from routing.incident import AlertsReceived, Escalate, Hold, Incident, PageOutcome, PageOutcomes, Reroute
+from routing.personal_rules import NO_RULES, Rulebook
 from routing.policy import Policy, Roster
 
 #: Timeline kinds worth showing in a plan besides the pages themselves.
@@ -29,6 +30,8 @@ class PlanStep:
     tier: str
     people: list[str]
     channels: list[str]
+    #: Of ``people``, those paged by their personal notification rules (not the policy's channels).
+    personal: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -69,16 +72,22 @@ def _deliver_due(incident: Incident, policy: Policy, now: datetime, windows: Map
     return decide(incident, PageOutcomes(outcomes=outcomes), policy, {}, now).incident or incident
 
 
-def _collect(plan: Plan, incident: Incident, seen_pages: int, seen_events: int) -> None:
+def _collect(plan: Plan, incident: Incident, seen_pages: int, seen_events: int,
+             rules: Rulebook = NO_RULES) -> None:
     for page in incident.pages[seen_pages:]:
-        last = plan.steps[-1] if plan.steps else None
-        if last and (last.round, last.tier, last.at) == (page.round, page.tier, page.at):
+        personal = bool(rules.steps(page.person, incident.severity)) and not page.fallback_from
+        last = next((s for s in reversed(plan.steps) if (s.round, s.tier, s.at) == (page.round, page.tier, page.at)),
+                    None) if plan.steps and plan.steps[-1].round == page.round else None
+        if last is not None:
             if page.person not in last.people:
                 last.people.append(page.person)
             if page.channel not in last.channels:
                 last.channels.append(page.channel)
         else:
-            plan.steps.append(PlanStep(page.at, page.round, page.tier, [page.person], [page.channel]))
+            last = PlanStep(page.at, page.round, page.tier, [page.person], [page.channel])
+            plan.steps.append(last)
+        if personal and page.person not in last.personal:
+            last.personal.append(page.person)
     for entry in incident.timeline[seen_events:]:
         if entry.kind in NOTABLE:
             plan.events.append({"at": entry.at, "kind": entry.kind, **entry.details})
@@ -87,23 +96,25 @@ def _collect(plan: Plan, incident: Incident, seen_pages: int, seen_events: int) 
 def plan(command: AlertsReceived, policy: Policy, start: datetime, roster_at: Callable[[datetime], Roster],
          hold_at: Callable[[datetime], Hold | None], max_steps: int = 60,
          windows: Mapping[str, float] | None = None,
-         busy_until: Mapping[tuple[str, str], datetime] | None = None) -> Plan:
+         busy_until: Mapping[tuple[str, str], datetime] | None = None, rules: Rulebook = NO_RULES) -> Plan:
     """``windows``: each channel's per-person rate window in seconds (none: no limit);
     ``busy_until``: (person, channel) windows already running at ``start``, and when
-    they end (messages sent before the plan begins)."""
+    they end (messages sent before the plan begins); ``rules``: personal notification
+    rules, followed as ``decide`` follows them (a delayed step is a step of its own, at
+    its time; nobody acknowledges, so every step is in the plan)."""
     windows = windows or {}
     frees = {(person, channel): end for (person, channel), end in (busy_until or {}).items()
              if end - timedelta(seconds=windows.get(channel, 0.0)) <= start < end}  # begun by then, not over
     result = Plan(policy=policy.name, severity=command.severity)
-    incident = decide(None, command, policy, roster_at(start), start, hold_at(start)).incident
+    incident = decide(None, command, policy, roster_at(start), start, hold_at(start), rules).incident
     if incident is None:
         return result
-    _collect(result, incident, 0, 0)
+    _collect(result, incident, 0, 0, rules)
     now, escalations = start, 0
     for _ in range(100 * (max_steps + 1)):  # each pass delivers or escalates; a bound all the same
         seen_pages, seen_events = len(incident.pages), len(incident.timeline)
         incident = _deliver_due(incident, policy, now, windows, frees, roster_at)
-        _collect(result, incident, seen_pages, seen_events)
+        _collect(result, incident, seen_pages, seen_events, rules)
         pages_due = [p.at for p in incident.pages if p.state == "pending"]
         due = incident.next_escalation_at
         if pages_due and (due is None or min(pages_due) < due):
@@ -118,7 +129,8 @@ def plan(command: AlertsReceived, policy: Policy, start: datetime, roster_at: Ca
         now = due
         seen_pages, seen_events = len(incident.pages), len(incident.timeline)
         hold = hold_at(due) if incident.held_until is not None else None
-        incident = decide(incident, Escalate(round=incident.round), policy, roster_at(due), due, hold).incident
-        _collect(result, incident, seen_pages, seen_events)
+        incident = decide(incident, Escalate(round=incident.round), policy, roster_at(due), due, hold,
+                          rules).incident
+        _collect(result, incident, seen_pages, seen_events, rules)
     result.truncated = True
     return result

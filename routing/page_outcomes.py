@@ -3,7 +3,8 @@
 A transient failure (timeout, 429, 5xx) keeps the page pending with exponential
 backoff, up to ``MAX_ATTEMPTS``; a permanent one (4xx, no address, an undelivered or
 bounced message, a call nobody — or only voicemail — answered) moves that person on
-to their next channel at once: SMS → voice → email.
+to their next channel at once: SMS → voice → email (→ a Slack DM before email when the
+configuration makes it a paging channel: ``Policy.fallback``).
 """
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ from datetime import datetime, timedelta
 from routing.decision import Decision
 from routing.incident import (DeliverAt, DeliverPages, DeliveryFailed, EscalateAt, Incident, PageIntent, PageOutcome,
                               PageOutcomes, Reroute)
-from routing.policy import Policy, Roster
+from routing.policy import FALLBACK_ORDER, Policy, Roster
 from routing.severity import SEVERITIES
 
-FALLBACK_ORDER = ("sms", "voice", "email")
 MAX_ATTEMPTS = 5
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 300
@@ -35,22 +35,23 @@ def _find(incident: Incident, round_: int, person: str, channel: str) -> PageInt
     return None
 
 
-def next_channel(incident: Incident, failed: PageIntent) -> str | None:
-    """The first channel after the failed one (wrapping) this person has not had this round."""
-    if failed.channel not in FALLBACK_ORDER:
+def next_channel(incident: Incident, failed: PageIntent, order: tuple[str, ...] = FALLBACK_ORDER) -> str | None:
+    """The first channel after the failed one (wrapping) in ``order`` this person has not had this round."""
+    if failed.channel not in order:
         return None
     tried = {p.channel for p in incident.pages if p.round == failed.round and p.person == failed.person}
-    start = FALLBACK_ORDER.index(failed.channel)
-    for channel in FALLBACK_ORDER[start + 1:] + FALLBACK_ORDER[:start]:
+    start = order.index(failed.channel)
+    for channel in order[start + 1:] + order[:start]:
         if channel not in tried:
             return channel
     return None
 
 
-def _fall_back(current: Incident, failed: PageIntent, now: datetime, decision: Decision) -> None:
+def _fall_back(current: Incident, failed: PageIntent, now: datetime, decision: Decision,
+               order: tuple[str, ...] = FALLBACK_ORDER) -> None:
     if current.status != "triggered":
         return
-    channel = next_channel(current, failed)
+    channel = next_channel(current, failed, order)
     if channel is None:
         current.note(now, "no_channel_left", person=failed.person, round=failed.round, tier=failed.tier)
         return
@@ -115,7 +116,7 @@ def page_outcome(current: Incident, cmd: PageOutcome, now: datetime, policy: Pol
         page.attempts += 1
         page.state, page.detail = "failed", cmd.detail
         current.note(now, "page_failed", **details, attempts=page.attempts)
-        _fall_back(current, page, now, decision)
+        _fall_back(current, page, now, decision, policy.fallback)
     return decision
 
 
@@ -168,7 +169,8 @@ def reroute(current: Incident, cmd: Reroute, policy: Policy, roster: Roster, now
     return decision
 
 
-def delivery_failed(current: Incident, cmd: DeliveryFailed, now: datetime) -> Decision:
+def delivery_failed(current: Incident, cmd: DeliveryFailed, now: datetime,
+                    order: tuple[str, ...] = FALLBACK_ORDER) -> Decision:
     page = _find(current, cmd.round, cmd.person, cmd.channel)
     if page is None or page.state == "failed":
         return Decision(current)
@@ -176,5 +178,5 @@ def delivery_failed(current: Incident, cmd: DeliveryFailed, now: datetime) -> De
     current.note(now, "delivery_failed", person=cmd.person, channel=cmd.channel, tier=page.tier,
                  round=cmd.round, detail=cmd.detail)
     decision = Decision(current, changed=True)
-    _fall_back(current, page, now, decision)
+    _fall_back(current, page, now, decision, order)
     return decision

@@ -29,6 +29,11 @@ DEFAULT_CHANNELS: Mapping[str, tuple[str, ...]] = {
     "P3": ("email",),
 }
 
+#: The order a person's channels are tried in when one fails (``routing.page_outcomes``);
+#: with Slack DMs as a paging channel (``slack.dm_paging``), Slack comes between SMS and email.
+FALLBACK_ORDER: tuple[str, ...] = ("sms", "voice", "email")
+FALLBACK_WITH_SLACK: tuple[str, ...] = ("sms", "voice", "slack", "email")
+
 
 @dataclass(frozen=True)
 class Tier:
@@ -97,6 +102,8 @@ class Policy:
     #: People who may act on this policy's incidents by SMS or keypress without being
     #: paged or on call (incident commanders, a team lead): see routing/responders.py.
     responders: tuple[str, ...] = ()
+    #: The channels a failed page falls back through, in order.
+    fallback: tuple[str, ...] = FALLBACK_ORDER
 
     def rule(self, severity: str) -> SeverityRule:
         return self.rules.get(severity, DEFAULT_RULES[severity])

@@ -13,6 +13,7 @@ from service.api import incidents as api_incidents
 from service.api import maintenance as api_maintenance
 from service.api import health
 from service.api import provider_webhooks
+from service.api import slack_webhooks
 from service.api import dry_run as simulation
 from service.api import feeds as api_feeds
 from service.api import handoffs as api_handoffs
@@ -26,6 +27,7 @@ from service.api import integrations as api_integrations
 from service.api import opsgenie as api_opsgenie
 from service.api import grafana as api_grafana
 from service.api import generic as api_generic
+from service.api import people_rules as api_people_rules
 from service.web import sessions_api as api_sessions
 from service import web  # the web console: /ui and /static
 from service.api.docs import create_docs_app
@@ -79,7 +81,7 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
     errors.install(app)  # every 4xx: {"detail": "<one sentence naming the field>"}; Redis away: 503
 
     for module in (api_alertmanager, api_incidents, api_maintenance, simulation, ack_pages, health,
-                   provider_webhooks):
+                   provider_webhooks, slack_webhooks):
         app.include_router(module.router)
     for module in (api_schedules, api_feeds, api_oncall, api_handoffs):  # schedules, on call, handoffs
         app.include_router(module.router)
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
     app.include_router(api_opsgenie.router)  # Opsgenie's Alert API and heartbeat pings (/v2/alerts, /v2/heartbeats)
     app.include_router(api_grafana.router)  # Grafana Alerting's webhook contact point
     app.include_router(api_generic.router)  # generic JSON integrations (JMESPath mappings)
+    app.include_router(api_people_rules.router)  # personal notification rules
     for module in (api_heartbeats, api_drills, api_reports, api_sessions, web, metrics):  # ..., console sessions, UI
         app.include_router(module.router)
     app.include_router(api_webhooks.router)  # outgoing webhooks' delivery log

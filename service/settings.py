@@ -50,18 +50,25 @@ class Settings(BaseSettings):
     sendgrid_from: str | None = Field(None, description="The address email pages come from.")
     sendgrid_api_base: str | None = Field(None, description="Send SendGrid API calls here instead of api.sendgrid.com (the provider simulator).")
     sendgrid_webhook_public_key: str | None = Field(None, description="SendGrid's event-webhook verification key (base64); unset means event webhooks are refused.")
+    slack_bot_token: SecretStr | None = Field(None, description="Slack bot token (xoxb-…); with the signing secret, incidents are posted to Slack, buttons and /herald act, and a person's Slack DM can be a paging channel (docs/slack.md).")
+    slack_signing_secret: SecretStr | None = Field(None, description="The Slack app's signing secret: verifies X-Slack-Signature on /webhooks/slack/*; unset means those requests are refused.")
+    slack_api_base: str | None = Field(None, description="Send Slack Web API calls here instead of https://slack.com/api/ (the provider simulator); unset in production.")
     provider_timeout: float = Field(10.0, gt=0, le=60, description="Seconds before a provider API call counts as timed out (and is retried).")
     send_concurrency: int = Field(16, ge=1, le=256, description="Pages one worker sends at once per channel (SMS, voice, email): the people of a tier are paged side by side, each with their own claim, lease and rate window; 1 sends one after another.")
     rate_limit_sms: float = Field(60.0, ge=0, description="At most one SMS per person per this many seconds; pages inside the window are bundled (P0 pages are never held).")
     rate_limit_voice: float = Field(60.0, ge=0, description="At most one call per person per this many seconds; pages inside the window are bundled (P0 pages are never held).")
     rate_limit_email: float = Field(0.0, ge=0, description="At most one email per person per this many seconds (0: no limit).")
+    rate_limit_slack: float = Field(0.0, ge=0, description="At most one Slack DM page per person per this many seconds (0: no limit).")
 
     def rate_window(self, channel: str) -> float:
         return {"sms": self.rate_limit_sms, "voice": self.rate_limit_voice,
-                "email": self.rate_limit_email}.get(channel, 0.0)
+                "email": self.rate_limit_email, "slack": self.rate_limit_slack}.get(channel, 0.0)
 
     def twilio_configured(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from)
+
+    def slack_configured(self) -> bool:
+        return bool(self.slack_bot_token and self.slack_signing_secret)
 
     def sendgrid_configured(self) -> bool:
         return bool(self.sendgrid_api_key and self.sendgrid_from)

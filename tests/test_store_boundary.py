@@ -27,7 +27,7 @@ ALLOWED: dict[str, frozenset[str] | None] = {
 OWN_STORE = {"service/engine/runtime.py", "service/telemetry/metrics.py", "service/cli/schedules.py", "service/dev/run.py"}
 #: What catching Redis's failures needs: the only use of the package left to the edge.
 ERRORS = {"RedisError", "ConnectionError", "TimeoutError", "ResponseError", "ReadOnlyError", "exceptions"}
-STORES = {"Store", "FollowStore", "PeopleStore", "WebhookLog", "HandoffStore", "HeartbeatStore", "FeedTokens", "ConsoleSessions", "RetentionStore", "DrillStore",
+STORES = {"Store", "FollowStore", "PeopleStore", "WebhookLog", "SlackStore", "HandoffStore", "HeartbeatStore", "FeedTokens", "ConsoleSessions", "RetentionStore", "DrillStore",
           "NoticeStore", "ReportStore", "StatusStore", "AttemptStore", "PagingStore", "MaintenanceStore"}
 
 

@@ -25,7 +25,8 @@ from routing.errors import Invalid
 from routing.generic_json import MappingError, event_of
 from routing.integration import DEFAULT_RATE_PER_MINUTE, KINDS, Integration
 from routing.matchers import MatcherError, validated
-from routing.policy import DEFAULT_CHANNELS, DEFAULT_ESCALATE_AFTER, Policy, Tier
+from routing.personal_rules import Urgencies
+from routing.policy import DEFAULT_CHANNELS, DEFAULT_ESCALATE_AFTER, FALLBACK_ORDER, FALLBACK_WITH_SLACK, Policy, Tier
 from routing.routes import Route, build_route
 from routing.severity import SEVERITIES, SeverityMapping
 from schedules.calendar_options import CalendarOptions
@@ -34,10 +35,11 @@ from schedules.timezones import zone_from_name
 from integrations.config.values import parse_duration
 from integrations.config.paths import NAME, field_path, labels, message
 from integrations.config.policy_sections import BusinessHoursSpec, RuleSpec, WatchdogSpec, build_rules
+from integrations.config.slack_section import SlackSpec
 from integrations.config.webhooks import WebhookEndpoint, WebhookSpec, build_endpoints
 from integrations.config.signin_section import Role, SigninSpec, check_signin
 
-CHANNEL_NAMES = ("voice", "sms", "email", "console")
+CHANNEL_NAMES = ("voice", "sms", "email", "console", "slack")
 
 
 class ConfigError(Invalid):
@@ -139,7 +141,7 @@ class TierSpec(_Strict):
     tier: str | None = Field(None, min_length=1)  # the tier inside the schedule's calendar
     people: list[str] = Field(default_factory=list)
     escalate_after: dict[str, Any] = Field(default_factory=dict)
-    channels: dict[str, list[Literal["voice", "sms", "email", "console"]]] = Field(default_factory=dict)
+    channels: dict[str, list[Literal["voice", "sms", "email", "console", "slack"]]] = Field(default_factory=dict)
 
     _check_escalate = field_validator("escalate_after", "channels")(_severity_keys)
     _check_durations = field_validator("escalate_after")(_durations_valid)
@@ -183,6 +185,17 @@ class SeveritySpec(_Strict):
         default_factory=lambda: {"critical": "P1", "warning": "P2", "info": "P3"})
     priority_label: str = Field("priority", min_length=1)
     default: Literal["P0", "P1", "P2", "P3"] = "P2"
+
+
+class UrgencySpec(_Strict):
+    """Which severities are high urgency and which low, for personal notification rules
+    (``routing.personal_rules``): every severity in exactly one."""
+
+    high: list[Literal["P0", "P1", "P2", "P3"]] = Field(default_factory=lambda: ["P0", "P1"])
+    low: list[Literal["P0", "P1", "P2", "P3"]] = Field(default_factory=lambda: ["P2", "P3"])
+
+    def build(self) -> Urgencies:
+        return Urgencies(high=tuple(dict.fromkeys(self.high)), low=tuple(dict.fromkeys(self.low)))
 
 
 #: The fields a generic integration's mapping may give (each a JMESPath expression).
@@ -267,6 +280,8 @@ class FileSpec(_Strict):
     integrations: list[IntegrationSpec] = Field(default_factory=list)
     roles: dict[str, Role] = Field(default_factory=dict)  # person id -> console role (signin_section.py)
     signin: SigninSpec = Field(default_factory=SigninSpec)
+    urgency: UrgencySpec = Field(default_factory=UrgencySpec)
+    slack: SlackSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -284,6 +299,9 @@ class HeraldConfig:
     integration_keys: dict[str, str] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)  # person id -> responder | manager | admin
     signin: SigninSpec = field(default_factory=SigninSpec)
+    #: Which severities are high and low urgency, for personal notification rules.
+    urgency: Urgencies = field(default_factory=Urgencies)
+    slack: SlackSpec | None = None
 
     def calendar_path(self, schedule: str) -> Path:
         return (self.path.parent / self.schedules[schedule].calendar).resolve()
@@ -334,6 +352,8 @@ def _build(path: Path, spec: FileSpec) -> HeraldConfig:
     for sched in spec.schedules:
         if sched.calendar is not None and not (path.parent / sched.calendar).is_file():
             raise ValueError(f"schedules.{sched.name}.calendar: file not found: {sched.calendar}")
+    slack_dm = spec.slack is not None and spec.slack.dm_paging
+    fallback = FALLBACK_WITH_SLACK if slack_dm else FALLBACK_ORDER
     policies: dict[str, Policy] = {}
     for label, pol in zip(labels(spec.policies), spec.policies, strict=True):
         here = f"policies.{label}"
@@ -346,6 +366,9 @@ def _build(path: Path, spec: FileSpec) -> HeraldConfig:
             unknown = [p for p in t.people if p not in people]
             if unknown:
                 raise ValueError(f"{where}.people: no person with id {unknown[0]!r}")
+            slack_at = next((sev for sev, chans in t.channels.items() if "slack" in chans), None)
+            if slack_at is not None and not slack_dm:
+                raise ValueError(f"{where}.channels.{slack_at}: the slack channel needs slack.dm_paging: true")
             try:
                 tiers.append(Tier(
                     name=t.name, schedule=t.schedule,
@@ -365,7 +388,7 @@ def _build(path: Path, spec: FileSpec) -> HeraldConfig:
             raise ValueError(f"{here}.responders: no person with id {unknown[0]!r}")
         policies[pol.name] = Policy(name=pol.name, tiers=tuple(tiers),
                                     rules=build_rules(f"{here}.severities", pol.severities), business_hours=hours,
-                                    responders=tuple(dict.fromkeys(pol.responders)))
+                                    responders=tuple(dict.fromkeys(pol.responders)), fallback=fallback)
     _check_routes(spec.route, "route", policies, root=True)
     route = build_route(spec.route.model_dump(by_alias=True))
     severity = SeverityMapping(label=spec.severity.label, values=dict(spec.severity.map),
@@ -376,11 +399,18 @@ def _build(path: Path, spec: FileSpec) -> HeraldConfig:
         except ValueError as exc:
             raise ValueError(f"watchdog.timeout: {exc}") from None
     integrations, integration_keys = _integrations(spec.integrations, policies)
+    try:
+        urgency = spec.urgency.build()
+    except ValueError as exc:
+        raise ValueError(f"urgency.{exc}") from None
+    if spec.slack is not None:
+        _check_slack(spec.slack, policies, schedules)
     check_signin(spec.signin, dict(spec.roles), set(people))
     return HeraldConfig(path=path, people=people, schedules=schedules, policies=policies,
                         route=route, severity=severity, watchdog=spec.watchdog,
                         integrations=integrations, integration_keys=integration_keys,
-                        roles=dict(spec.roles), signin=spec.signin, webhooks=build_endpoints(spec.webhooks))
+                        webhooks=build_endpoints(spec.webhooks), urgency=urgency, slack=spec.slack,
+                        roles=dict(spec.roles), signin=spec.signin)
 
 
 def _check_sample(where: str, spec: IntegrationSpec) -> None:
@@ -416,6 +446,22 @@ def _integrations(specs: list[IntegrationSpec], policies: dict[str, Policy]
             digests[digest] = spec.name
         built[spec.name] = spec.build()
     return built, digests
+
+
+def _check_slack(slack: SlackSpec, policies: dict[str, Policy], schedules: dict[str, ScheduleSpec]) -> None:
+    for policy in slack.policies:
+        if policy not in policies:
+            raise ValueError(f"slack.policies.{policy}: no policy named {policy!r}")
+    for i, group in enumerate(slack.user_groups):
+        where = f"slack.user_groups.{i}"
+        if group.schedule not in schedules:
+            raise ValueError(f"{where}.schedule: no schedule named {group.schedule!r}")
+        if group.channel is None and slack.channel is None:
+            raise ValueError(f"{where}.channel: give the channel to announce changes in (or slack.channel)")
+    seen = [(g.schedule, g.tier or schedules[g.schedule].default_tier) for g in slack.user_groups]
+    for i, pair in enumerate(seen):
+        if seen.index(pair) != i:
+            raise ValueError(f"slack.user_groups.{i}: schedule {pair[0]!r} tier {pair[1]!r} has a user group already")
 
 
 def _check_routes(node: RouteSpec, where: str, policies: dict[str, Policy], root: bool = False) -> None:

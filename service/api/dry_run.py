@@ -19,6 +19,7 @@ from routing.grouping import group_of
 from routing.incident import AlertsReceived
 from routing.maintenance import hold_for
 from routing.dry_run import plan
+from routing.personal_rules import Rulebook
 from service.api.alertmanager import _explain, read_body
 from service.api.incidents import api_caller
 from service.engine.runtime import Herald
@@ -35,12 +36,17 @@ def simulate(herald: Herald, payload: WebhookPayload, at: datetime) -> dict[str,
     except redis.RedisError:
         held = []
         notes.append("Redis unreachable: maintenance windows, handoffs and rate windows are not included")
-    windows = {c: herald.settings.rate_window(c) for c in ("sms", "voice", "email")}
+    windows = {c: herald.settings.rate_window(c) for c in ("sms", "voice", "email", "slack")}
     try:
         busy = herald.paging.windows_running(list(herald.config.people), [c for c, w in windows.items() if w > 0],
                                              herald.clock())
     except redis.RedisError:
         busy = {}
+    try:
+        rules = Rulebook(herald.config.urgency, herald.rules.all())
+    except redis.RedisError:
+        rules = Rulebook(herald.config.urgency)
+        notes.append("Redis unreachable: personal notification rules are not included")
     herald.calendars.refresh(herald.clock())
     plans = []
     for name in group.policies:
@@ -48,7 +54,7 @@ def simulate(herald: Herald, payload: WebhookPayload, at: datetime) -> dict[str,
         command = AlertsReceived(new_id="dry-run", receiver=group.receiver, group_key=group.group_key,
                                  severity=group.severity, title=group.title, alerts=list(group.alerts))
         result = plan(command, policy, at, lambda t, p=policy: herald.calendars.roster_at(p, t),
-                      lambda t: hold_for(group.alerts, held, t), windows=windows, busy_until=busy)
+                      lambda t: hold_for(group.alerts, held, t), windows=windows, busy_until=busy, rules=rules)
         plans.append({**asdict(result), "steps": [asdict(s) for s in result.steps]})
     return {"at": at, "receiver": group.receiver, "group_key": group.group_key, "title": group.title,
             "severity": group.severity, "policies": list(group.policies), "plans": plans, "notes": notes}
@@ -75,7 +81,8 @@ def render(result: dict[str, Any]) -> str:
     lines = [f"{result['title']}  severity {result['severity']}  routes to {', '.join(result['policies'])}"]
     for item in result["plans"]:
         lines.append(f"policy {item['policy']}:")
-        rows = [(s["at"], f"round {s['round']}: {s['tier']} -> {', '.join(s['people'])} via {', '.join(s['channels'])}")
+        rows = [(s["at"], f"round {s['round']}: {s['tier']} -> {', '.join(s['people'])} via {', '.join(s['channels'])}"
+                 + (f" (personal rules: {', '.join(s['personal'])})" if s.get("personal") else ""))
                 for s in item["steps"]]
         rows += [(e["at"], f"{e['kind']}: " + ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("at", "kind")))
                  for e in item["events"]]

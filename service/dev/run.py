@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from service.dev.local_redis import free_port, start_redis
 from service.dev.simulator.app import DEFAULT_TWILIO_AUTH_TOKEN
 from service.dev.simulator.callbacks import load_signing_key, public_key_b64
+from service.dev.simulator.slack import DEFAULT_SLACK_SIGNING_SECRET, DEFAULT_SLACK_TOKEN
 
 DEV_ALERTMANAGER_TOKEN = "dev-alertmanager-token"
 DEV_API_TOKEN = "dev-api-token"
@@ -45,7 +46,7 @@ def _interrupt(_signum, _frame) -> None:
 
 
 def simulator_env(sim_url: str, key_file: Path) -> dict[str, str]:
-    """Settings that point both SDKs at the simulator, and its signing key file."""
+    """Settings that point the SDKs (Twilio, SendGrid, Slack) at the simulator, and its signing key file."""
     if not key_file.exists():
         key = load_signing_key(None)
         key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -57,6 +58,8 @@ def simulator_env(sim_url: str, key_file: Path) -> dict[str, str]:
         "HERALD_TWILIO_API_BASE": sim_url, "HERALD_SENDGRID_API_KEY": "SG.simulator",
         "HERALD_SENDGRID_FROM": "herald@example.com", "HERALD_SENDGRID_API_BASE": sim_url,
         "HERALD_SENDGRID_WEBHOOK_PUBLIC_KEY": public,
+        "HERALD_SLACK_BOT_TOKEN": DEFAULT_SLACK_TOKEN, "HERALD_SLACK_SIGNING_SECRET": DEFAULT_SLACK_SIGNING_SECRET,
+        "HERALD_SLACK_API_BASE": sim_url + "/api/",
     }
 
 
@@ -260,7 +263,9 @@ def run_dev(port: int = 8080, state_dir: Path = Path(".herald")) -> int:
             sim_port = free_port()
             sim_url = f"http://{HOST}:{sim_port}"
             key_file = state_dir / "simulator-sendgrid-key.pem"
-            env.update(simulator_env(sim_url, key_file))
+            own_slack = bool(env.get("HERALD_SLACK_BOT_TOKEN"))  # a real Slack workspace stays yours
+            env.update({k: v for k, v in simulator_env(sim_url, key_file).items()
+                        if not (own_slack and k.startswith("HERALD_SLACK_"))})
             if "HERALD_CONFIG" in dev_set:  # the example file: show outgoing webhooks in the dev inbox too
                 env["HERALD_CONFIG"] = str(dev_config(Path(env["HERALD_CONFIG"]), state_dir, sim_url))
                 env[DEV_WEBHOOK_SECRET_ENV] = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()

@@ -17,7 +17,8 @@ Alertmanager's Watchdog alerts out of the payload (``routing.watchdog``): this m
 never sees a heartbeat.
 
 Round trips: one for a re-send (``READ_GROUP``), two for a new or changed group (read,
-then ``COMMIT`` per policy), one more to read maintenance windows whose version moved.
+then ``COMMIT`` per policy), one more each to read maintenance windows or personal
+rules whose version moved.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from routing.decide import Decision, decide
 from routing.grouping import AlertGroup, group_of, payload_digest, policies_of, snapshots
 from routing.incident import AlertsReceived, AlertState, Hold
 from routing.maintenance import hold_for
+from routing.personal_rules import NO_RULES, Rulebook
 from routing.routes import policies_for
 from service.engine.runtime import Herald
 
@@ -120,10 +122,17 @@ def group_flow(herald: Herald, group: AlertGroup, *, drill: bool = False, read: 
         script, keys_, args = herald.maintenance.read_call()
         windows = herald.maintenance.adopt((yield Script(script, keys_, args)))
     hold = hold_for(list(group.alerts), windows, now)
+    # Personal rules, cached under the version the read named: no round trip unless they moved.
+    rules = {} if not read.versions[3] else herald.rules.cached_at(read.versions[3])
+    if rules is None:
+        script, keys_, args = herald.rules.read_call()
+        rules = herald.rules.adopt((yield Script(script, keys_, args)))
+    book = Rulebook(herald.config.urgency, rules)
     if not herald.calendars.is_current(read.versions[:2], now):
         yield CatchUp(now)
     calls = group_writes(group.receiver, group.group_key, group.policies, read,
-                         lambda name, slot, _versions: decide_policy(herald, group, name, slot, now, hold, drill),
+                         lambda name, slot, _versions: decide_policy(herald, group, name, slot, now, hold, drill,
+                                                                     book),
                          herald.store.count, digest=group.digest, firing=firing, follow=herald.store.followers)
     reply = None
     while True:  # the store's read-decide-commit loop (integrations.store.group_writes)
@@ -156,16 +165,17 @@ def synthetic_group(herald: Herald, group_key: str, labels: dict[str, str], anno
 
 
 def decide_policy(herald: Herald, group: AlertGroup, policy_name: str, slot: GroupIncident, now: datetime,
-                hold: Hold | None, drill: bool = False) -> Decision:
+                hold: Hold | None, drill: bool = False, rules: Rulebook = NO_RULES) -> Decision:
     """The decision for one policy's incident of the group, as read (pure: the rotations
-    are in memory, brought current by ``CatchUp`` before)."""
+    are in memory, brought current by ``CatchUp`` before; ``rules``: everyone's personal
+    rules, read with the group)."""
     policy = herald.config.policies[policy_name]
     command = AlertsReceived(new_id=slot.new_id or (slot.current.id if slot.current else ""),
                              receiver=group.receiver, group_key=group.group_key, severity=group.severity,
                              title=group.title, alerts=list(group.alerts), drill=drill,
                              max_alerts=herald.settings.max_alerts_per_incident, more_firing=group.more_firing,
                              by=group.by, via=group.via)
-    return decide(slot.current, command, policy, herald.calendars.roster_at(policy, now), now, hold)
+    return decide(slot.current, command, policy, herald.calendars.roster_at(policy, now), now, hold, rules)
 
 
 def is_firing(group: AlertGroup | WebhookPayload) -> bool:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from integrations.notifier import OutboundPage, SendResult
 from integrations.people_store import CODE_TTL_SECONDS
 from routing.errors import Conflict, Invalid, NotFound, Unavailable
+from routing.personal_rules import PersonalRules
 from schedules import contacts as model
 from schedules.contacts import Contact, PersonRecord
 from schedules.model import Person
@@ -273,15 +274,21 @@ def send_test_page(herald: Herald, person_id: str, which: Contact | str | None =
 # -- personal rules (the "rules" model validates them; stored as opaque JSON) ----------------------
 
 def _validated_rules(data: Any) -> dict | None:
-    """The rules as stored. Until routing/personal_rules.py's model is merged, any JSON
-    object (a model instance is dumped as JSON)."""
+    """The rules as stored: checked by ``routing.personal_rules.PersonalRules`` (an
+    ``Invalid`` naming the field when wrong), dumped as JSON."""
     if data is None:
         return None
     if isinstance(data, BaseModel):
-        return data.model_dump(mode="json")
+        data = data.model_dump(mode="json")
     if not isinstance(data, dict):
         raise Invalid("rules: must be a JSON object", field="rules")
-    return data
+    try:
+        return PersonalRules.model_validate(data).model_dump(mode="json")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise Invalid(f"rules.{where}: {first['msg']}" if where else f"rules: {first['msg']}",
+                      field="rules") from None
 
 
 def rules(herald: Herald, person_id: str) -> dict | None:

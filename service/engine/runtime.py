@@ -28,13 +28,18 @@ from integrations.due_store import DueIndex
 from integrations.paging_store import PagingStore
 from integrations.people_store import PeopleStore
 from integrations.report_store import ReportStore
+from integrations.slack_client import SlackApi
+from integrations.slack_store import SlackStore
 from integrations.retention_store import RetentionStore
+from integrations.rules_store import RulesStore
 from integrations.status_store import StatusStore
 from integrations.webhooks import WebhookLog, WebhookSink
 from integrations.store import Store
 from routing.decide import Decision, decide
 from routing.incident import Command, Escalate, EscalateNow, Hold, Incident, Reassign, Release, Reroute
 from routing.maintenance import hold_for
+from routing.personal_rules import Rulebook
+from routing.policy import Roster
 from integrations.config.model import HeraldConfig, load_config
 from service.settings import Settings
 
@@ -74,11 +79,16 @@ class Herald:
     integrations: IntegrationStore
     follow: FollowStore
     webhooks: WebhookLog
-    #: People's contact details, verification state and rules (service/engine/people.py).
+    slack: SlackStore
+    #: People's contact details and verification state (service/engine/people.py).
     people: PeopleStore
+    #: People's personal notification rules (routing/personal_rules.py).
+    rules: RulesStore
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     #: The sinks that follow every incident change, by name (``add_follower``).
     followers: dict[str, Sink] = field(default_factory=dict)
+    #: Slack's Web API when a bot token and signing secret are set (service/engine/slack_sync.py, slack_groups.py).
+    slack_api: SlackApi | None = None
     clock: Callable[[], datetime] = utcnow
 
     @classmethod
@@ -102,15 +112,26 @@ class Herald:
                      retention=RetentionStore(client), drills=DrillStore(client), notices=NoticeStore(client),
                      reports=ReportStore(client), status=StatusStore(client), attempts=AttemptStore(client),
                      due=DueIndex(client), integrations=IntegrationStore(client), follow=FollowStore(client),
-                     people=PeopleStore(client), webhooks=WebhookLog(client))
+                     people=PeopleStore(client), webhooks=WebhookLog(client), rules=RulesStore(client),
+                     slack=SlackStore(client))
+        if settings.slack_configured():
+            from integrations.slack_client import web_client
+
+            assert settings.slack_bot_token is not None
+            token = settings.slack_bot_token.get_secret_value()
+            herald.slack_api = SlackApi(web_client(token, settings.slack_api_base, timeout=settings.provider_timeout),
+                                        quick=web_client(token, settings.slack_api_base, timeout=2, retries=0))
         herald.calendars.refresh(herald.clock(), force=True)
         if notifiers is None:
             from service.engine.channels import build_notifiers
 
-            notifiers = build_notifiers(settings)
+            notifiers = build_notifiers(settings, herald.slack_api, herald.slack)
         herald.notifiers = notifiers
         for endpoint in config.webhooks:  # outgoing webhooks follow every incident change
             herald.add_follower(WebhookSink(endpoint, herald.webhooks, settings.public_url))
+        from service.engine.slack_sync import follow_slack
+
+        follow_slack(herald)  # each incident's Slack message follows every change (when configured)
         return herald
 
     def add_follower(self, sink: Sink) -> None:
@@ -151,9 +172,17 @@ class Herald:
             # Only commands that may page a tier need who is on call (a calendar sync
             # round trip); acks, resolves and the delivery pipeline's outcomes do not.
             roster = self.calendars.roster(policy, now) if isinstance(command, PAGING_COMMANDS) else {}
-            return decide(current, command, policy, roster, now, hold)
+            extra = (command.person,) if isinstance(command, Reassign) and command.person else ()
+            rules = self.rulebook(roster, extra) if isinstance(command, PAGING_COMMANDS) else Rulebook(
+                self.config.urgency)
+            return decide(current, command, policy, roster, now, hold, rules)
 
         return self.store.apply(incident_id, run)
+
+    def rulebook(self, roster: Roster, extra: tuple[str, ...] = ()) -> Rulebook:
+        """The personal rules of everyone ``roster`` names (and ``extra``), for ``decide``."""
+        people = {p for names in roster.values() for p in names} | set(extra)
+        return Rulebook(self.config.urgency, self.rules.of(sorted(people)) if people else {})
 
     def hold(self, alerts, now: datetime, maintenance_version: str | None = None) -> Hold | None:
         """A maintenance window holding these alerts' pages at ``now``, if any

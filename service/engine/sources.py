@@ -111,7 +111,7 @@ def event_flow(herald: Herald, integration: Integration, event: SourceEvent, dig
         return [ref(d) for d in decisions if d.incident is not None]
     command = Acknowledge(by=integration.name, via=integration.kind)
 
-    def acknowledge(name: str, slot: GroupIncident, _versions: tuple[str, str, str]) -> Decision:
+    def acknowledge(name: str, slot: GroupIncident, _versions: tuple[str, ...]) -> Decision:
         if slot.current is None or not slot.current.is_open:
             return Decision(slot.current)
         return decide(slot.current, command, herald.config.policies[name], {}, now, None)

@@ -48,7 +48,7 @@ CONTACT_HIDDEN = "[contact hidden]"
 MIN_SECRET_LENGTH = 6
 #: Libraries that log whole requests below WARNING: a secret calendar URL (httpx, httpcore),
 #: a page's payload with its ack link and address (python_http_client, under SendGrid).
-QUIET_LOGGERS = ("httpx", "httpcore", "python_http_client")
+QUIET_LOGGERS = ("httpx", "httpcore", "python_http_client", "slack_sdk")
 _ACK_PATH = re.compile(r"(/ack/)[A-Za-z0-9_\-]{6,}")
 _TOKEN_PARAM = re.compile(r"([?&;](?:token|access_token)=)[^&\s\"'#<>]+", re.IGNORECASE)
 _PHONE = re.compile(r"(?<![\w+])\+[1-9][0-9]{7,14}(?![0-9])")  # E.164

@@ -36,10 +36,10 @@ log = logging.getLogger("herald.metrics")
 REGISTRY = CollectorRegistry()
 _SEP = "\x1f"
 SEVERITIES = ("P0", "P1", "P2", "P3")
-CHANNELS = ("voice", "sms", "email", "console")
+CHANNELS = ("voice", "sms", "email", "slack", "console")
 PAGE_OUTCOMES = ("sent", "retry", "failed", "deferred")
 REJECT_REASONS = ("unauthorized", "too_large", "invalid_payload", "storage_unavailable")
-INBOUND_EVENT_KINDS = ("twilio-sms", "twilio-keypress", "twilio-status", "sendgrid-event")
+INBOUND_EVENT_KINDS = ("twilio-sms", "twilio-keypress", "twilio-status", "sendgrid-event", "slack-action", "slack-command")
 #: Why the API cut a connection or a request off (service/api/server.py).
 HTTP_REFUSAL_REASONS = ("header_timeout", "body_timeout", "client_limit", "connection_limit", "invalid_request",
                         "out_of_files")
@@ -117,7 +117,7 @@ _R = {"registry": REGISTRY}
 WEBHOOKS = Counter("herald_webhooks_received", "Alertmanager webhooks received by this API instance.", **_R)
 WEBHOOKS_REJECTED = Counter("herald_webhooks_rejected", "Alertmanager webhooks answered with an error.",
                             ["reason"], **_R)
-REPLIES_REFUSED = Counter("herald_replies_refused", "SMS replies and keypresses refused: the person was not paged "
+REPLIES_REFUSED = Counter("herald_replies_refused", "SMS replies, keypresses and Slack actions refused: the person was not paged "
                           "for the incident, not on call for its policy, not a responder.", ["channel"], **_R)
 EVENTS_REPLAYED = Counter("herald_provider_events_replayed", "Inbound provider events seen before (a replay or a "
                           "provider's retry), answered 200 and ignored.", ["kind"], **_R)
@@ -152,7 +152,7 @@ for _reason in REJECT_REASONS:
     WEBHOOKS_REJECTED.labels(reason=_reason)
 for _outcome in ("ok", "error"):
     SWEEPS.labels(outcome=_outcome)
-for _channel in ("sms", "voice"):
+for _channel in ("sms", "voice", "slack"):
     REPLIES_REFUSED.labels(channel=_channel)
 for _kind in INBOUND_EVENT_KINDS:
     EVENTS_REPLAYED.labels(kind=_kind)

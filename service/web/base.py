@@ -99,7 +99,7 @@ FLASH = {
     "ack": "Acknowledged.", "resolve": "Resolved.", "escalate": "Escalated: the next tier is being paged.",
     "reassign": "Reassigned: paging now.", "note": "Note added.", "snooze": "Snoozed.",
     "handoff": "Handoff saved: it is in force now.", "cancelled": "Handoff cancelled.",
-    "replied": "Reply sent through the simulator.", "noop": "Nothing changed: it was already done.",
+    "replied": "Reply sent through the simulator.", "clicked": "Clicked in Slack (the simulator): Herald got the signed interaction.", "noop": "Nothing changed: it was already done.",
 }
 
 

@@ -54,6 +54,17 @@ def _name(people: Mapping[str, Person], person: object) -> str:
     return people[key].name if key in people else key
 
 
+def _own_rules(people: Mapping[str, Person], details: Mapping[str, Any]) -> str:
+    """"; Alice Adams by their own rules: voice now, email after 5 min" for each person a
+    ``paging``/``escalated`` entry paged by personal rules (routing.personal_rules)."""
+    out = ""
+    for person, steps in (details.get("personal_rules") or {}).items():
+        said = ", ".join(f"{s.get('channel', '?')} " + (f"after {s['delay_minutes']} min" if s.get("delay_minutes")
+                                                         else "now") for s in steps)
+        out += f"; {_name(people, person)} by their own rules: {said}"
+    return out
+
+
 def describe(entry: TimelineEntry, people: Mapping[str, Person]) -> Line:
     """One timeline entry as a sentence; unknown kinds list their details."""
     d, kind = entry.details, entry.kind
@@ -68,10 +79,10 @@ def describe(entry: TimelineEntry, people: Mapping[str, Person]) -> Line:
         "triggered": f"Triggered: {d.get('severity', '')}, policy {d.get('policy', '')}"
                      + (" — drill" if d.get("drill") else ""),
         "paging": f"Paging {d.get('tier', '')}: {', '.join(_name(people, p) for p in d.get('people', []))}"
-                  f" by {', '.join(d.get('channels', []))}",
+                  f" by {', '.join(d.get('channels', []))}" + _own_rules(people, d),
         "escalated": f"Escalated to {d.get('tier', '')} (round {d.get('round', '')}): "
                      f"{', '.join(_name(people, p) for p in d.get('people', []))}"
-                     f" by {', '.join(d.get('channels', []))}",
+                     f" by {', '.join(d.get('channels', []))}" + _own_rules(people, d),
         "page": f"Page sent: {page}" + (f", {d['bundled']} incidents in one message" if d.get("bundled", 1) > 1
                                          else "") + (" (after the stop)" if d.get("after_stop") else ""),
         "page_retry": f"Page failed, will retry: {page} — {d.get('detail', '')}",

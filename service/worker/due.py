@@ -4,7 +4,8 @@ Everything that becomes due is an entry of one sorted set in Redis (``keys.DUE``
 ``integrations.due_store``), written in the same atomic write as the state that makes it
 due: an incident's entry by the incident commit (its next escalation, its pending pages,
 an ack timeout or snooze running out, a hold ending), a periodic task's entry by the task
-itself when it has run (retention purge, heartbeat deadlines, shift-start digests), a
+itself when it has run (retention purge, heartbeat deadlines, shift-start digests, Slack's
+on-call user groups), a
 crashed job's retry by its failure callback, a follower's (an outgoing webhook's) by the
 incident commit or the handoff write that gives it something to follow
 (``service.engine.followers``; run beside the RQ loop, ``run_beside``).
@@ -42,6 +43,7 @@ from service.engine import followers, retention
 from service.engine.delivery import deliver
 from service.engine.runtime import Herald
 from service.engine.shift_digest import send_digests
+from service.engine.slack_groups import sync_groups
 
 log = logging.getLogger("herald.due")
 
@@ -111,6 +113,7 @@ PERIODIC: dict[str, Callable[[Herald, datetime], tuple[int, float]]] = {
     "retention": _periodic_retention,
     "heartbeats": _periodic_heartbeats,
     "digests": _periodic_digests,
+    "slack-groups": sync_groups,  # on-call Slack user groups follow shift changes and handoffs
 }
 
 

@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -41,6 +42,8 @@ SECRETS = {
     "alertmanager token": "am-SECRET-9e8d7c6b5a4f3e2d1c0b",
     "twilio auth token": "twilio-SECRET-7c6b5a49382716aa",
     "sendgrid key": "SG.sendgrid-SECRET-5f4e3d2c1b0a99",
+    "slack bot token": "xoxb-slack-SECRET-3e2d1c0b9a8f7e",
+    "slack signing secret": "slack-signing-SECRET-8a7b6c5d4e3f",
 }
 #: A Google-style secret calendar address: the path is the credential.
 CALENDAR_PATH = "/calendar/ical/team%40group.calendar.google.com/private-CALSECRET0f9e8d7c6b5a4/basic.ics"
@@ -82,7 +85,7 @@ def _run_config(directory, calendar_url: str):
                                           "default_tier: L1}\n", 1)
     text = text.replace("schedule: backup, channels: {P1: [sms], P2: [sms]}",
                         "schedule: backup, channels: {P1: [sms, email], P2: [sms, email]}")
-    config.write_text(text)
+    config.write_text(text + "slack: {channel: '#incidents'}\n")  # every change goes to Slack too
     return config
 
 
@@ -108,12 +111,16 @@ def leaked(tmp_path_factory) -> Run:
            "HERALD_API_TOKEN": SECRETS["api token"], "HERALD_API_TOKENS": f"bot:write:{SECRETS['scoped api token']}",
            "HERALD_ALERTMANAGER_TOKEN": SECRETS["alertmanager token"],
            "HERALD_TWILIO_AUTH_TOKEN": SECRETS["twilio auth token"], "HERALD_SENDGRID_API_KEY": SECRETS["sendgrid key"],
+           "HERALD_SLACK_BOT_TOKEN": SECRETS["slack bot token"],
+           "HERALD_SLACK_SIGNING_SECRET": SECRETS["slack signing secret"],
            "HERALD_LOG_LEVEL": "DEBUG", "HERALD_PROVIDER_TIMEOUT": "1", "HERALD_SWEEP_INTERVAL": "1",
            "HERALD_RATE_LIMIT_SMS": "0", "HERALD_RATE_LIMIT_VOICE": "0"}
     state = SimulatorState()
     sim = ServerThread(create_simulator_app(state, herald_url=url, twilio_auth_token=SECRETS["twilio auth token"],
                                             sendgrid_api_key=SECRETS["sendgrid key"],
-                                            sendgrid_private_key_pem=(tmp / "sg-key.pem").read_text()),
+                                            sendgrid_private_key_pem=(tmp / "sg-key.pem").read_text(),
+                                            slack_token=SECRETS["slack bot token"],
+                                            slack_signing_secret=SECRETS["slack signing secret"]),
                        port=sim_port).start()
     api, _ = serve(env, port=api_port)
     worker = herald("worker", env=env)
@@ -135,7 +142,12 @@ def leaked(tmp_path_factory) -> Run:
                                    f"the incident list with {headers or 'no credentials'}"))
         answers.append(_expect(httpx.post(f"{url}/webhooks/twilio/sms", data={"Body": "4"},
                                           headers={"X-Twilio-Signature": "forged"}), 403, "a forged Twilio reply"))
+        answers.append(_expect(httpx.post(f"{url}/webhooks/slack/commands", data={"user_id": "U1", "text": "oncall"},
+                                          headers={"X-Slack-Signature": "v0=forged",
+                                                   "X-Slack-Request-Timestamp": str(int(time.time()))}),
+                               401, "a forged Slack command"))
         wait_for(lambda: state.messages_for(channel="voice"), 30, "the fallback call", worker)
+        wait_for(lambda: state.messages_for(to="#incidents", channel="slack"), 30, "the incident posted to Slack", worker)
         kinds = _timeline_kinds(url, incident_id, admin)
         assert "page_retry" in kinds and "channel_fallback" in kinds, f"Alice's SMS did not retry, then fail over: {kinds}"
         state.inject("email", "5xx", 2)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.dev.simulator.app import create_simulator_app
+from service.dev.simulator.app import create_simulator_app, slack_users_from
 from service.dev.simulator.server import ServerThread
 from service.dev.simulator.state import SimMessage, SimulatorState
 from routing.incident import Incident
@@ -50,6 +50,7 @@ class SimStack:
     url: str
     sim: SimulatorState
     sim_url: str
+    sim_app: Any = None  # the simulator's app (its Slack workspace: ``sim_app.state.slack``)
 
     def fire(self, group: str, **labels: str) -> str:
         """Alertmanager posts a new group (its alerts with ``labels`` added, e.g.
@@ -117,7 +118,8 @@ def sim_stack_factory(settings: Settings, tmp_path: Path, monkeypatch: pytest.Mo
         state = SimulatorState()
         sim_app.app = create_simulator_app(state, herald_url=api.url,
                                            twilio_auth_token=provider_env["HERALD_TWILIO_AUTH_TOKEN"],
-                                           sendgrid_private_key_pem=key_file.read_text())
+                                           sendgrid_private_key_pem=key_file.read_text(),
+                                           slack_users=slack_users_from(env.get("HERALD_CONFIG") or settings.config))
         sim.start()
         for key, value in {**provider_env, "HERALD_PUBLIC_URL": api.url, **env}.items():
             monkeypatch.setenv(key, value)
@@ -128,7 +130,7 @@ def sim_stack_factory(settings: Settings, tmp_path: Path, monkeypatch: pytest.Mo
         api_app.app = create_app(full, herald)
         api.start()
         assert httpx.get(f"{api.url}/healthz", timeout=10).status_code == 200
-        return SimStack(herald, api.url, state, sim.url)
+        return SimStack(herald, api.url, state, sim.url, sim_app.app)
 
     yield start
     for server in reversed(started):

@@ -71,6 +71,9 @@ BASE: dict[str, Any] = {
     "roles": {"alice": "admin", "erin": "manager"},
     "signin": {"code": True, "oidc": {"issuer": "http://127.0.0.1:9/idp", "client_id": "herald",
                                       "client_secret_env": "HERALD_TEST_FIELDS_OIDC_SECRET", "email_claim": "email"}},
+    "urgency": {"high": ["P0", "P1"], "low": ["P2", "P3"]},
+    "slack": {"channel": "#incidents", "policies": {"default": "#ops"}, "dm_paging": True,
+              "user_groups": [{"schedule": "primary", "tier": "L1", "usergroup": "S0PRIMARY1", "channel": "#oncall"}]},
 }
 
 PRIMARY, FEED, TEAM = ("schedules", 0), ("schedules", 1), ("schedules", 2)
@@ -87,6 +90,7 @@ def webhook_secret(monkeypatch):
     monkeypatch.setenv("HERALD_TEST_WEBHOOK_SECRET", "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY")
     monkeypatch.delenv("HERALD_TEST_UNSET_SECRET", raising=False)
 CI, PD = ("integrations", 0), ("integrations", 1)
+GROUP = ("slack", "user_groups", 0)
 os.environ.setdefault("HERALD_TEST_FIELDS_KEY", "pd-key-for-the-field-tests")
 os.environ.setdefault("HERALD_TEST_FIELDS_OIDC_SECRET", "oidc-secret-for-the-field-tests")
 OIDC = ("signin", "oidc")
@@ -177,6 +181,18 @@ WRONG: dict[str, tuple[tuple[Any, ...], Any, str]] = {
     "OidcSpec.client_secret_env": ((*OIDC, "client_secret_env"), "HERALD_TEST_UNSET_OIDC_SECRET",
                                    "signin.oidc.client_secret_env"),
     "OidcSpec.email_claim": ((*OIDC, "email_claim"), "", "signin.oidc.email_claim"),
+    "FileSpec.urgency": (("urgency",), "high", "urgency"),
+    "UrgencySpec.high": (("urgency", "high"), ["P0", "P1", "P2"], "urgency.high"),
+    "UrgencySpec.low": (("urgency", "low"), ["P9"], "urgency.low"),
+    "FileSpec.slack": (("slack",), "#incidents", "slack"),
+    "SlackSpec.channel": (("slack", "channel"), "incidents", "slack.channel"),
+    "SlackSpec.policies": (("slack", "policies"), {"nope": "#x"}, "slack.policies.nope"),
+    "SlackSpec.dm_paging": (("slack", "dm_paging"), "maybe", "slack.dm_paging"),
+    "SlackSpec.user_groups": (("slack", "user_groups"), "S0PRIMARY1", "slack.user_groups"),
+    "UserGroupSpec.schedule": ((*GROUP, "schedule"), "nope", "slack.user_groups.0.schedule"),
+    "UserGroupSpec.tier": ((*GROUP, "tier"), "", "slack.user_groups.0.tier"),
+    "UserGroupSpec.usergroup": ((*GROUP, "usergroup"), "group", "slack.user_groups.0.usergroup"),
+    "UserGroupSpec.channel": ((*GROUP, "channel"), "team", "slack.user_groups.0.channel"),
 }
 FIELDS = schema_fields()
 

@@ -157,8 +157,7 @@ def test_repair_re_derives_a_lost_entry_and_runs_nothing_itself(client, herald, 
 
 
 def test_an_earlier_entry_wakes_a_loop_blocked_on_a_later_one(client, herald, loops, monkeypatch):
-    herald.store.redis.zadd(keys.DUE, {keys.due_periodic("retention"): time.time() + 3600})
-    for task in ("heartbeats", "digests"):
+    for task in due.PERIODIC:  # every periodic task later: only the new incident is due
         herald.store.redis.zadd(keys.DUE, {keys.due_periodic(task): time.time() + 3600})
     monkeypatch.setattr(due, "MAX_WAIT", 60.0)  # block for the later entry's time
     monkeypatch.setattr(herald.settings, "sweep_interval", 30.0)

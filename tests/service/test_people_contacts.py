@@ -180,13 +180,17 @@ def test_a_permanent_failure_marks_the_contact_failing_and_a_success_clears_it(h
 
 def test_rules_are_stored_per_person_and_removed_with_none(herald):
     assert people.rules(herald, "alice") is None
-    people.set_rules(herald, "alice", {"high": [{"channel": "voice", "delay": 0}]})
-    assert people.rules(herald, "alice") == {"high": [{"channel": "voice", "delay": 0}]}
+    people.set_rules(herald, "alice", {"high": [{"channel": "voice", "delay_minutes": 0}]})
+    assert people.rules(herald, "alice") == {"high": [{"channel": "voice", "delay_minutes": 0}], "low": []}
+    assert herald.rules.of(["alice"])["alice"].high[0].channel == "voice"  # what decide() is given
     assert people.rules(herald, "bob") is None
     people.set_rules(herald, "alice", None)
     assert people.rules(herald, "alice") is None
     with pytest.raises(Invalid, match="rules: must be a JSON object"):
         people.set_rules(herald, "alice", ["voice"])
+    with pytest.raises(Invalid, match=r"rules\.high\.0\.delay_minutes: Input should be greater than or equal to 0"):
+        people.set_rules(herald, "alice", {"high": [{"channel": "voice", "delay_minutes": -1}]})
+    assert people.rules(herald, "alice") is None
 
 
 # -- export / import -----------------------------------------------------------------------------
@@ -197,7 +201,7 @@ def test_export_then_import_moves_contacts_states_and_rules(sim_stack_factory):
     added = people.add_contact(source, "alice", "phone", NEW_PHONE)
     people.send_code(source, "alice", added.id, "verify")
     assert people.check_code(source, "alice", added.id, "verify", _code(stack.pages_to(NEW_PHONE)[-1]))
-    people.set_rules(source, "bob", {"low": [{"channel": "email", "delay": 5}]})
+    people.set_rules(source, "bob", {"low": [{"channel": "email", "delay_minutes": 5}]})
     exported = people.export(source)
     assert exported["format"] == "herald-people/1" and set(exported["people"]) == {"alice", "bob", "erin", "dave"}
 
@@ -206,7 +210,7 @@ def test_export_then_import_moves_contacts_states_and_rules(sim_stack_factory):
     counts = people.import_people(source, exported)
     assert counts == {"people": 4, "contacts": 9, "rules": 1}
     assert people.contact(source, "alice", NEW_PHONE).state == "verified"
-    assert people.rules(source, "bob") == {"low": [{"channel": "email", "delay": 5}]}
+    assert people.rules(source, "bob") == {"high": [], "low": [{"channel": "email", "delay_minutes": 5}]}
     assert "code" not in str(exported)
 
 

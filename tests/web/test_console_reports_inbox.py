@@ -96,3 +96,56 @@ def test_report_page_over_a_purged_month_counts_it_and_names_a_month_it_cuts(adm
     assert "<td>1</td>" in table and "counted from their month's totals" in whole and "SLA 1h" in whole
     cut = admin.get(f"/ui/reports?start={(first + timedelta(days=1)).date()}&end={last.date()}").text
     assert f"removed from {first:%Y-%m}, a month this range covers only in part" in cut
+
+
+def test_dev_inbox_shows_slack_channels_with_threads_and_clicks_as_the_person(settings, monkeypatch):
+    import json
+    from urllib.parse import parse_qs
+
+    from integrations.slack_client import verify_signature
+    from service.dev.simulator.slack import DEFAULT_SLACK_SIGNING_SECRET, user_id_for
+
+    state = SimulatorState()
+    sim_app = create_simulator_app(state, herald_url="http://127.0.0.1:9",
+                                   slack_users=[("Alice Adams", "alice@example.com"), ("Bob Brown", "bob@example.com")])
+    buttons = [{"type": "actions", "block_id": "herald-7", "elements": [
+        {"type": "button", "action_id": "herald_ack", "value": "7", "text": {"type": "plain_text", "text": "Acknowledge"}},
+        {"type": "button", "action_id": "herald_take", "value": "7",
+         "text": {"type": "plain_text", "text": "Page me instead"}}]}]
+    top = state.record(SimMessage(channel="slack", to="#incidents", from_="herald", provider_id="1700000000.000100",
+                                  body="[P1] #7 <Disk> full (triggered)", blocks=buttons, slack_channel="C0INCIDENT",
+                                  status="updated", edits=2))
+    state.record(SimMessage(channel="slack", to="#incidents", from_="herald", provider_id="1700000000.000200",
+                            body="Paging L1: Alice Adams", thread_ts=top.provider_id, slack_channel="C0INCIDENT"))
+    state.record(SimMessage(channel="slack", to="alice@example.com", from_="herald", provider_id="1700000000.000300",
+                            body="Herald: [P1] #7 Disk full", blocks=buttons, slack_channel="D0ALICE"))
+    with ServerThread(sim_app) as sim:
+        monkeypatch.setenv("HERALD_TWILIO_API_BASE", sim.url)
+        dev = Settings()
+        herald = Herald.from_settings(dev, notifiers={})
+        with TestClient(create_app(dev, herald)) as c:
+            login(c)
+            page = c.get("/ui/inbox")
+            assert page.status_code == 200
+            channel = page.text[page.text.index('data-slack-channel="#incidents"'):]
+            assert "[P1] #7 &lt;Disk&gt; full (triggered)" in channel and "edited 2×" in channel
+            assert "↳ Paging L1: Alice Adams" in channel and 'data-slack-action="herald_take"' in channel
+            alice = page.text[page.text.index('data-person="alice"'):]
+            assert "Slack: Acknowledge" in alice  # her DM's buttons click as her
+            r = c.post("/ui/inbox/slack-click", data={"csrf": csrf_of(page.text), "ts": top.provider_id,
+                                                      "action_id": "herald_take", "email": "bob@example.com"})
+            assert r.status_code == 200 and "Clicked in Slack" in r.text
+            [posted] = [cb for cb in state.callbacks if cb["kind"] == "slack-interaction"]
+            assert posted["url"] == "http://127.0.0.1:9/webhooks/slack/interactions"
+            body, headers = posted["request"]["content"].encode(), posted["request"]["headers"]
+            assert verify_signature(DEFAULT_SLACK_SIGNING_SECRET, body, headers["X-Slack-Request-Timestamp"],
+                                    headers["X-Slack-Signature"])
+            payload = json.loads(parse_qs(body.decode())["payload"][0])
+            assert payload["user"]["id"] == user_id_for("bob@example.com")
+            assert payload["actions"][0]["action_id"] == "herald_take" and payload["actions"][0]["value"] == "7"
+            for bad in ({"ts": top.provider_id, "action_id": "herald_delete", "email": "bob@example.com"},
+                        {"ts": top.provider_id, "action_id": "herald_ack", "email": "eve@example.com"},
+                        {"ts": "7; rm", "action_id": "herald_ack", "email": "bob@example.com"}):
+                assert c.post("/ui/inbox/slack-click", data={"csrf": csrf_of(page.text), **bad}).status_code == 400
+            assert c.post("/ui/inbox/slack-click", data={"ts": top.provider_id, "action_id": "herald_ack",
+                                                         "email": "bob@example.com"}).status_code == 403

@@ -4,6 +4,8 @@ notifiers use, served locally so the *real* SDKs can be pointed at it.
 * ``POST /2010-04-01/Accounts/{sid}/Messages.json`` and ``/Calls.json`` (form,
   basic auth ``sid:auth_token``) -> 201 with Twilio-shaped JSON ("SM…"/"CA…", queued)
 * ``POST /v3/mail/send`` (JSON, ``Authorization: Bearer …``) -> 202 + ``X-Message-Id``
+* Slack's Web API under ``/api/`` (``slack_sdk.WebClient(base_url=<simulator>/api/)``) and
+  Slack's clicks and slash commands towards Herald: see ``service.dev.simulator.slack``.
 * ``/_sim/*`` control and inspection endpoints: see ``service.dev.simulator.control``.
 
 Each of those API calls can be made to take a while, like the real providers' (Twilio
@@ -41,6 +43,8 @@ from service.dev.simulator.callbacks import (LOOPBACK_HOSTS, CallbackSender, loa
                                               public_key_b64, sendgrid_event_object,
                                               twilio_status_params, twiml_gather_action)
 from service.dev.simulator.control import control_router
+from service.dev.simulator.slack import (DEFAULT_SLACK_SIGNING_SECRET, DEFAULT_SLACK_TOKEN, SlackWorkspace,
+                                          slack_api_router, slack_control_router)
 from service.dev.simulator.state import SimMessage, SimulatorState, new_sendgrid_id, new_sid
 
 DEFAULT_TWILIO_AUTH_TOKEN = "sim-twilio-auth-token"
@@ -242,14 +246,18 @@ def create_simulator_app(state: SimulatorState | None = None, *, herald_url: str
                          sendgrid_private_key_pem: str | None = None,
                          sendgrid_api_key: str | None = None,
                          callback_hosts: Iterable[str] = LOOPBACK_HOSTS,
-                         latency_ms: float | None = None, webhook_secret: str | None = None) -> FastAPI:
+                         latency_ms: float | None = None, slack_token: str = DEFAULT_SLACK_TOKEN,
+                         slack_signing_secret: str = DEFAULT_SLACK_SIGNING_SECRET,
+                         slack_users: Iterable[tuple[str, str]] = (), webhook_secret: str | None = None) -> FastAPI:
     """Build the simulator. ``herald_url``: where replies/events are posted
     (``{herald_url}/webhooks/...``). ``twilio_auth_token``: expected basic-auth
     password and callback signing key. ``sendgrid_private_key_pem``: P-256 event
     signing key (generated if None). ``sendgrid_api_key``: enforced if set.
     ``callback_hosts``: hosts callbacks may go to (loopback only by default).
     ``latency_ms``: how long each provider API call takes (None: ``HERALD_SIM_LATENCY_MS``,
-    else as ``state`` has it). ``webhook_secret``: verifies Herald's outgoing webhooks at
+    else as ``state`` has it). ``slack_token``: the bot token Slack calls must carry;
+    ``slack_signing_secret``: signs the clicks and commands posted to Herald; ``slack_users``:
+    (name, email) of the simulated workspace's users. ``webhook_secret``: verifies Herald's outgoing webhooks at
     ``/_sim/webhooks`` (None: ``HERALD_WEBHOOK_DEV_SECRET``, else they are kept unverified)."""
     state = state if state is not None else SimulatorState()
     if latency_ms is None and os.environ.get("HERALD_SIM_LATENCY_MS"):
@@ -265,6 +273,10 @@ def create_simulator_app(state: SimulatorState | None = None, *, herald_url: str
     app.include_router(provider_router(state, sender, twilio_auth_token, sendgrid_api_key))
     secret = webhook_secret if webhook_secret is not None else os.environ.get("HERALD_WEBHOOK_DEV_SECRET")
     app.include_router(control_router(state, sender, app.state.sendgrid_public_key, secret))
+    workspace = SlackWorkspace(slack_users)
+    app.state.slack = workspace
+    app.include_router(slack_api_router(state, workspace, slack_token))
+    app.include_router(slack_control_router(state, workspace, sender, slack_signing_secret))
     return app
 
 
@@ -272,15 +284,34 @@ def run_simulator(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, herald_u
                   twilio_auth_token: str = DEFAULT_TWILIO_AUTH_TOKEN,
                   sendgrid_private_key_pem: str | None = None,
                   sendgrid_api_key: str | None = None, callback_hosts: Iterable[str] = (),
-                  latency_ms: float | None = None) -> None:
+                  latency_ms: float | None = None, slack_token: str = DEFAULT_SLACK_TOKEN,
+                  slack_signing_secret: str = DEFAULT_SLACK_SIGNING_SECRET,
+                  slack_users: Iterable[tuple[str, str]] = ()) -> None:
     """Run the simulator in the foreground until interrupted."""
     app = create_simulator_app(herald_url=herald_url, twilio_auth_token=twilio_auth_token,
                                sendgrid_private_key_pem=sendgrid_private_key_pem,
                                sendgrid_api_key=sendgrid_api_key,
-                               callback_hosts=LOOPBACK_HOSTS | frozenset(callback_hosts), latency_ms=latency_ms)
+                               callback_hosts=LOOPBACK_HOSTS | frozenset(callback_hosts), latency_ms=latency_ms,
+                               slack_token=slack_token, slack_signing_secret=slack_signing_secret,
+                               slack_users=slack_users)
     print(f"Herald provider simulator on http://{host}:{port}  inbox: http://{host}:{port}/_sim/inbox")
     print(f"SendGrid event-webhook public key: {app.state.sendgrid_public_key}")
     uvicorn.run(app, host=host, port=port, log_level="info", lifespan="off")
+
+
+def slack_users_from(config_path: str | None) -> list[tuple[str, str]]:
+    """(name, email) of each person with an email in a Herald configuration file (none
+    when there is no file or it does not load: the simulator still starts)."""
+    if not config_path:
+        return []
+    from integrations.config.model import ConfigError, load_config
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        print(f"herald sim: no Slack users: {exc}")
+        return []
+    return [(p.name, p.email) for p in config.people.values() if p.email]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -301,6 +332,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="if set, require this API key (env HERALD_SIM_SENDGRID_API_KEY)")
     parser.add_argument("--latency-ms", type=float, default=None,
                         help="milliseconds each Twilio/SendGrid API call takes (env HERALD_SIM_LATENCY_MS; default 0)")
+    parser.add_argument("--slack-token", default=os.environ.get("HERALD_SIM_SLACK_TOKEN", DEFAULT_SLACK_TOKEN),
+                        help="bot token Slack calls must carry (env HERALD_SIM_SLACK_TOKEN)")
+    parser.add_argument("--slack-signing-secret", default=os.environ.get(
+        "HERALD_SIM_SLACK_SIGNING_SECRET", DEFAULT_SLACK_SIGNING_SECRET),
+        help="signs the clicks and commands posted to Herald (env HERALD_SIM_SLACK_SIGNING_SECRET)")
+    parser.add_argument("--slack-users-from", default=os.environ.get("HERALD_CONFIG"),
+                        help="a Herald configuration file: one Slack user per person with an email (env HERALD_CONFIG)")
     args = parser.parse_args(list(argv) if argv is not None else None)
     pem = None
     if args.sendgrid_key_file:
@@ -309,5 +347,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_simulator(args.host, args.port, herald_url=args.herald_url,
                   twilio_auth_token=args.twilio_auth_token, sendgrid_private_key_pem=pem,
                   sendgrid_api_key=args.sendgrid_api_key, callback_hosts=args.callback_host,
-                  latency_ms=args.latency_ms)
+                  latency_ms=args.latency_ms, slack_token=args.slack_token,
+                  slack_signing_secret=args.slack_signing_secret, slack_users=slack_users_from(args.slack_users_from))
     return 0

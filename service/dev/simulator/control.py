@@ -7,6 +7,7 @@ GET  /_sim/callbacks               every callback posted to Herald and its answe
 GET  /_sim/sendgrid-public-key     {"public_key": base64 DER} to verify email events
 POST /_sim/reset                   forget everything
 POST /_sim/fail    {"channel", "mode": 5xx|4xx|429|timeout|undelivered, "count", "seconds"?}
+                   (channel "slack": every Slack Web API call; see service.dev.simulator.slack)
 GET  /_sim/latency                 {"ms", "in_flight", "max_in_flight"}: the provider API's answer time,
                                    and how many of its calls overlapped (most at once since the reset)
 POST /_sim/latency {"ms"}          every Twilio/SendGrid API call takes this long (0..10000)
@@ -43,7 +44,7 @@ _NO_ACCOUNT = "AC" + "0" * 32
 
 
 class FailRequest(BaseModel):
-    channel: Literal["sms", "voice", "email"]
+    channel: Literal["sms", "voice", "email", "slack"]
     mode: Literal["5xx", "4xx", "429", "timeout", "undelivered"]
     count: int = Field(1, ge=1, le=10_000)
     seconds: float = Field(15.0, ge=0, le=MAX_HANG_S)  # how long "timeout" hangs

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 FAIL_MODES = ("5xx", "4xx", "429", "timeout", "undelivered")
-SIM_CHANNELS = ("sms", "voice", "email")
+SIM_CHANNELS = ("sms", "voice", "email", "slack")
 MAX_HANG_S = 30.0
 MAX_LATENCY_S = 10.0
 MAX_WEBHOOKS = 500
@@ -32,7 +32,7 @@ def new_sendgrid_id() -> str:
 class SimMessage:
     """One normalised message as a provider saw it (or, inbound, as a person sent it)."""
 
-    channel: str  # "sms" | "voice" | "email"
+    channel: str  # "sms" | "voice" | "email" | "slack"
     to: str
     from_: str
     provider_id: str
@@ -49,6 +49,10 @@ class SimMessage:
     custom_args: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)  # other API params (MachineDetection…)
     transcript: list[str] = field(default_factory=list)
+    blocks: list[dict[str, Any]] = field(default_factory=list)  # Slack: the message's Block Kit blocks
+    thread_ts: str = ""  # Slack: the ts of the message this one replies to in its thread
+    slack_channel: str = ""  # Slack: the channel id (``to`` is the DM's email or the #channel)
+    edits: int = 0  # Slack: times chat.update changed it
     time: float = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:
@@ -122,6 +126,11 @@ class SimulatorState:
         with self._cond:
             return next((m for m in reversed(self.messages) if m.to == to
                          and m.channel == channel and m.direction == "outbound"), None)
+
+    def touch(self) -> None:
+        """Wake whoever waits for a change that is not a message (a Slack user group set)."""
+        with self._cond:
+            self._cond.notify_all()
 
     def update(self, message: SimMessage, **changes: Any) -> None:
         """Change fields of a recorded message under the lock."""
