@@ -15,7 +15,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from pydantic import ValidationError
+
 from routing.errors import HeraldError
+from routing.personal_rules import PersonalRules
 from service.api.errors import status_of
 from service.engine import people
 from service.web.base import PREFIX, ConsoleRoute, back, csrf_ok, flash, logged_in
@@ -74,7 +77,7 @@ def _view(request: Request, viewer: Viewer, code: int = 200, error: str | None =
     return page(request, "me.html", code=code, error=error, me=herald.config.people[person], role=viewer.role,
                 shifts=my_shifts(herald, person), incidents=my_incidents(herald, person),
                 contacts=people.contacts(herald, person), others=others,
-                rules=rule_rows(people.rules(herald, person)),
+                rules=rule_rows(herald.rules.get(person)), urgency=herald.config.urgency,
                 **{"flash": FLASH.get(request.query_params.get("done", "")) or flash(request), **extra})
 
 
@@ -205,15 +208,18 @@ def rules_from_form(form: Any) -> dict[str, list[dict[str, Any]]] | None:
 @router.post("/rules", response_class=HTMLResponse)
 async def save_rules(request: Request, viewer: Viewer = Depends(personal_writer)) -> Response:
     """My notification rules, per urgency: which channels page me, after how many minutes
-    while unacknowledged. Nothing ticked: the policy's channels page me."""
+    while unacknowledged. Nothing ticked: the policy's channels page me. Kept in the rules
+    store (``herald.rules``, the one the paging decision reads), as the rules API does."""
     herald = request.app.state.herald
     form = await request.form()
     try:
-        value = rules_from_form(form)
-        people.set_rules(herald, viewer.person, value)
-    except ValueError as exc:  # a delay that is not a number (routing.errors.Invalid is a ValueError too)
+        value = PersonalRules.model_validate(rules_from_form(form) or {})
+    except ValidationError as exc:  # the rules model's own checks, naming the field
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        return _view(request, viewer, 400, f"Rules not saved — {where}: {problem['msg']}")
+    except ValueError as exc:  # a delay that is not a number
         return _view(request, viewer, 400, f"Rules not saved — {exc}")
-    except HeraldError as exc:
-        return _view(request, viewer, status_of(exc), f"Rules not saved — {exc}")
+    herald.rules.set(viewer.person, value)  # the store the paging decision reads (no steps: removed)
     log.info("%s changed their notification rules", viewer.person)
     return back(PREFIX + "/me", "rules")

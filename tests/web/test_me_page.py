@@ -140,14 +140,18 @@ def test_my_rules_are_saved_shown_and_cleared(env):
                 "high.email.delay": "5", "low.email": "on", "low.email.delay": "30", "low.sms.delay": "7"}
         r = c.post("/ui/me/rules", data=form, follow_redirects=False)
         assert r.status_code == 303, r.text
-        assert people.rules(herald, "erin") == {
+        assert herald.rules.get("erin").model_dump(mode="json") == {
             "high": [{"channel": "voice", "delay_minutes": 0}, {"channel": "email", "delay_minutes": 5}],
             "low": [{"channel": "email", "delay_minutes": 30}]}
+        api = c.get("/api/v1/people/erin/rules")  # the rules API, on the same signed-in session
+        assert api.status_code == 200 and api.json()["low"] == [{"channel": "email", "delay_minutes": 30}]
+        assert c.get("/api/v1/people/bob/rules").status_code == 403  # a responder: their own only
         shown = c.get("/ui/me").text
+        assert "High urgency (P0, P1)" in shown
         assert re.search(r'id="high-email"\s+checked', shown) and 'id="high-email-delay" inputmode="numeric" ' \
                                                                    'size="4" value="5"' in shown
         bad = c.post("/ui/me/rules", data={**form, "high.email.delay": "soon"})
         assert bad.status_code == 400 and "high.email.delay_minutes" in bad.text
-        assert people.rules(herald, "erin")["high"][1]["delay_minutes"] == 5  # nothing half-written
+        assert herald.rules.get("erin").high[1].delay_minutes == 5  # nothing half-written
         cleared = c.post("/ui/me/rules", data={"csrf": csrf_of(shown)}, follow_redirects=False)
-        assert cleared.status_code == 303 and people.rules(herald, "erin") is None
+        assert cleared.status_code == 303 and herald.rules.get("erin") is None
