@@ -1,11 +1,11 @@
-"""People's contact details, verification state, one-time codes and personal rules in
+"""People's contact details, verification state and one-time codes in
 Redis (the pure model: schedules/contacts.py; the facade: service/engine/people.py).
 
 - ``keys.PEOPLE``: person id -> JSON ``PersonRecord``. A person with no entry is as the
   configuration file seeds them (nothing is written until something changes), and a
   stored record is brought up to the file on every read (``contacts.reconcile``).
-- ``keys.PEOPLE_RULES``: person id -> JSON personal notification rules (opaque here: the
-  facade validates them with their model before they are written).
+- personal notification rules are the rules store's (integrations/rules_store.py,
+  ``keys.PEOPLE_RULES``); both stores bump ``keys.PEOPLE_VERSION`` on every write.
 - one-time codes: ``keys.people_code`` holds a random salt and the HMAC-SHA256 of the
   code, never the code, for ``CODE_TTL_SECONDS``; ``keys.people_guesses`` counts wrong
   codes per person and purpose for an hour from the first, ``keys.people_sends`` counts
@@ -104,39 +104,13 @@ class PeopleStore:
                 except redis.WatchError:
                     continue
 
-    # -- personal rules (opaque JSON) ------------------------------------------------------
-    def rules(self, person_id: str) -> dict | None:
-        raw = self.redis.hget(keys.PEOPLE_RULES, person_id)
-        return json.loads(raw) if raw else None
-
-    def all_rules(self, person_ids: Iterable[str]) -> dict[str, dict]:
-        ids = list(person_ids)
-        if not ids:
-            return {}
-        return {pid: json.loads(raw) for pid, raw in zip(ids, self.redis.hmget(keys.PEOPLE_RULES, ids)) if raw}
-
-    def set_rules(self, person_id: str, rules: dict | None) -> None:
-        """Store the person's rules (None: remove them, the policy's channels apply)."""
-        pipe = self.redis.pipeline()
-        if rules is None:
-            pipe.hdel(keys.PEOPLE_RULES, person_id)
-        else:
-            pipe.hset(keys.PEOPLE_RULES, person_id, json.dumps(rules, separators=(",", ":")))
-        pipe.incr(keys.PEOPLE_VERSION)
-        pipe.execute()
-
     # -- export / import -------------------------------------------------------------------
-    def replace_all(self, records: dict[str, PersonRecord], rules: dict[str, dict | None]) -> None:
-        """Write the given people's records and rules in one MULTI (an import): each person
-        named is replaced whole; a person given rules None has theirs removed."""
+    def replace_all(self, records: dict[str, PersonRecord]) -> None:
+        """Write the given people's records in one MULTI (an import): each person named is
+        replaced whole. (Their rules are the rules store's: integrations/rules_store.py.)"""
         pipe = self.redis.pipeline()
         for pid, rec in records.items():
             pipe.hset(keys.PEOPLE, pid, json.dumps(rec.to_json(), separators=(",", ":")))
-        for pid, rule in rules.items():
-            if rule is None:
-                pipe.hdel(keys.PEOPLE_RULES, pid)
-            else:
-                pipe.hset(keys.PEOPLE_RULES, pid, json.dumps(rule, separators=(",", ":")))
         pipe.incr(keys.PEOPLE_VERSION)
         pipe.execute()
 

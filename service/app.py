@@ -24,9 +24,11 @@ from service.api import heartbeats as api_heartbeats
 from service.api import reports as api_reports
 from service.api import webhooks as api_webhooks
 from service.api import integrations as api_integrations
+from service.api import pagerduty as api_pagerduty
 from service.api import opsgenie as api_opsgenie
 from service.api import grafana as api_grafana
 from service.api import generic as api_generic
+from service.api import people as api_people
 from service.api import people_rules as api_people_rules
 from service.web import sessions_api as api_sessions
 from service import web  # the web console: /ui and /static
@@ -38,6 +40,7 @@ from service.telemetry import logs
 from service.telemetry import metrics
 from service.api.guards import BodyLimit, SecurityHeaders
 from service.engine.runtime import Herald
+from service.engine.people import gauges as people_gauges
 from service.settings import Settings
 from service.web.session import credentials as console_credentials
 
@@ -77,18 +80,22 @@ def create_app(settings: Settings | None = None, herald: Herald | None = None) -
                        timeout=settings.http_body_timeout, min_rate=settings.http_body_min_rate)  # and slow ones
     app.add_middleware(SecurityHeaders)
     app.add_middleware(logs.RequestIdMiddleware)  # outermost: even a 413 carries its request id
-    metrics.observe(redis_url=settings.redis_url, queue_name=settings.queue, calendars=herald.calendars)
+    metrics.observe(redis_url=settings.redis_url, queue_name=settings.queue, calendars=herald.calendars,
+                    people=lambda: people_gauges(herald))
     errors.install(app)  # every 4xx: {"detail": "<one sentence naming the field>"}; Redis away: 503
 
-    for module in (api_alertmanager, api_incidents, api_maintenance, simulation, ack_pages, health,
-                   provider_webhooks, slack_webhooks):
+    # Routes are matched in order, at a cost per route passed: the event endpoints come first.
+    app.include_router(api_alertmanager.router)
+    app.include_router(api_pagerduty.router)  # PagerDuty Events API v2: /v2/enqueue, /v2/change/enqueue
+    app.include_router(api_opsgenie.router)  # Opsgenie's Alert API and heartbeat pings (/v2/alerts, /v2/heartbeats)
+    app.include_router(api_grafana.router)  # Grafana Alerting's webhook contact point
+    app.include_router(api_generic.router)  # generic JSON integrations (JMESPath mappings)
+    for module in (api_incidents, api_maintenance, simulation, ack_pages, health, provider_webhooks, slack_webhooks):
         app.include_router(module.router)
     for module in (api_schedules, api_feeds, api_oncall, api_handoffs):  # schedules, on call, handoffs
         app.include_router(module.router)
     app.include_router(api_integrations.router)  # integrations and their keys; each source's route is its own
-    app.include_router(api_opsgenie.router)  # Opsgenie's Alert API and heartbeat pings (/v2/alerts, /v2/heartbeats)
-    app.include_router(api_grafana.router)  # Grafana Alerting's webhook contact point
-    app.include_router(api_generic.router)  # generic JSON integrations (JMESPath mappings)
+    app.include_router(api_people.router)  # people's contacts: verification, test pages
     app.include_router(api_people_rules.router)  # personal notification rules
     for module in (api_heartbeats, api_drills, api_reports, api_sessions, web, metrics):  # ..., console sessions, UI
         app.include_router(module.router)

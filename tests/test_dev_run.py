@@ -92,7 +92,7 @@ def test_the_pasted_line_points_the_cli_at_this_instance_and_the_reply_acknowled
     assert oncall.returncode == 0, oncall.stderr
     assert re.search(r"^primary\s+L1\s+erin\b", oncall.stdout, re.MULTILINE), oncall.stdout
     assert "no Herald data" not in oncall.stderr and "unreachable" not in oncall.stderr, oncall.stderr
-    lint = second_shell(f"{paste} && herald schedules lint --schedule primary", tmp_path)
+    lint = second_shell(f"{paste} && herald schedules lint --schedule primary --skip-contacts", tmp_path)
     assert lint.returncode == 0 and "no Herald data" not in lint.stderr, lint.stdout + lint.stderr
 
     fire = second_shell(f"{paste} && herald fire", tmp_path)

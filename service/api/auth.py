@@ -4,7 +4,7 @@ API tokens carry one of three scopes, each including the ones before it:
 
 - ``read``: incidents, schedules, who is on call — without contact details;
 - ``write``: also acknowledge, resolve and act on incidents, hand shifts over, and
-  see people's phone numbers and email addresses;
+  see and change people's phone numbers and email addresses (verify them, send a test page);
 - ``admin``: also configuration-like changes: calendar uploads, feeds, maintenance
   windows, dry runs.
 
@@ -31,7 +31,7 @@ from service.settings import Settings
 SCOPES = ("read", "write", "admin")
 #: The fine-grained permissions each scope grants (what routes check with ``Caller.can``).
 PERMISSIONS: dict[str, frozenset[str]] = {"read": frozenset({"incidents:read", "schedules:read"})}
-PERMISSIONS["write"] = PERMISSIONS["read"] | {"incidents:write", "handoffs:write", "contacts:read"}
+PERMISSIONS["write"] = PERMISSIONS["read"] | {"incidents:write", "handoffs:write", "contacts:read", "contacts:write"}
 PERMISSIONS["admin"] = PERMISSIONS["write"] | {"schedules:write", "feeds:admin", "maintenance:write", "admin"}
 MIN_TOKEN_LENGTH = 16
 

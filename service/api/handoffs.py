@@ -21,6 +21,7 @@ from integrations.calendars import BACK
 from integrations.handoff_store import StoredHandoff
 from service.engine.handoff_messages import send_handoff_messages
 from service.api.redact import shown_to
+from service.engine.people import contact_book
 from service.api.schedule_views import Caller, api_caller, iso, require
 
 router = APIRouter(prefix="/api/v1/handoffs", tags=["handoffs"])
@@ -131,7 +132,7 @@ def list_handoffs(
     now = herald.clock()
     found = [h for h in herald.handoffs.all()
              if (schedule is None or h.schedule == schedule) and (active is None or (h.end > now) == active)]
-    return shown_to(caller, herald.config.people, {"handoffs": [handoff_json(h, now) for h in found]})
+    return shown_to(caller, lambda: contact_book(herald), {"handoffs": [handoff_json(h, now) for h in found]})
 
 
 @router.get("/{handoff_id}")
@@ -141,7 +142,7 @@ def get_handoff(handoff_id: str, request: Request, caller: Caller = Depends(api_
     handoff = herald.handoffs.get(handoff_id)
     if handoff is None:
         raise NotFound(f"no handoff {handoff_id!r}")
-    return shown_to(caller, herald.config.people, handoff_json(handoff, herald.clock()))
+    return shown_to(caller, lambda: contact_book(herald), handoff_json(handoff, herald.clock()))
 
 
 @router.delete("/{handoff_id}")

@@ -18,6 +18,7 @@ from routing.errors import Invalid, NotFound
 from routing.incident import Acknowledge, AddNote, AlertState, Command, EscalateNow, Incident, Reassign, Resolve, Snooze
 from service.api.auth import Caller, check_api, require_scope
 from service.api.redact import redact_contacts
+from service.engine.people import contact_book
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -31,7 +32,7 @@ reader, writer = require_scope("read"), require_scope("write")
 
 
 def _shown(request: Request, caller: Caller, data: dict[str, Any]) -> dict[str, Any]:
-    return data if caller.may_see_contacts else redact_contacts(data, request.app.state.herald.config.people)
+    return data if caller.may_see_contacts else redact_contacts(data, contact_book(request.app.state.herald))
 
 
 def _public(incident: Incident) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from routing.errors import Invalid
 from service.api.redact import shown_to
+from service.engine.people import contact_book
 from service.api.schedule_views import Caller, api_caller, entry, iso, query_time, require, schedule_or_404
 
 router = APIRouter(prefix="/api/v1/oncall", tags=["on call"])
@@ -66,7 +67,7 @@ def oncall_everywhere(
     moment = _when(request, at)
     herald = request.app.state.herald
     out = oncall_at(herald, list(herald.config.schedules), moment, None, contacts=caller.can("contacts:read"))
-    return shown_to(caller, herald.config.people, out)  # a handoff's note may name a phone or an address
+    return shown_to(caller, lambda: contact_book(herald), out)  # a handoff's note may name a phone or an address
 
 
 @router.get("/{schedule}")
@@ -88,4 +89,4 @@ def oncall_for_schedule(
             known = ", ".join(herald.calendars.tiers(schedule))
             raise Invalid(f"tier: schedule {schedule!r} has no tier {tier!r} (its tiers: {known})")
     out = oncall_at(herald, [schedule], moment, tier, contacts=caller.can("contacts:read"))
-    return shown_to(caller, herald.config.people, {"schedule": schedule, **out})
+    return shown_to(caller, lambda: contact_book(herald), {"schedule": schedule, **out})

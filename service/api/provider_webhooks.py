@@ -30,6 +30,7 @@ from integrations.provider_callbacks import (
 from routing.incident import DeliveryFailed
 from service.api.alertmanager import read_body
 from service.engine.replies import EMPTY_TWIML, handle_keypress, handle_sms, once
+from service.engine.people import note_delivery_failure
 
 router = APIRouter(prefix="/webhooks", tags=["provider webhooks"])
 log = logging.getLogger("herald.webhooks")
@@ -75,10 +76,15 @@ async def twilio_voice(request: Request) -> Response:
     return Response(twiml, media_type=TWIML)
 
 
-def _report_failure(herald, provider_id: str, detail: str) -> int:
+def _report_failure(herald, provider_id: str, detail: str, address_failed: bool = False) -> int:
+    """Move the message's pages on; ``address_failed`` (an SMS undelivered or failed, an
+    email bounced or dropped — not a call nobody answered): the person's contact on that
+    channel is marked failing too (docs/people.md)."""
     message = herald.paging.message(provider_id)
     if message is None:
         return 0
+    if address_failed:
+        note_delivery_failure(herald, message.person, message.channel, detail)
     for incident_id, round_ in message.pages:
         herald.act(incident_id, DeliveryFailed(round=round_, person=message.person, channel=message.channel,
                                                detail=detail))
@@ -94,7 +100,9 @@ async def twilio_status(request: Request) -> dict:
     herald = request.app.state.herald
     detail = f"{status.channel} {status.status}" + (f" ({status.answered_by})" if status.answered_by else "")
     moved = await run_in_threadpool(once, herald, "twilio-status", status.event_id,
-                                    lambda: _report_failure(herald, status.provider_id, detail) if status.failed else 0)
+                                    lambda: _report_failure(herald, status.provider_id, detail,
+                                                            status.channel == "sms" and status.status in (
+                                                                "undelivered", "failed")) if status.failed else 0)
     if moved is None:  # this status of this message was reported before
         return {"status": status.status, "pages_moved_on": 0, "replayed": True}
     return {"status": status.status, "pages_moved_on": moved}
@@ -118,7 +126,8 @@ async def sendgrid_events(request: Request) -> dict:
         if event.failed and event.provider_id:
             detail = f"email {event.event}: {event.reason}".strip(": ")
             done = await run_in_threadpool(once, herald, "sendgrid-event", event.event_id,
-                                           lambda e=event, d=detail: _report_failure(herald, e.provider_id, d))
+                                           lambda e=event, d=detail: _report_failure(
+                                               herald, e.provider_id, d, e.event in ("bounce", "dropped")))
             if done is None:
                 replayed += 1
             else:

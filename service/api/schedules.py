@@ -24,6 +24,7 @@ from schedules.coverage import lint_line
 from schedules.model import Problem
 from service.api.alertmanager import read_body
 from service.api.redact import shown_to
+from service.engine.people import contact_book
 from service.api.schedule_views import Caller, api_caller, entry, iso, query_time, require, schedule_or_404
 
 router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
@@ -141,7 +142,7 @@ def shifts(
     rotation = herald.calendars.rotation(name)
     found = rotation.shifts(tier, lo, hi) if rotation else []
     contacts = caller.can("contacts:read")
-    return shown_to(caller, herald.config.people, {  # a handoff's note may name a phone or an address
+    return shown_to(caller, lambda: contact_book(herald), {  # a handoff's note may name a phone or an address
         "schedule": name, "from": iso(lo), "to": iso(hi),
         "shifts": [entry(name, s, herald.config.people, contacts=contacts) for s in found]})
 

@@ -1,4 +1,4 @@
-"""The ``herald`` command: serve, worker, check-config, dev, simulate, sim, oncall, schedules, fire."""
+"""The ``herald`` command: serve, worker, check-config, dev, simulate, sim, oncall, schedules, fire, people."""
 from __future__ import annotations
 
 import argparse
@@ -227,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_schedule_commands(sub)
     add_fire_command(sub)
+    from service.cli.people import add_commands as add_people_commands  # people list|export|import
+
+    add_people_commands(sub)
     return parser
 
 

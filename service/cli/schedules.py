@@ -7,8 +7,9 @@ calendar files and URLs only -- so a team can lint the calendar it publishes in 
     herald schedules lint --config herald.yaml --schedule primary --file primary=out/oncall.ics
 
 ``lint`` exits 1 when it finds any problem (a gap, an overlap, an unknown person, a
-skipped event, a parse warning, a calendar that does not load) and 2 for a
-configuration error.
+skipped event, a parse warning, a calendar that does not load, and — with Redis — a
+person on call in the days checked with no verified contact) and 2 for a configuration
+error.
 """
 from __future__ import annotations
 
@@ -47,24 +48,34 @@ def _config(args: argparse.Namespace) -> HeraldConfig:
 def _book(config: HeraldConfig, offline: bool, now: datetime) -> CalendarBook:
     """The calendars as the service sees them; without Redis (or ``offline``), the files
     and URLs only. Says on stderr when Redis is unreachable or holds no Herald data."""
+    return _book_on(config, _client(offline), now)
+
+
+def _client(offline: bool) -> Any:
+    """A Redis client when Redis answers (and not ``offline``), else None (said on stderr)."""
     import redis
 
-    from integrations.calendars import CalendarBook
     from integrations.status_store import StatusStore
     from service.redis_clients import connect_url
 
-    client = None
-    if not offline:
-        url = Settings().redis_url
-        client = connect_url(url, decode_responses=True, socket_timeout=3, socket_connect_timeout=2)
-        try:
-            status = StatusStore(client)
-            status.ping()
-            check_herald_data(status, url)
-        except redis.RedisError as exc:
-            warn(f"Redis unreachable at {shown_url(url)} ({type(exc).__name__}): reading calendar files and URLs "
-                 "only; uploads and handoffs are not included")
-            client = None
+    if offline:
+        return None
+    url = Settings().redis_url
+    client = connect_url(url, decode_responses=True, socket_timeout=3, socket_connect_timeout=2)
+    try:
+        status = StatusStore(client)
+        status.ping()
+        check_herald_data(status, url)
+    except redis.RedisError as exc:
+        warn(f"Redis unreachable at {shown_url(url)} ({type(exc).__name__}): reading calendar files and URLs "
+             "only; uploads and handoffs are not included")
+        return None
+    return client
+
+
+def _book_on(config: HeraldConfig, client: Any, now: datetime) -> CalendarBook:
+    from integrations.calendars import CalendarBook
+
     book = CalendarBook(config, client, readonly=True, background=False)
     book.refresh(now, force=True)
     return book
@@ -134,7 +145,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
     end = now + timedelta(days=args.days)
     with calendar_log_muted():
-        book = _book(config, args.offline, now)
+        client = _client(args.offline)
+        book = _book_on(config, client, now)
     found = 0
     names = args.schedule or list(config.schedules)
     reported = []
@@ -156,7 +168,47 @@ def cmd_lint(args: argparse.Namespace) -> int:
     # Calendar problems outside the days checked (an unknown person whose shifts are all
     # before or after them): not counted, but said once.
     _calendar_warnings(book, names, reported, errors=False)
+    if not args.skip_contacts:
+        found += _lint_contacts(config, book, client, names, now, end, args.days, every_tier=not args.schedule)
     return 1 if found else 0
+
+
+def _lint_contacts(config: HeraldConfig, book: CalendarBook, client: Any, names: list[str], now: datetime,
+                   end: datetime, days: int, every_tier: bool) -> int:
+    """A coverage problem each: someone on call in the days checked (by the schedules
+    ``names``; with ``every_tier``, also the people policies' tiers name) with no verified
+    contact. Verification state is in Redis: without it (``--offline``) nothing is checked."""
+    from integrations.people_store import PeopleStore
+    from schedules.contacts import unreachable
+
+    if client is None:
+        return 0
+    first: dict[str, tuple[datetime, str]] = {}  # person -> (first shift start, where)
+    for name in names:
+        rotation = book.rotation(name)
+        for shift in rotation.shifts(None, now, end) if rotation else ():
+            start = max(shift.start, now)
+            if shift.person in config.people and (shift.person not in first or start < first[shift.person][0]):
+                first[shift.person] = (start, f"{name} {shift.tier}")
+    if every_tier:
+        for policy in config.policies.values():
+            for tier in policy.tiers:
+                for person in tier.people:
+                    first.setdefault(person, (now, f"policy {policy.name} tier {tier.name}"))
+    records = PeopleStore(client).records(config.people[p] for p in first)
+    lines = []
+    for person, record in sorted(records.items(), key=lambda item: (first[item[0]][0], item[0])):
+        if not unreachable(record):
+            continue
+        start, where = first[person]
+        states = ", ".join(f"{c.kind} {c.state}" for c in record.contacts) or "no contacts"
+        when = "now" if start <= now else f"from {start.strftime('%Y-%m-%d %H:%M')}Z"
+        lines.append(f"unverified_contact {person} ({config.people[person].name}): on call ({where}) {when} with no "
+                     f"verified contact ({states})")
+    state = f"{len(lines)} problem{'s' if len(lines) != 1 else ''}" if lines else "OK"
+    print(f"contacts ({len(first)} people on call, next {days} days): {state}")
+    print("".join(f"  {line}\n" for line in lines), end="")
+    return len(lines)
 
 
 def _days(value: str) -> int:
@@ -185,4 +237,6 @@ def add_commands(sub: Any) -> None:
     lint.add_argument("--file", action="append", metavar="NAME=PATH",
                       help="lint this local file as schedule NAME's calendar (repeatable)")
     lint.add_argument("--offline", action="store_true", help="do not use Redis: files and URLs only")
+    lint.add_argument("--skip-contacts", action="store_true",
+                      help="check the calendars only, not whether the people on call have a verified contact")
     lint.set_defaults(func=cmd_lint)

@@ -40,7 +40,10 @@ from routing.incident import Incident, PageOutcome, PageOutcomes, Reroute
 from service.telemetry import metrics
 from service.engine.leases import LeaseKeeper
 from service.engine.messages import bundle_page, single_page
+from service.engine import people
 from service.engine.runtime import Herald
+from schedules.contacts import PersonRecord
+from schedules.model import Person
 
 log = logging.getLogger("herald.delivery")
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"
@@ -100,10 +103,16 @@ def deliver_target(herald: Herald, target: Target, for_incident: str) -> Deliver
     if not claimed:
         herald.paging.give_back_rate_window(target.person, target.channel)
         return done
-    message = plan_message(target.person, target.channel, claimed, herald.config.people,
-                           opted_out=opted_out(herald, target), channels=herald.notifiers.keys())
-    result = send_under_lease(herald, message, incidents)
+    # Where the person is paged: the people store's addresses (verified, or seeded from
+    # the file), not the file's (service/engine/people.py).
+    person, contacts = people.paging_view(herald, target.person)
+    directory = {person.id: person} if person is not None else {}
+    message = plan_message(target.person, target.channel, claimed, directory,
+                           opted_out=opted_out(target, person, contacts), channels=herald.notifiers.keys())
+    result = send_under_lease(herald, message, incidents, person)
     record(herald, message, result, done)
+    if contacts is not None and message.address:
+        people.note_send(herald, target.person, message.address, result, contacts)
     return done
 
 
@@ -170,16 +179,17 @@ def reroute_gone(herald: Herald, target: Target, claimed: list[PageRef],
     return kept
 
 
-def opted_out(herald: Herald, target: Target) -> frozenset[str]:
-    """The person's number, if it replied STOP (only SMS asks)."""
-    person = herald.config.people.get(target.person)
+def opted_out(target: Target, person: Person | None, contacts: PersonRecord | None) -> frozenset[str]:
+    """The person's number, if it replied STOP (only SMS asks; the people store read the
+    opt-outs with the contacts)."""
     phone = person.phone if person is not None else None
-    if target.channel != "sms" or not phone:
+    if target.channel != "sms" or not phone or contacts is None:
         return frozenset()
-    return frozenset([phone]) if herald.paging.is_opted_out(phone) else frozenset()
+    return frozenset(c.address for c in contacts.contacts if c.address == phone and c.opted_out)
 
 
-def send_under_lease(herald: Herald, message: PlannedMessage, incidents: dict[str, Incident]) -> SendResult:
+def send_under_lease(herald: Herald, message: PlannedMessage, incidents: dict[str, Incident],
+                     person: Person | None = None) -> SendResult:
     """Stage 3: the provider call, while a thread renews the claims (every page's
     send-log slot, and the rate window) so a live sender keeps them however slow the
     provider is."""
@@ -187,10 +197,10 @@ def send_under_lease(herald: Herald, message: PlannedMessage, incidents: dict[st
     held = [keys.send_log(i, r, message.person, message.channel) for i, r in message.pages]
     held += [keys.rate(message.person, message.channel)] if window else []
     with LeaseKeeper(herald.store, held, f"claimed:{HOLDER}", herald.settings.send_lease):
-        return send(herald, message, incidents)
+        return send(herald, message, incidents, person)
 
 
-def send(herald: Herald, message: PlannedMessage, read: dict[str, Incident]) -> SendResult:
+def send(herald: Herald, message: PlannedMessage, read: dict[str, Incident], person: Person | None = None) -> SendResult:
     if message.address is None:
         return SendResult("failed", detail=message.reason)
     notifier = herald.notifiers[message.channel]
@@ -198,7 +208,7 @@ def send(herald: Herald, message: PlannedMessage, read: dict[str, Incident]) -> 
     rounds = dict(message.pages)
     ttl = herald.settings.ack_token_ttl
     tokens = {i.id: herald.store.create_ack_token(i.id, message.person, ttl) for i in incidents}
-    person = herald.config.people[message.person]
+    person = person if person is not None else people.person(herald, message.person)
     base = herald.settings.public_url
     if len(incidents) == 1:
         first = incidents[0]

@@ -6,14 +6,16 @@ from __future__ import annotations
 import logging
 
 from integrations.notifier import OutboundPage
+from service.engine import people
 from service.engine.runtime import Herald
 
 log = logging.getLogger("herald.notices")
 
 
 def channel_for(herald: Herald, person_id: str) -> tuple[str, str]:
-    """(channel, address): SMS where there is a phone that has not opted out, else email."""
-    person = herald.config.people[person_id]
+    """(channel, address): SMS where there is a phone that has not opted out, else email
+    (the addresses the person is paged at: service/engine/people.py)."""
+    person = people.person(herald, person_id)
     if person.phone and not herald.paging.is_opted_out(person.phone):
         return "sms", person.phone
     if person.email:

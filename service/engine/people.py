@@ -23,6 +23,7 @@ from schedules import contacts as model
 from schedules.contacts import Contact, PersonRecord
 from schedules.model import Person
 from service.engine.runtime import Herald
+from service.telemetry import logs
 
 log = logging.getLogger("herald.people")
 
@@ -31,6 +32,8 @@ PURPOSES = ("verify", "signin")
 MAX_WRONG_CODES = 5
 #: Codes sent per person per purpose per hour (so nobody is flooded with texts).
 MAX_CODES_SENT = 5
+#: Test pages per person per hour (each may go to every contact).
+MAX_TEST_PAGES = 10
 #: How each kind of contact may receive a code or a test page; the first is the default.
 CHANNELS_FOR = {"phone": ("sms", "voice"), "email": ("email",)}
 
@@ -54,14 +57,43 @@ def _configured(herald: Herald, person_id: str) -> Person:
     return found
 
 
+#: Addresses already handed to the log redaction (service.telemetry.logs), this process.
+_hidden: set[str] = set()
+
+
+def _hide(found: list[PersonRecord]) -> None:
+    """Keep every address read out of log lines, as the file's are (a provider's error text
+    names the number): registered once per address and process."""
+    new = [c.address for r in found for c in r.contacts if c.address not in _hidden]
+    if new:
+        _hidden.update(new)
+        logs.redact_contacts(new)
+
+
 def record(herald: Herald, person_id: str) -> PersonRecord:
     """The person's stored contacts and their states (the file's seed until changed)."""
-    return herald.people.record(_configured(herald, person_id))
+    found = herald.people.record(_configured(herald, person_id))
+    _hide([found])
+    return found
 
 
 def records(herald: Herald) -> dict[str, PersonRecord]:
     """Every configured person's record, by id."""
-    return herald.people.records(herald.config.people.values())
+    found = herald.people.records(herald.config.people.values())
+    _hide(list(found.values()))
+    return found
+
+
+def contact_book(herald: Herald) -> dict[str, Person]:
+    """Every address of every person (one entry a contact), for hiding contact details
+    from callers that may not see them (``service.api.redact``): the file's, and those
+    people added."""
+    out: dict[str, Person] = {}
+    for pid, rec in records(herald).items():
+        for c in rec.contacts:
+            out[f"{pid}/{c.id}"] = Person(id=pid, name="", phone=c.address if c.kind == "phone" else None,
+                                          email=c.address if c.kind == "email" else None)
+    return out
 
 
 def person(herald: Herald, person_id: str) -> Person:
@@ -71,10 +103,22 @@ def person(herald: Herald, person_id: str) -> Person:
     return model.paging_person(herald.people.record(configured), configured)
 
 
+def paging_view(herald: Herald, person_id: str) -> tuple[Person | None, PersonRecord | None]:
+    """(``person``, their record) in one read, for delivery; (None, None) for an id the
+    file no longer has."""
+    configured = herald.config.people.get(person_id)
+    if configured is None:
+        return None, None
+    found = herald.people.record(configured)
+    _hide([found])
+    return model.paging_person(found, configured), found
+
+
 def people_for(herald: Herald, person_ids: list[str] | tuple[str, ...]) -> dict[str, Person]:
     """``person`` for several people at once (unknown ids are left out)."""
     known = [herald.config.people[p] for p in dict.fromkeys(person_ids) if p in herald.config.people]
     found = herald.people.records(known)
+    _hide(list(found.values()))
     return {p.id: model.paging_person(found[p.id], p) for p in known}
 
 
@@ -140,17 +184,34 @@ def remove_contact(herald: Herald, person_id: str, ref: str) -> None:
         herald.people.drop_code(purpose, person_id, target.id)
 
 
-def note_send(herald: Herald, person_id: str, address: str, result: SendResult) -> None:
+def note_send(herald: Herald, person_id: str, address: str, result: SendResult,
+              current: PersonRecord | None = None) -> None:
     """What a send to ``address`` showed: a permanent failure marks the contact failing, a
-    success clears the mark. Cheap when nothing changes (one read)."""
+    success clears the mark. Nothing is written when nothing changes (``current``: the
+    record as just read, to save reading it again)."""
     if not address or person_id not in herald.config.people or result.outcome not in ("sent", "failed"):
         return
+    if result.outcome == "failed" and "opted out" in (result.detail or ""):
+        return  # STOP is the person's choice, shown as opted_out: not a failing address
     detail = (result.detail or "the provider refused it")[:200] if result.outcome == "failed" else ""
-    current = record(herald, person_id)
+    current = current if current is not None else record(herald, person_id)
     if not any(c.address == address and bool(c.failing) != bool(detail) for c in current.contacts):
         return
     herald.people.update(herald.config.people[person_id],
                          lambda rec: model.mark_failing(rec, address, detail, herald.clock()))
+
+
+def note_delivery_failure(herald: Herald, person_id: str, channel: str, detail: str) -> None:
+    """A provider reported, after the send, that a message to the person on ``channel``
+    never arrived (an SMS undelivered, an email bounced): the address they are paged at
+    on that channel is marked failing."""
+    configured = herald.config.people.get(person_id)
+    if configured is None or channel not in ("sms", "voice", "email"):
+        return
+    who, current = paging_view(herald, person_id)
+    address = (who.email if channel == "email" else who.phone) if who is not None else None
+    if address:
+        note_send(herald, person_id, address, SendResult("failed", detail=detail), current)
 
 
 # -- one-time codes ------------------------------------------------------------------------------
@@ -250,8 +311,13 @@ def send_test_page(herald: Herald, person_id: str, which: Contact | str | None =
     """"Send me a test page": a notice to one contact (``which``), or to each contact that
     is paged, on its default channel (``via`` for a phone: sms or voice). Answers one
     {contact, address, channel, outcome, detail} per send; the outcome marks a contact
-    failing (or clears it) as a real page's would."""
+    failing (or clears it) as a real page's would. ``TooManyGuesses`` past
+    ``MAX_TEST_PAGES`` in the hour."""
     _configured(herald, person_id)
+    allowed, wait = herald.people.count_send("test", person_id, MAX_TEST_PAGES)
+    if not allowed:
+        raise TooManyGuesses(f"contact: {MAX_TEST_PAGES} test pages were sent to {person_id} within the hour; "
+                             f"try again in {max(wait // 60, 1)} minutes", retry_after=wait, field="contact")
     chosen = [_contact_of(herald, person_id, which)] if which is not None else [
         c for c in contacts(herald, person_id) if c.paged]
     if not chosen:
@@ -271,19 +337,21 @@ def send_test_page(herald: Herald, person_id: str, which: Contact | str | None =
     return out
 
 
-# -- personal rules (the "rules" model validates them; stored as opaque JSON) ----------------------
+# -- personal rules (kept by the rules store, herald.rules; validated by their model) ---------------
 
-def _validated_rules(data: Any) -> dict | None:
-    """The rules as stored: checked by ``routing.personal_rules.PersonalRules`` (an
-    ``Invalid`` naming the field when wrong), dumped as JSON."""
+def _validated_rules(data: Any) -> PersonalRules | None:
+    """The rules checked by ``routing.personal_rules.PersonalRules`` (an ``Invalid`` naming
+    the field when wrong); None stays None (no rules)."""
     if data is None:
         return None
+    if isinstance(data, PersonalRules):
+        return data
     if isinstance(data, BaseModel):
         data = data.model_dump(mode="json")
     if not isinstance(data, dict):
         raise Invalid("rules: must be a JSON object", field="rules")
     try:
-        return PersonalRules.model_validate(data).model_dump(mode="json")
+        return PersonalRules.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
@@ -292,15 +360,16 @@ def _validated_rules(data: Any) -> dict | None:
 
 
 def rules(herald: Herald, person_id: str) -> dict | None:
-    """The person's stored personal rules (JSON), or None (the policy's channels apply)."""
+    """The person's personal rules as JSON, or None (the policy's channels apply)."""
     _configured(herald, person_id)
-    return herald.people.rules(person_id)
+    found = herald.rules.get(person_id)
+    return found.model_dump(mode="json") if found is not None and not found.empty else None
 
 
 def set_rules(herald: Herald, person_id: str, value: Any) -> None:
-    """Store (None: remove) the person's personal rules."""
+    """Store (None: remove) the person's personal rules, through the rules store."""
     _configured(herald, person_id)
-    herald.people.set_rules(person_id, _validated_rules(value))
+    herald.rules.set(person_id, _validated_rules(value) or PersonalRules())
 
 
 # -- export / import -------------------------------------------------------------------------------
@@ -336,7 +405,7 @@ def export(herald: Herald) -> dict[str, Any]:
     """Every configured person's contacts (with verification state) and rules, as JSON
     that ``import_people`` reads on another instance. Codes are never exported."""
     found = records(herald)
-    stored_rules = herald.people.all_rules(list(found))
+    stored_rules = {pid: r.model_dump(mode="json") for pid, r in herald.rules.all().items() if not r.empty}
     people = {}
     for pid, rec in found.items():
         people[pid] = {"contacts": [c.to_json() for c in rec.contacts], "rules": stored_rules.get(pid)}
@@ -354,7 +423,7 @@ def import_people(herald: Herald, data: Mapping[str, Any]) -> dict[str, int]:
         where = ".".join(str(p) for p in err["loc"]) or "(top)"
         raise Invalid(f"{where}: {err['msg']}", field=where) from None
     out_records: dict[str, PersonRecord] = {}
-    out_rules: dict[str, dict | None] = {}
+    out_rules: dict[str, PersonalRules | None] = {}
     for pid, entry in parsed.people.items():
         configured = herald.config.people.get(pid)
         if configured is None:
@@ -379,9 +448,10 @@ def import_people(herald: Herald, data: Mapping[str, Any]) -> dict[str, int]:
             out_rules[pid] = _validated_rules(entry.rules)
         except Invalid as exc:
             raise Invalid(f"people.{pid}.{exc.message}", field=f"people.{pid}.rules") from None
-    herald.people.replace_all(out_records, out_rules)
+    herald.people.replace_all(out_records)  # everything was checked above: two writes that
+    herald.rules.replace(out_rules)         # cannot refuse (the contacts, then the rules)
     return {"people": len(out_records), "contacts": sum(len(r.contacts) for r in out_records.values()),
-            "rules": sum(1 for r in out_rules.values() if r is not None)}
+            "rules": sum(1 for r in out_rules.values() if r is not None and not r.empty)}
 
 
 # -- coverage: who is on call with no verified contact -----------------------------------------------
@@ -391,3 +461,32 @@ def unverified_on_call(herald: Herald, person_ids: list[str]) -> list[str]:
     found = herald.people.records([herald.config.people[p] for p in dict.fromkeys(person_ids)
                                    if p in herald.config.people])
     return [pid for pid, rec in found.items() if model.unreachable(rec)]
+
+
+def on_call_now(herald: Herald, now: datetime) -> set[str]:
+    """Who is on call at ``now``: every schedule's shifts, and the people policies' tiers
+    name directly."""
+    found: set[str] = set()
+    for name in herald.config.schedules:
+        rotation = herald.calendars.rotation(name)
+        if rotation is None:
+            continue
+        for tier in rotation.tiers():
+            found.update(s.person for s in rotation.oncall(tier, now))
+    for policy in herald.config.policies.values():
+        for tier in policy.tiers:
+            found.update(tier.people)
+    return {p for p in found if p in herald.config.people}
+
+
+def gauges(herald: Herald) -> dict[str, Any]:
+    """What the metrics show (read at scrape time): contacts by kind and state, people
+    with no verified contact, and those of them on call now."""
+    found = records(herald)
+    by_state: dict[tuple[str, str], int] = {(k, s): 0 for k in model.KINDS for s in model.STATES}
+    for rec in found.values():
+        for c in rec.contacts:
+            by_state[(c.kind, c.state)] += 1
+    unreachable = {pid for pid, rec in found.items() if model.unreachable(rec)}
+    return {"contacts": by_state, "unverified": len(unreachable),
+            "oncall_unverified": len(unreachable & on_call_now(herald, herald.clock()))}

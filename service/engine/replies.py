@@ -49,7 +49,10 @@ def _involvement(herald: Herald, incident: Incident, person: str) -> Involvement
 
 
 def _person_by_phone(herald: Herald, phone: str):
-    return next((p for p in herald.config.people.values() if p.phone and p.phone == phone), None)
+    """Whose paged number this is (the people store's contacts, not just the file's)."""
+    from service.engine.people import person_by_phone
+
+    return person_by_phone(herald, phone)
 
 
 def _command(action: str, person: str, via: str, minutes: int = 0):
@@ -143,7 +146,9 @@ def handle_keypress(herald: Herald, call_sid: str, digits: str | None, person_hi
         if incident is not None:
             from service.engine.messages import single_page
 
-            person = herald.config.people.get(message.person)
+            from service.engine.people import paging_view
+
+            person, _ = paging_view(herald, message.person)
             if person is not None:
                 page = single_page(incident, person, "voice", person.phone or "", message.pages[0][1], "", "")
                 return voice_twiml(page, f"{herald.settings.public_url.rstrip('/')}/webhooks/twilio/voice/gather")

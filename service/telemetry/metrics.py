@@ -293,10 +293,34 @@ class CalendarCollector(Collector):
         yield from out.values()
 
 
+class PeopleCollector(Collector):
+    """Contacts by kind and state; people with no verified contact, and those on call now
+    (``gauges``: service.engine.people.gauges of the running Herald, read at scrape time)."""
+
+    def __init__(self, gauges: Any) -> None:
+        self.gauges = gauges
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            found = self.gauges()
+        except redis.RedisError:
+            return  # herald_redis_up says why
+        family = GaugeMetricFamily("herald_contacts", "People's contacts by kind and state (unverified, verified, "
+                                   "failing, opted_out).", labels=["kind", "state"])
+        for (kind, state), count in sorted(found["contacts"].items()):
+            family.add_metric([kind, state], count)
+        yield family
+        yield GaugeMetricFamily("herald_people_unverified", "People with no verified contact (seeded contacts are "
+                                "still paged).", value=found["unverified"])
+        yield GaugeMetricFamily("herald_oncall_unverified", "People on call now with no verified contact: a "
+                                "coverage problem.", value=found["oncall_unverified"])
+
+
 def observe(*, redis_url: str | None = None, export: bool = True, queue_name: str | None = None,
-            calendars: Any = None) -> None:
+            calendars: Any = None, people: Any = None) -> None:
     """Record ``Shared`` events in ``redis_url``; with ``export``, export them, the Redis gauges
-    and RQ's ``queue_name``; report ``calendars``. API: all; worker: ``export=False``."""
+    and RQ's ``queue_name``; report ``calendars`` and ``people`` (a callable answering the
+    people gauges). API: all; worker: ``export=False``."""
     global _writer
     # Fail fast (no retries, 1-2 s timeouts): neither a scrape nor a job may hang on metrics.
     client = connect_url(redis_url, socket_timeout=2, socket_connect_timeout=1, fail_fast=True) if redis_url else None
@@ -310,6 +334,8 @@ def observe(*, redis_url: str | None = None, export: bool = True, queue_name: st
             _observed.append(QueueCollector(Queue(queue_name, connection=client)))
     if calendars is not None:
         _observed.append(CalendarCollector(calendars))
+    if people is not None and export:
+        _observed.append(PeopleCollector(people))
     for collector in _observed:
         REGISTRY.register(collector)  # no describe(): registered without a clash check or a scrape
     if old is not None:

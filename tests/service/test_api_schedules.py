@@ -170,7 +170,7 @@ def test_the_upload_answer_lists_every_problem_lint_reports_in_lints_words(api, 
     assert answer["warnings"][0]["text"] == "skipped_event L1: t6 'On call Erin Engel': VEVENT without DTSTART"
     assert answer["warnings"][2]["start"][:13] == (now + timedelta(days=2)).isoformat()[:13]
     # herald schedules lint, run now against the same Redis, says the same lines
-    assert main(["schedules", "lint", "--schedule", "team"]) == 1
+    assert main(["schedules", "lint", "--schedule", "team", "--skip-contacts"]) == 1
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == "team (upload, 4 shifts, next 30 days): 4 problems"
     assert printed[1:] == [f"  {w['text']}" for w in answer["warnings"]]
