@@ -5,7 +5,8 @@ A session id is 256 random bits. The browser's cookie carries it (signed, see
 ``service/web/session.py``); Redis keeps the record under the id's SHA-256
 (``keys.console_session``), so a copy of the database opens no session. The record
 holds the fingerprint of the credential used to log in (an HMAC, never the credential),
-the person the viewer said they are and the session's CSRF token; it expires with the
+the person the viewer said they are — or, for a personal session, the person signed in
+(``personal``) — and the session's CSRF token; it expires with the
 session. ``keys.CONSOLE_SESSIONS`` lists the live records by expiry, so that "log out
 everyone" ends them all in one atomic step.
 """
@@ -38,8 +39,9 @@ return ended
 class ConsoleSession:
     id: str  # in the cookie only, never stored
     cred: str  # fingerprint of the credential used to log in
-    person: str  # the person id the viewer said they are ("" if none)
+    person: str  # the person id the viewer said they are ("" if none), or signed in as
     csrf: str
+    personal: bool = False  # signed in as ``person`` (a code or OpenID Connect), not with a credential
 
 
 class ConsoleSessions:
@@ -47,12 +49,14 @@ class ConsoleSessions:
         self.redis, self.lifetime = client, lifetime
         self._end_all = client.register_script(_END_ALL)
 
-    def start(self, cred: str, person: str, now: float) -> ConsoleSession:
-        """A new session (a new id and CSRF token: no fixation), live for ``lifetime`` seconds."""
-        session = ConsoleSession(secrets.token_urlsafe(32), cred, person, secrets.token_urlsafe(24))
+    def start(self, cred: str, person: str, now: float, personal: bool = False) -> ConsoleSession:
+        """A new session (a new id and CSRF token: no fixation), live for ``lifetime`` seconds.
+        ``personal``: the person signed in themselves (``cred`` then fingerprints the person)."""
+        session = ConsoleSession(secrets.token_urlsafe(32), cred, person, secrets.token_urlsafe(24), personal)
         key = keys.console_session(session.id)
+        record = {"cred": cred, "as": person, "csrf": session.csrf, **({"personal": True} if personal else {})}
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(key, json.dumps({"cred": cred, "as": person, "csrf": session.csrf}), ex=self.lifetime)
+            pipe.set(key, json.dumps(record), ex=self.lifetime)
             pipe.zadd(keys.CONSOLE_SESSIONS, {key: int(now) + self.lifetime})
             pipe.zremrangebyscore(keys.CONSOLE_SESSIONS, "-inf", f"({now}")  # sessions that have expired
             pipe.expire(keys.CONSOLE_SESSIONS, self.lifetime)
@@ -67,7 +71,8 @@ class ConsoleSessions:
         if raw is None:
             return None
         data = json.loads(raw)
-        return ConsoleSession(session_id, str(data["cred"]), str(data["as"]), str(data["csrf"]))
+        return ConsoleSession(session_id, str(data["cred"]), str(data["as"]), str(data["csrf"]),
+                              bool(data.get("personal", False)))
 
     def end(self, session_id: str) -> bool:
         """Log one session out; False when it was not live."""

@@ -37,6 +37,7 @@ from integrations.config.paths import NAME, field_path, labels, message
 from integrations.config.policy_sections import BusinessHoursSpec, RuleSpec, WatchdogSpec, build_rules
 from integrations.config.slack_section import SlackSpec
 from integrations.config.webhooks import WebhookEndpoint, WebhookSpec, build_endpoints
+from integrations.config.signin_section import Role, SigninSpec, check_signin
 
 CHANNEL_NAMES = ("voice", "sms", "email", "console", "slack")
 
@@ -277,6 +278,8 @@ class FileSpec(_Strict):
     watchdog: WatchdogSpec | None = None
     webhooks: list[WebhookSpec] = Field(default_factory=list)
     integrations: list[IntegrationSpec] = Field(default_factory=list)
+    roles: dict[str, Role] = Field(default_factory=dict)  # person id -> console role (signin_section.py)
+    signin: SigninSpec = Field(default_factory=SigninSpec)
     urgency: UrgencySpec = Field(default_factory=UrgencySpec)
     slack: SlackSpec | None = None
 
@@ -294,6 +297,8 @@ class HeraldConfig:
     integrations: dict[str, Integration] = field(default_factory=dict)
     #: The digests of the keys the file gives (``key_env``, ``key_sha256``) -> integration name.
     integration_keys: dict[str, str] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)  # person id -> responder | manager | admin
+    signin: SigninSpec = field(default_factory=SigninSpec)
     #: Which severities are high and low urgency, for personal notification rules.
     urgency: Urgencies = field(default_factory=Urgencies)
     slack: SlackSpec | None = None
@@ -400,10 +405,12 @@ def _build(path: Path, spec: FileSpec) -> HeraldConfig:
         raise ValueError(f"urgency.{exc}") from None
     if spec.slack is not None:
         _check_slack(spec.slack, policies, schedules)
+    check_signin(spec.signin, dict(spec.roles), set(people))
     return HeraldConfig(path=path, people=people, schedules=schedules, policies=policies,
                         route=route, severity=severity, watchdog=spec.watchdog,
                         integrations=integrations, integration_keys=integration_keys,
-                        webhooks=build_endpoints(spec.webhooks), urgency=urgency, slack=spec.slack)
+                        webhooks=build_endpoints(spec.webhooks), urgency=urgency, slack=spec.slack,
+                        roles=dict(spec.roles), signin=spec.signin)
 
 
 def _check_sample(where: str, spec: IntegrationSpec) -> None:

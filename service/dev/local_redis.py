@@ -116,7 +116,9 @@ def _start_redis(directory: Path, port: int, *, appendonly: bool, timeout: float
             try:
                 # Ours, not another server that won the race for the port.
                 if int(client.info("server")["process_id"]) == process.pid:
-                    return server
+                    if int(client.info("persistence").get("loading", 0)) == 0:
+                        return server  # answering, and done reading its append-only file
+                    raise redis.ConnectionError("still loading")  # a command now would answer LOADING
                 server.stop()
                 raise _PortTaken(f"port {port} was taken by another redis-server")
             except redis.ConnectionError:

@@ -124,6 +124,9 @@ EVENTS_REPLAYED = Counter("herald_provider_events_replayed", "Inbound provider e
 HTTP_REFUSED = Counter("herald_http_refused", "Connections and requests this API process cut off, by reason: a "
                        "request head or body too slow, a client over its connection cap, the connection limit "
                        "reached, a malformed request, an accept that found no free file.", ["reason"], **_R)
+SIGNINS = Counter("herald_console_signins", "Personal sign-ins to the console by method (code, oidc) and outcome: "
+                  "ok, wrong (a wrong code), refused (too many wrong codes, or the provider's answer did not "
+                  "name a person here).", ["method", "outcome"], **_R)
 HTTP_CONNECTIONS = Gauge("herald_http_connections", "Open HTTP connections of this API process, idle ones included.",
                          **_R)
 _SEV = [(s,) for s in SEVERITIES]

@@ -65,7 +65,10 @@ def login(request: Request, credential: str = Form(""), person: str = Form(""), 
     if current.session:
         sessions(request).end(current.session)  # logging in again replaces the session
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(value=start(request, found, person if person in herald.config.people else ""),
+    # Only an admin credential may add who is behind it (self-declared, and shown as such);
+    # people sign in as themselves at /ui/signin.
+    declared = person if found.scope == "admin" and person in herald.config.people else ""
+    response.set_cookie(value=start(request, found, declared),
                         **cookie_args(request))
     return response
 

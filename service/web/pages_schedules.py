@@ -78,6 +78,9 @@ def make_handoff(request: Request, target: str = Form(""), to: str = Form(""), f
     form = {"target": target, "to": to, "from_person": from_person, "start": start, "end": end, "hours": hours,
             "note": note}
     schedule, _, tier = target.partition("|")
+    if not viewer.may_hand_over(from_person or None):
+        return _view(request, 403, "Handoff not saved — from: as a responder you hand over your own shifts "
+                                   f"only (from must be {viewer.person}); a manager or admin may hand over any", form)
     try:
         begin = _utc(start, "start")
         finish = _utc(end, "end")
@@ -100,5 +103,8 @@ def make_handoff(request: Request, target: str = Form(""), to: str = Form(""), f
 
 @router.post("/handoffs/{handoff_id}/cancel")
 def cancel(handoff_id: str, request: Request, viewer: Viewer = Depends(writer)) -> Response:
+    mine = next((h for h in request.app.state.herald.handoffs.all() if h.id == handoff_id), None)
+    if mine is not None and not (viewer.may_hand_over(mine.from_person) or mine.to == viewer.person):
+        raise HTTPException(403, "as a responder you cancel only handoffs of your own shifts")
     cancel_handoff(handoff_id, request, _caller(viewer))
     return back(PREFIX + "/schedules", "cancelled")

@@ -12,6 +12,12 @@ configured *now*, so changing an API token or the console password ends every se
 made with the old one, and what a session may do always follows the credential's
 current rights.
 
+A *personal* session (``start_personal``: a person who proved a one-time code or came
+back from the OpenID Connect provider, ``service/web/pages_signin.py``) holds the person
+instead of a credential's fingerprint (an HMAC of the person's id under the signing key);
+its viewer acts as that person, with the role the configuration gives them now
+(``roles:``), for as long as the person is in the configuration.
+
 The signing key is ``HERALD_SESSION_SECRET`` when set, else derived from the API token
 (or the console password). Anonymous visitors get a session too, but only in their
 cookie (``{"csrf": <random>, "exp": ...}``, nothing in Redis): it carries the CSRF token
@@ -19,10 +25,7 @@ of the login form.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -31,24 +34,11 @@ from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
 
-from integrations.console_sessions import LIFETIME as SESSION_LIFETIME, ConsoleSessions
-from service.api.auth import MIN_TOKEN_LENGTH, configured_tokens
-
-COOKIE = "herald_session"
-LIFETIME = SESSION_LIFETIME  # integrations/console_sessions.py: the store keeps sessions as long
-
-
-@dataclass(frozen=True)
-class Credential:
-    """Something one can log in with: an API token (its scope) or the console password."""
-
-    name: str  # written on the timeline as ``by`` unless the viewer says who they are
-    scope: str  # read | write | admin
-    digest: bytes  # sha256 of the secret; the secret itself is never kept
-
-    @property
-    def can_write(self) -> bool:
-        return self.scope in ("write", "admin")
+from integrations.console_sessions import ConsoleSessions
+from service.api.console_identity import (  # noqa: F401  (the console's names for them)
+    COOKIE, LIFETIME, ROLE_SCOPES, Credential, credentials, decode, encode, fingerprint, match, person_fingerprint,
+    role_of, signing_key,
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +49,8 @@ class Viewer:
     csrf: str
     scope: str = ""  # read | write | admin ("" when not logged in)
     session: str = ""  # the session's id ("" when not logged in)
+    personal: bool = False  # signed in as ``person`` (a one-time code or OpenID Connect)
+    role: str = ""  # a personal session's role: responder | manager | admin (config ``roles:``)
 
     @property
     def logged_in(self) -> bool:
@@ -66,85 +58,19 @@ class Viewer:
 
     @property
     def actor(self) -> str:
-        """Who a command is recorded as: the person, else the credential."""
+        """Who a command is recorded as: the signed-in person; with a shared credential the
+        person an admin said they are, else the credential."""
         return self.person or self.name
 
+    @property
+    def shared(self) -> bool:
+        """Logged in with a shared credential (an API token or the console password)."""
+        return self.logged_in and not self.personal
 
-def _secret(settings: Any, name: str) -> str | None:
-    value = getattr(settings, name, None)
-    if value is None:
-        return None
-    text = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
-    return text or None
-
-
-def credentials(settings: Any) -> list[Credential]:
-    """Every credential the console accepts: the API tokens (``HERALD_API_TOKEN``,
-    ``HERALD_API_TOKENS`` with their scopes) and the console password (admin)."""
-    found = [Credential(t.name, t.scope, t.digest) for t in configured_tokens(settings)]
-    if password := _secret(settings, "console_password"):
-        if len(password) < MIN_TOKEN_LENGTH:  # it is checked before wrong guesses are limited
-            raise ValueError(f"HERALD_CONSOLE_PASSWORD must be at least {MIN_TOKEN_LENGTH} characters")
-        found.append(Credential("admin", "admin", hashlib.sha256(password.encode()).digest()))
-    return found
-
-
-def match(settings: Any, given: str) -> Credential | None:
-    """The credential ``given`` is, compared in constant time against every one."""
-    presented = hashlib.sha256(given.encode()).digest()
-    found = None
-    for known in credentials(settings):
-        if hmac.compare_digest(presented, known.digest) and found is None:
-            found = known
-    return found
-
-
-def signing_key(settings: Any) -> bytes | None:
-    """``HERALD_SESSION_SECRET``, else a key derived from the first credential (the API
-    token when set). None when nothing is configured: the console is closed."""
-    explicit = _secret(settings, "session_secret")
-    if explicit:
-        return hashlib.sha256(b"herald-session:" + explicit.encode()).digest()
-    creds = credentials(settings)
-    if not creds:
-        return None
-    return hmac.new(creds[0].digest, b"herald console session key v1", hashlib.sha256).digest()
-
-
-def fingerprint(key: bytes, credential: Credential) -> str:
-    data = b"cred:" + credential.name.encode() + b":" + credential.scope.encode() + b":" + credential.digest
-    return hmac.new(key, data, hashlib.sha256).hexdigest()[:32]
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def encode(key: bytes, data: dict[str, Any]) -> str:
-    body = _b64(json.dumps(data, separators=(",", ":"), sort_keys=True).encode())
-    mac = _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
-    return f"{body}.{mac}"
-
-
-def decode(key: bytes, cookie: str | None, now: float) -> dict[str, Any] | None:
-    """The session's data, or None for a missing, forged, malformed or expired cookie."""
-    if not cookie or len(cookie) > 1024 or "." not in cookie:
-        return None
-    body, _, mac = cookie.partition(".")
-    expected = _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(mac.encode(), expected.encode()):
-        return None
-    try:
-        data = json.loads(_unb64(body))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("exp"), int) or data["exp"] < now:
-        return None
-    return data
+    def may_hand_over(self, from_person: str | None) -> bool:
+        """Handoffs: a responder hands over only their own shift; managers and admins (and
+        shared write credentials, as before) any."""
+        return not (self.personal and self.role == "responder") or from_person == self.person
 
 
 def sessions(request: Request) -> ConsoleSessions:
@@ -165,6 +91,18 @@ def start(request: Request, credential: Credential, person: str) -> str:
     return encode(key, {"sid": session.id, "exp": int(now) + LIFETIME})
 
 
+def start_personal(request: Request, person: str) -> str:
+    """Start a personal session for ``person`` (who proved a code or came back from the
+    OpenID Connect provider); the value of its cookie. Always a new session id and CSRF
+    token, so a cookie planted before the sign-in is worth nothing after it."""
+    key = signing_key(request.app.state.herald.settings)
+    if key is None:
+        raise HTTPException(503, "the console has no signing key: set HERALD_SESSION_SECRET")
+    now = time.time()
+    session = sessions(request).start(person_fingerprint(key, person), person, now, personal=True)
+    return encode(key, {"sid": session.id, "exp": int(now) + LIFETIME})
+
+
 def _credential(settings: Any, key: bytes, cred: str) -> Credential | None:
     """The configured credential whose fingerprint is ``cred``, if it is still configured."""
     for credential in credentials(settings):
@@ -182,6 +120,13 @@ def viewer_from(request: Request) -> tuple[Viewer, dict[str, Any] | None]:
     data = decode(key, request.cookies.get(COOKIE), time.time()) if key else None
     if key and data and "sid" in data:
         session = sessions(request).get(str(data["sid"]))
+        if session and session.personal:
+            if session.person in herald.config.people and hmac.compare_digest(
+                    session.cred, person_fingerprint(key, session.person)):
+                role = role_of(herald, session.person)
+                return Viewer(session.person, session.person, True, session.csrf, ROLE_SCOPES[role], session.id,
+                              personal=True, role=role), None
+            session = None
         credential = _credential(herald.settings, key, session.cred) if session else None
         if session and credential:
             person = session.person if session.person in herald.config.people else ""

@@ -68,6 +68,9 @@ BASE: dict[str, Any] = {
          "mapping": {"title": "title", "dedup_key": "id"}, "sample": {"title": "Build failed", "id": "42"}},
         {"name": "pd", "kind": "pagerduty", "key_env": "HERALD_TEST_FIELDS_KEY"},
     ],
+    "roles": {"alice": "admin", "erin": "manager"},
+    "signin": {"code": True, "oidc": {"issuer": "http://127.0.0.1:9/idp", "client_id": "herald",
+                                      "client_secret_env": "HERALD_TEST_FIELDS_OIDC_SECRET", "email_claim": "email"}},
     "urgency": {"high": ["P0", "P1"], "low": ["P2", "P3"]},
     "slack": {"channel": "#incidents", "policies": {"default": "#ops"}, "dm_paging": True,
               "user_groups": [{"schedule": "primary", "tier": "L1", "usergroup": "S0PRIMARY1", "channel": "#oncall"}]},
@@ -89,6 +92,8 @@ def webhook_secret(monkeypatch):
 CI, PD = ("integrations", 0), ("integrations", 1)
 GROUP = ("slack", "user_groups", 0)
 os.environ.setdefault("HERALD_TEST_FIELDS_KEY", "pd-key-for-the-field-tests")
+os.environ.setdefault("HERALD_TEST_FIELDS_OIDC_SECRET", "oidc-secret-for-the-field-tests")
+OIDC = ("signin", "oidc")
 
 #: ``Model.key`` -> (where in BASE, a wrong value, the field path the error must name).
 #: A list item is named by its ``name`` (people: ``id``); by its index when that is not
@@ -167,6 +172,15 @@ WRONG: dict[str, tuple[tuple[Any, ...], Any, str]] = {
     "IntegrationSpec.key_sha256": ((*CI, "key_sha256"), "abc", "integrations.ci.key_sha256"),
     "IntegrationSpec.mapping": ((*CI, "mapping"), {"title": "a["}, "integrations.ci.mapping"),
     "IntegrationSpec.sample": ((*CI, "sample"), {"other": 1}, "integrations.ci.sample"),
+    "FileSpec.roles": (("roles",), {"zed": "admin"}, "roles.zed"),
+    "FileSpec.signin": (("signin",), "oidc", "signin"),
+    "SigninSpec.code": (("signin", "code"), "maybe", "signin.code"),
+    "SigninSpec.oidc": ((*OIDC,), "https://idp.example.com", "signin.oidc"),
+    "OidcSpec.issuer": ((*OIDC, "issuer"), "http://idp.example.com", "signin.oidc.issuer"),
+    "OidcSpec.client_id": ((*OIDC, "client_id"), "", "signin.oidc.client_id"),
+    "OidcSpec.client_secret_env": ((*OIDC, "client_secret_env"), "HERALD_TEST_UNSET_OIDC_SECRET",
+                                   "signin.oidc.client_secret_env"),
+    "OidcSpec.email_claim": ((*OIDC, "email_claim"), "", "signin.oidc.email_claim"),
     "FileSpec.urgency": (("urgency",), "high", "urgency"),
     "UrgencySpec.high": (("urgency", "high"), ["P0", "P1", "P2"], "urgency.high"),
     "UrgencySpec.low": (("urgency", "low"), ["P9"], "urgency.low"),
