@@ -15,16 +15,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from routing.errors import Invalid, NotFound
 from routing.personal_rules import PersonalRules
 from service.api.auth import authenticate
+from service.api.console_identity import signed_in
 
 router = APIRouter(prefix="/api/v1/people", tags=["people"])
 
 
 def _signed_in(request: Request) -> tuple[str, str] | None:
     """(person, role) of the person signed in to the console on this request, if any."""
-    try:  # the personal sign-in's reader of the console session (service/api/console_identity.py)
-        from service.api.console_identity import signed_in  # type: ignore[import-not-found]
-    except ImportError:
-        return None
     who = signed_in(request)
     return (who.person, who.role) if who is not None else None
 
