@@ -100,12 +100,13 @@ def group_read_call(receiver: str, group_key: str, policies: Sequence[str], dige
 
 
 def commit_call(decision: Decision, previous: Incident | None, *, guard: str = "*", digest: str = "",
-                counts: Sequence[tuple[str, float]] = (), follow: Sequence[str] = ()) -> tuple[list[str], list[object]]:
+                counts: Sequence[tuple[str, float]] = (), follow: Sequence[str]) -> tuple[list[str], list[object]]:
     """KEYS and ARGV of ``COMMIT`` for a changed decision (sets the new version number).
     ``guard``: the group pointer a webhook read ("*" for any other write); ``digest``: of
     the payload the decision applied (a webhook's). The incident's due time goes into the
     due index in the same script: every effect (pages now, timers) is a worker's, found there.
-    ``follow``: the sinks that follow incidents (``integrations.followers``); when the
+    ``follow``: the sinks that follow incidents (``integrations.followers``: ``Store.followers``),
+    required, so no writer can leave them out (an incident change they never see); when the
     timeline grew, each gets its due-index entry (due at the first new entry, unless it has
     one: due already, or a sink's retry time) in the same script, and a cursor at the old
     length if it had none."""
@@ -153,7 +154,7 @@ def versions_in(reply: Sequence[str]) -> tuple[str, str] | None:
 
 def group_writes(receiver: str, group_key: str, policies: Sequence[str], read: GroupRead,
                  decide: Callable[[str, GroupIncident, tuple[str, str, str]], Decision], count: Counter | None, *,
-                 digest: str, firing: bool, follow: Sequence[str] = ()) -> Generator[ScriptCall, Any, list[Decision]]:
+                 digest: str, firing: bool, follow: Sequence[str]) -> Generator[ScriptCall, Any, list[Decision]]:
     """The read-decide-commit loop of one alert group, one policy after another, without
     I/O: it yields each script call — ``COMMIT``, and ``READ_GROUP`` of one policy after a
     refused commit — takes the script's raw reply back, and returns the decisions. The

@@ -165,7 +165,8 @@ def event_flow(herald: Herald, integration: Integration, event: SourceEvent, dig
         return decide(slot.current, command, herald.config.policies[name], {}, now, None)
 
     decisions = yield from _scripts(group_writes(integration.receiver, event.dedup_key, policies, read, acknowledge,
-                                                 herald.store.count, digest="", firing=True))
+                                                 herald.store.count, digest="", firing=True,
+                                                 follow=herald.store.followers))
     return [ref(d) for d in decisions if d.incident is not None]
 
 
@@ -204,7 +205,7 @@ def change_flow(herald: Herald, integration: Integration, text: str
             if not decision.changed or decision.incident is None:
                 break
             counts = herald.store.count(current, decision.incident) if herald.store.count is not None else []
-            keys_, args = commit_call(decision, current, counts=counts)
+            keys_, args = commit_call(decision, current, counts=counts, follow=herald.store.followers)
             if (yield Script(COMMIT, keys_, list(args))) == "ok":
                 noted.append(ref(decision))
                 break

@@ -206,7 +206,7 @@ def test_the_group_loop_decides_again_after_a_refused_commit(store):
         decided.append(slot.current)
         return decide(slot.current, firing(slot.new_id or slot.current.id), POLICY, ROSTER, T0)
 
-    calls = group_writes("herald", "g", ["default"], read, decide_it, None, digest="d", firing=True)
+    calls = group_writes("herald", "g", ["default"], read, decide_it, None, digest="d", firing=True, follow=())
     script, keys_, args = next(calls)
     assert script == COMMIT
     winner = open_incident(store)  # another webhook commits first

@@ -183,3 +183,25 @@ def test_acknowledge_and_resolve_of_an_unknown_or_closed_key_change_nothing(hera
     before = herald.store.get(opened["id"])
     assert event(herald, "resolve") == [] and event(herald, "acknowledge") == []
     assert herald.store.get(opened["id"]).version == before.version
+
+
+def test_every_change_an_integration_makes_reaches_the_followers(herald):
+    """Acknowledge and change notes are written by their own calls (not group_flow): each
+    commit must still put the followers' entries in the due index with it."""
+    from integrations import keys
+    from service.engine.sources import change_flow
+    from service.worker import due
+    from tests.service.test_followers import Recorder, timeline_of
+
+    sink = Recorder()
+    herald.add_follower(sink)
+    [opened] = event(herald, "trigger", summary="Disk full", severity="P1")
+    due.run_now(herald)
+    run(herald, change_flow(herald, herald.config.integrations["billing"], "deployed v2"))
+    event(herald, "acknowledge")
+    assert herald.store.redis.zscore(keys.DUE, keys.due_follow(sink.name, opened["id"])) is not None
+    due.run_now(herald)
+    event(herald, "resolve")
+    due.run_now(herald)
+    kinds = [k for _, _, k in sink.seen]
+    assert sink.seen == timeline_of(herald, opened["id"]) and "acknowledged" in kinds and "note" in kinds
