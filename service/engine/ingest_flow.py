@@ -103,6 +103,19 @@ def webhook_flow(herald: Herald, payload: WebhookPayload, digest: str | None = N
     return [ref(d) for d in decisions if d.incident is not None]
 
 
+def digested_group_flow(herald: Herald, group: AlertGroup) -> Generator[Request, Any, list[dict[str, Any]]]:
+    """Store an alert group a source sent whole (``group.digest``: of the body as received,
+    ``body_digest``), as ``webhook_flow`` does an Alertmanager payload: a re-send of what
+    every policy's incident holds already is answered unchanged in one round trip; anything
+    else is decided from that same read. Answers ``{id, status, changed}`` per incident."""
+    keys_, args = group_read_call(group.receiver, group.group_key, group.policies, group.digest, is_firing(group))
+    read = parse_group_read((yield Script(READ_GROUP, keys_, args)), len(group.policies))
+    if read.same is not None:
+        return unchanged(read)
+    decisions = yield from group_flow(herald, group, read=read)
+    return [ref(d) for d in decisions if d.incident is not None]
+
+
 def group_flow(herald: Herald, group: AlertGroup, *, drill: bool = False, read: GroupRead | None = None,
                now: datetime | None = None, big: bool = False) -> Generator[Request, Any, list[Decision]]:
     """Decide and store one alert group per matching policy (``read``: the group as the

@@ -188,3 +188,15 @@ def test_an_integration_made_with_the_api_has_its_sample_read_too(url):
     assert good.status_code == 200, good.text
     made = send(url, {"a": {"b": "From the API"}}, name="hook2", key=good.json()["key"])
     assert made.status_code == 200 and made.json()["incidents"][0]["status"] == "triggered"
+
+
+@pytest.mark.parametrize("payload", [body(), b"not json", {"monitor": {}}], ids=["good", "not-json", "unreadable"])
+def test_a_revoked_file_key_is_refused_whatever_the_body(url, herald, payload):
+    """The file's key is checked in the same round trip as the group's read: revoked, it is a
+    401 before anything is written or any body problem is reported."""
+    revoked = httpx.delete(f"{url}/api/v1/integrations/uptime/keys/file", headers={"Authorization": f"Bearer {API_TOKEN}"},
+                           timeout=30)
+    assert revoked.status_code == 200, revoked.text
+    answer = send(url, payload)
+    assert answer.status_code == 401, answer.text
+    assert herald.store.list(limit=10) == []

@@ -62,7 +62,8 @@ def post(url: str, body: object, key: str | None = GRAFANA_KEY, basic: bool = Fa
 
 
 def test_firing_then_resolved_is_one_incident_opened_then_resolved(url, herald):
-    fired = post(url, grafana_body())
+    firing = grafana_body()
+    fired = post(url, firing)
     assert fired.status_code == 200, fired.text
     [opened] = fired.json()["incidents"]
     assert opened["status"] == "triggered" and opened["changed"] is True
@@ -75,9 +76,11 @@ def test_firing_then_resolved_is_one_incident_opened_then_resolved(url, herald):
     triggered = next(e for e in incident.timeline if e.kind == "triggered")
     assert (triggered.details["by"], triggered.details["via"]) == ("grafana-main", "grafana")  # its source
 
-    again = post(url, grafana_body())  # Grafana repeats a firing group: the same incident, nobody paged again
-    assert [i["id"] for i in again.json()["incidents"]] == [opened["id"]]
+    version = herald.store.get(opened["id"]).version
+    again = post(url, firing)  # Grafana repeats a firing group: the same incident, nobody paged again
+    assert again.json()["incidents"] == [{"id": opened["id"], "status": "triggered", "changed": False}]
     assert len(herald.store.get(opened["id"]).pages) == 1
+    assert herald.store.get(opened["id"]).version == version  # the same body again: nothing written
 
     resolved = post(url, grafana_body("resolved"), basic=True)  # basic auth: the key is the password
     assert resolved.status_code == 200, resolved.text

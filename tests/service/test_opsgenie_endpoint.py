@@ -357,3 +357,17 @@ def test_a_wrong_close_is_422_and_the_incident_stays_open(alerts, herald, base, 
     answer = httpx.post(f"{base}/v2/alerts/k1/close{query}", json=body, headers={"Authorization": f"GenieKey {OG_KEY}"})
     assert answer.status_code == 422 and answer.json()["message"] == message
     assert herald.store.get(opened).status == "triggered"
+
+
+@pytest.mark.parametrize("content", [b'{"message": "Disk full", "alias": "db1/disk"}', b"{nope", b'{"alias": "x"}'],
+                         ids=["good", "not-json", "no-message"])
+def test_a_revoked_file_key_is_refused_whatever_the_body(base, herald, content):
+    """The file's key is checked in the same round trip as the alias's read: revoked, it is
+    a 401 before anything is written or any body problem is reported."""
+    revoked = httpx.delete(f"{base}/api/v1/integrations/tools/keys/file",
+                           headers={"Authorization": f"Bearer {API_TOKEN}"})
+    assert revoked.status_code == 200, revoked.text
+    answer = httpx.post(f"{base}/v2/alerts", content=content,
+                        headers={"Authorization": f"GenieKey {OG_KEY}", "Content-Type": "application/json"})
+    assert answer.status_code == 401, answer.text
+    assert herald.store.list(limit=10) == []
