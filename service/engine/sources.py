@@ -124,6 +124,39 @@ def admitted_event_flow(herald: Herald, key: str, kind: str, make_event: Callabl
     return admission, (yield from _trigger(herald, group, len(policies), reply[1], now))
 
 
+def file_integration(herald: Herald, key: str, kind: str) -> Integration | None:
+    """The integration of ``kind`` whose key the configuration file gives as ``key`` (not
+    yet checked against revocation: the admitting flows do that), else None."""
+    known = herald.config.integrations.get(herald.config.integration_keys.get(key_digest(key), ""))
+    return known if known is not None and known.kind == kind else None
+
+
+def admitted_group_flow(herald: Herald, key: str, known: Integration, group: AlertGroup
+                        ) -> Generator[Request, Any, tuple[Admission, list[dict[str, Any]] | None]]:
+    """A whole alert group a source sent (Grafana's notification) from the file's key of
+    ``known``, ``group.digest`` of its body: the key checked, its event counted and the group
+    read with its digest in one script, so a re-send is answered in one round trip; a key
+    that turns out revoked or over its rate is refused with nothing written. ``None`` for
+    the incidents: the key opened another integration than the file's (one made with the
+    API): nothing was read, the caller goes the usual way with the admission in hand."""
+    now = herald.clock()
+    read_keys, read_args = group_read_call(group.receiver, group.group_key, group.policies, group.digest,
+                                           any(a.status == "firing" for a in group.alerts))
+    script, keys_, args = authenticate_and_read_call(key, herald.config.integration_keys, known.name, now,
+                                                     read_keys, read_args)
+    reply = yield Script(script, keys_, list(args))
+    admission = _admission(herald, parse_authenticated(reply[0]), known.kind, now)
+    if admission.refusal or admission.integration is None:
+        return admission, []
+    if len(reply) < 2:
+        return admission, None
+    read = parse_group_read(reply[1], len(group.policies))
+    if read.same is not None:
+        return admission, unchanged(read)
+    decisions = yield from group_flow(herald, group, read=read, now=now)
+    return admission, [ref(d) for d in decisions if d.incident is not None]
+
+
 def open_incidents_flow(herald: Herald, integration: Integration, dedup_key: str
                         ) -> Generator[Request, Any, tuple[list[str], GroupRead]]:
     """The policies whose incident of ``dedup_key`` is open, and the read restricted to them."""

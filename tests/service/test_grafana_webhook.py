@@ -206,3 +206,15 @@ def test_a_big_grafana_body_at_the_alertmanager_route_is_told_where_to_go_too(ur
     assert answer.status_code == 400 and "/api/v1/grafana" in answer.json()["detail"]
     stored = post(url, body)  # and where it belongs, it is one incident of 200 alerts
     assert stored.status_code == 200 and len(herald.store.get(stored.json()["incidents"][0]["id"]).alerts) == 200
+
+
+@pytest.mark.parametrize("content", [None, b"{nope"], ids=["good", "not-json"])
+def test_a_revoked_file_key_is_refused_whatever_the_body(url, herald, content):
+    """The file's key is checked in the same round trip as the group's read: revoked, it is a
+    401 before anything is written or any body problem is reported."""
+    revoked = httpx.delete(f"{url}/api/v1/integrations/grafana-main/keys/file",
+                           headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=30)
+    assert revoked.status_code == 200, revoked.text
+    answer = post(url, content if content is not None else grafana_body())
+    assert answer.status_code == 401, answer.text
+    assert herald.store.list(limit=10) == []
