@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from routing.errors import Invalid
 from routing.generic_json import MappingError, event_of
-from routing.integration import DEFAULT_RATE_PER_MINUTE, KINDS, Integration
+from routing.integration import DEFAULT_RATE_PER_MINUTE, Integration
 from routing.matchers import MatcherError, validated
 from routing.personal_rules import Urgencies
 from routing.policy import DEFAULT_CHANNELS, DEFAULT_ESCALATE_AFTER, FALLBACK_ORDER, FALLBACK_WITH_SLACK, Policy, Tier
