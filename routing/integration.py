@@ -34,6 +34,9 @@ DEFAULT_RATE_PER_MINUTE = 120
 #: Longest dedup key (PagerDuty's limit) and title kept.
 MAX_DEDUP_KEY = 255
 MAX_TITLE = 200
+#: The annotations an event's alert is given by Herald itself (an event's detail of the same
+#: name is kept as ``details.<name>``).
+OWN_ANNOTATIONS = ("summary", "source", "links")
 #: The label every integration's alerts carry: its name (route trees may match on it).
 INTEGRATION_LABEL = "integration"
 
@@ -150,9 +153,11 @@ def event_group(integration: Integration, event: SourceEvent, route: Route, now:
     incident of the key is open, whatever the route tree says now); else routed."""
     if event.action == "acknowledge":
         raise ValueError("an acknowledgement is a command on the open incidents, not an alert")
-    annotations = {"summary": event.summary, **{k: v for k, v in event.details.items() if k != "links"}}
+    # A detail never takes the place of what Herald itself writes: it is kept as details.<key>.
+    annotations = {(f"details.{k}" if k in OWN_ANNOTATIONS else k): v for k, v in event.details.items()}
+    annotations["summary"] = event.summary
     if event.source:
-        annotations.setdefault("source", event.source)
+        annotations["source"] = event.source
     if event.links:
         annotations["links"] = links_annotation(event.links)
     resolved = event.action == "resolve"

@@ -72,3 +72,13 @@ def test_a_dedup_key_is_one_to_255_characters(key):
 
 def test_unreadable_links_are_none():
     assert links_of({"links": "not json"}) == [] and links_of({"links": '{"a": 1}'}) == [] and links_of({}) == []
+
+
+def test_a_detail_never_takes_the_place_of_the_summary_the_source_or_the_links():
+    event = SourceEvent("trigger", "k", summary="Disk full", source="db1", links=(Link("https://a.example/"),),
+                        details={"summary": "from the tool", "source": "x", "links": "[]", "free": "1%"})
+    [alert] = event_group(pd(), event, ROUTE, NOW).alerts
+    assert (alert.annotations["summary"], alert.annotations["source"]) == ("Disk full", "db1")
+    assert links_of(alert.annotations) == [Link("https://a.example/")]
+    assert (alert.annotations["details.summary"], alert.annotations["details.source"], alert.annotations["free"]) == (
+        "from the tool", "x", "1%")
