@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,8 @@ def grafana_body() -> str:
     labels = {"alertname": "DiskFull", "instance": "db-1", "grafana_folder": "db", "severity": "critical",
               "bench": "__SEQ__"}
     alert = {"status": "firing", "labels": labels, "annotations": {"summary": "DiskFull on db-1"},
-             "startsAt": "2026-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+             "startsAt": (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat(),
+             "endsAt": "0001-01-01T00:00:00Z",
              "generatorURL": "http://grafana.example/alerting/grafana/abc/view", "fingerprint": "fp__SEQ__",
              "silenceURL": "http://grafana.example/alerting/silence/new", "dashboardURL": "http://grafana.example/d/1",
              "panelURL": "http://grafana.example/d/1?viewPanel=2", "values": {"B": 99.0}}

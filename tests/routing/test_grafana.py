@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 from pydantic import ValidationError
@@ -118,7 +119,7 @@ def test_what_is_not_grafanas_payload_is_refused_naming_the_field(change, where)
 
 def test_an_alert_time_without_a_zone_is_refused():
     body = grafana_body()
-    body["alerts"][0]["startsAt"] = "2026-01-01T00:00:00"
+    body["alerts"][0]["startsAt"] = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0).isoformat()
     with pytest.raises(ValidationError, match="time zone"):
         GrafanaPayload.model_validate_json(json.dumps(body))
 

@@ -26,7 +26,7 @@ from tests.web.conftest import login
 from tests.webhook_receiver import SECRET
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-EVENT = {"type": "incident.opened", "id": "herald-incident-7-0", "timestamp": "2026-01-01T00:00:00Z",
+EVENT = {"type": "incident.opened", "id": "herald-incident-7-0", "timestamp": datetime.now(timezone.utc).isoformat(),
          "data": {"incident": {"id": "7", "title": "Disk <full>"}, "entry": {"index": 0, "kind": "triggered"}}}
 
 
