@@ -26,7 +26,7 @@ from typing import Any
 from bench.report import markdown
 
 BENCHMARKS = ["ingest", "time_to_page", "escalation", "oncall", "storm", "memory", "worker_stop", "matchers",
-              "incident_growth", "retention", "slow_clients", "parallel_sends", "scaleout", "opsgenie", "sources"]
+              "incident_growth", "retention", "slow_clients", "parallel_sends", "scaleout", "sources"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -2,7 +2,8 @@
 key), the file's keys that were revoked, the integrations made with the API, and each
 integration's events per minute.
 
-A key names one integration. ``authenticate`` is one round trip: it finds the key's
+A key names one integration. Authenticating it (``authenticate_call``, run by an ingest
+flow's driver, alone or with the group's read: ``integrations.admit_read``) is one round trip: it finds the key's
 integration (a key made with the API, else the file's key unless revoked), reads its
 definition if it was made with the API, and counts the event against the integration's
 minute; the caller compares the count with the integration's rate.
@@ -90,7 +91,7 @@ class KeyInfo:
 
 def authenticate_call(key: str, file_keys: dict[str, str], now: datetime) -> tuple[str, list[str], list[object]]:
     """The script, KEYS and ARGV that authenticate ``key`` and count its event (one round
-    trip, made by ``IntegrationStore.authenticate`` or an ingest flow's driver)."""
+    trip, made by an ingest flow's driver)."""
     digest = key_digest(key)
     return _AUTHENTICATE, [keys.INTEGRATION_KEYS, keys.INTEGRATION_REVOKED, keys.INTEGRATIONS], [
         digest, file_keys.get(digest, ""), keys.INTEGRATION_RATE_PREFIX, int(now.timestamp() // 60)]
@@ -113,13 +114,6 @@ class IntegrationStore:
         self.redis = client
         self._rotate = client.register_script(_ROTATE)
         self._delete = client.register_script(_DELETE)
-
-    def authenticate(self, key: str, file_keys: dict[str, str], now: datetime) -> Authenticated | None:
-        """The integration ``key`` opens, with this minute's count of its events (this one
-        counted), or None for an unknown or revoked key. ``file_keys``: the file's key
-        digests -> integration (``HeraldConfig.integration_keys``)."""
-        script, keys_, args = authenticate_call(key, file_keys, now)
-        return parse_authenticated(self.redis.register_script(script)(keys=keys_, args=args))
 
     def new_key(self, integration: str, now: datetime, *, revoke_others: bool = False,
                 file_digest: str = "") -> tuple[str, str]:
@@ -156,17 +150,9 @@ class IntegrationStore:
                 return bool(self.redis.hdel(keys.INTEGRATION_KEYS, digest))
         return False
 
-    def revoke_all(self, integration: str, file_digest: str = "") -> int:
-        return int(self._rotate(keys=[keys.INTEGRATION_KEYS, keys.INTEGRATION_REVOKED],
-                                args=[integration, "1", file_digest, "", ""]))
-
     # -- integrations made with the API -------------------------------------------------
     def definitions(self) -> dict[str, dict]:
         return {name: json.loads(raw) for name, raw in self.redis.hgetall(keys.INTEGRATIONS).items()}
-
-    def definition(self, name: str) -> dict | None:
-        raw = self.redis.hget(keys.INTEGRATIONS, name)
-        return json.loads(raw) if raw else None
 
     def put(self, name: str, definition: dict) -> bool:
         """Store ``definition``; True if the integration is new."""

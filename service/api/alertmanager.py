@@ -51,13 +51,15 @@ async def read_body(request: Request, limit: int, what: str = "request body") ->
     return b"".join(chunks)
 
 
-def _explain(exc: ValidationError, at: tuple[str | int, ...] = ()) -> str:
-    """The first problem, named by where it is (``at``: where the validated part sits)."""
+def _explain(exc: ValidationError, at: tuple[str | int, ...] = (), what: str = "an Alertmanager webhook payload"
+             ) -> str:
+    """The first problem, named by where it is (``at``: where the validated part sits), in
+    a body that is not ``what``."""
     first = exc.errors()[0]
     loc = (*at[:-1], at[-1] + first["loc"][0], *first["loc"][1:]) if at and first["loc"] else (*at, *first["loc"])
     where = ".".join(str(p) for p in loc) or "body"
     more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-    return f"not an Alertmanager webhook payload: {where}: {first['msg']}{more}"
+    return f"not {what}: {where}: {first['msg']}{more}"
 
 
 GRAFANA_HINT = ("this is Grafana Alerting's webhook (version \"1\"), not Alertmanager's: post it to "

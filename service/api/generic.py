@@ -16,11 +16,10 @@ import json
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from integrations.config.model import key_digest
 from routing.generic_json import MappingError, event_of
 from service.api.alertmanager import _driver, read_body
 from service.api.source_keys import integration_key, refuse
-from service.engine.sources import Admission, admit_flow, admitted_event_flow, event_flow
+from service.engine.sources import Admission, admit_flow, admitted_event_flow, event_flow, file_integration
 
 router = APIRouter()
 
@@ -31,7 +30,9 @@ async def receive_event(name: str, request: Request) -> JSONResponse:
     herald = request.app.state.herald
     key = integration_key(request)
     async with _driver(request) as ingest:
-        admission = await ingest.run(admit_flow(herald, key, "generic")) if not _files_own(herald, key, name) else None
+        known = file_integration(herald, key, "generic")
+        files_own = known is not None and known.name == name
+        admission = None if files_own else await ingest.run(admit_flow(herald, key, "generic"))
         if admission is not None:
             _check(admission, name)
         body = await read_body(request, herald.settings.max_body_bytes)
@@ -57,12 +58,6 @@ async def receive_event(name: str, request: Request) -> JSONResponse:
                 raise HTTPException(400, str(exc)) from None
             incidents = await ingest.run(event_flow(herald, integration, event))
     return JSONResponse({"status": "stored", "dedup_key": event.dedup_key, "incidents": incidents})
-
-
-def _files_own(herald, key: str, name: str) -> bool:
-    """``key`` is the configuration file's key of the generic integration ``name``."""
-    known = herald.config.integrations.get(herald.config.integration_keys.get(key_digest(key), ""))
-    return known is not None and known.name == name and known.kind == "generic"
 
 
 def _check(admission: Admission, name: str) -> None:

@@ -20,20 +20,12 @@ from pydantic import ValidationError
 from routing.grafana import GrafanaPayload, grafana_group
 from routing.grouping import AlertGroup, body_digest
 from routing.integration import Integration
-from service.api.alertmanager import _driver, read_body
+from service.api.alertmanager import _driver, _explain, read_body
 from service.api.source_keys import integration_key, refuse
 from service.engine.ingest_flow import digested_group_flow
 from service.engine.sources import admit_flow, admitted_group_flow, file_integration
 
 router = APIRouter()
-
-
-def explain(exc: ValidationError, what: str) -> str:
-    """The first problem, named by where it is in the body."""
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "body"
-    more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-    return f"not {what}: {where}: {first['msg']}{more}"
 
 
 @router.post("/api/v1/grafana", tags=["integrations"])
@@ -52,7 +44,7 @@ async def receive_grafana(request: Request) -> JSONResponse:
         except ValidationError as exc:
             if admission is None:  # the file's key, not yet checked: a revoked one is a 401 first
                 refuse(await ingest.run(admit_flow(herald, key, "grafana")), "grafana")
-            raise HTTPException(400, explain(exc, "a Grafana webhook payload")) from None
+            raise HTTPException(400, _explain(exc, what="a Grafana webhook payload")) from None
         incidents = None
         if known is not None:  # the key checked in the same round trip as the group's read
             group = _group(herald, known, payload, body)

@@ -38,7 +38,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from integrations.config.model import key_digest
 from integrations.opsgenie_requests import parse_read, read_call, record_call
 from routing.errors import Invalid
 from routing.grouping import body_digest
@@ -48,7 +47,7 @@ from service.api.alertmanager import _driver, read_body
 from service.engine import heartbeats
 from service.engine.ingest import run
 from service.engine.ingest_async import AsyncIngest
-from service.engine.sources import Admission, admit_flow, admitted_event_flow, event_flow
+from service.engine.sources import Admission, admit_flow, admitted_event_flow, event_flow, file_integration
 
 router = APIRouter(tags=["opsgenie"])
 
@@ -187,8 +186,8 @@ async def create_alert(request: Request) -> JSONResponse:
     try:
         key = genie_key(request)
         async with _driver(request) as ingest:
-            known = herald.config.integrations.get(herald.config.integration_keys.get(key_digest(key), ""))
-            if known is not None and known.kind == KIND:
+            known = file_integration(herald, key, KIND)
+            if known is not None:
                 # The file's key: checked in the same round trip as the alias's read.
                 raw = await _raw_body(request)
                 try:

@@ -23,7 +23,7 @@ These are flows (``service.engine.ingest_flow``): the webhook runs them on the e
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -95,6 +95,28 @@ def _admission(herald: Herald, found: Authenticated | None, kind: str, now: date
     return Admission(integration)
 
 
+def file_integration(herald: Herald, key: str, kind: str) -> Integration | None:
+    """The integration of ``kind`` whose key the configuration file gives as ``key`` (not
+    yet checked against revocation: the admitting flows do that), else None."""
+    known = herald.config.integrations.get(herald.config.integration_keys.get(key_digest(key), ""))
+    return known if known is not None and known.kind == kind else None
+
+
+def _admit_and_read(herald: Herald, key: str, known: Integration, group_key: str, policies: Sequence[str],
+                    digest: str, firing: bool, now: datetime
+                    ) -> Generator[Request, Any, tuple[Admission, Any]]:
+    """One script (``integrations.admit_read``): ``key`` checked as the file's key of
+    ``known``, its event counted, and the group read with ``digest``. The read's raw reply,
+    or None when the key was refused or opened another integration than the file's (one
+    made with the API: nothing was read)."""
+    read_keys, read_args = group_read_call(known.receiver, group_key, policies, digest, firing)
+    script, keys_, args = authenticate_and_read_call(key, herald.config.integration_keys, known.name, now,
+                                                     read_keys, read_args)
+    reply = yield Script(script, keys_, list(args))
+    admission = _admission(herald, parse_authenticated(reply[0]), known.kind, now)
+    return admission, (reply[1] if len(reply) > 1 and not admission.refusal else None)
+
+
 def admitted_event_flow(herald: Herald, key: str, kind: str, make_event: Callable[[Integration], SourceEvent]
                         ) -> Generator[Request, Any, tuple[Admission, list[dict[str, Any]]]]:
     """``admit_flow`` then ``event_flow`` with the event ``make_event`` makes for the
@@ -102,8 +124,8 @@ def admitted_event_flow(herald: Herald, key: str, kind: str, make_event: Callabl
     costs one round trip less: its integration is known beforehand, so its group is read
     in the same script that authenticates the key (``integrations.admit_read``) — a
     repeat of an open incident's trigger is then answered in one round trip."""
-    known = herald.config.integrations.get(herald.config.integration_keys.get(key_digest(key), ""))
-    event = make_event(known) if known is not None and known.kind == kind else None
+    known = file_integration(herald, key, kind)
+    event = make_event(known) if known is not None else None
     if known is None or event is None or event.action != "trigger":
         admission = yield from admit_flow(herald, key, kind)
         if admission.refusal or admission.integration is None:
@@ -111,24 +133,13 @@ def admitted_event_flow(herald: Herald, key: str, kind: str, make_event: Callabl
         return admission, (yield from event_flow(herald, admission.integration, make_event(admission.integration)))
     now = herald.clock()
     policies, digest = policies_of_event(known, event, herald.config.route), event_digest(event)
-    read_keys, read_args = group_read_call(known.receiver, event.dedup_key, policies, digest, True)
-    script, keys_, args = authenticate_and_read_call(key, herald.config.integration_keys, known.name, now,
-                                                     read_keys, read_args)
-    reply = yield Script(script, keys_, list(args))
-    admission = _admission(herald, parse_authenticated(reply[0]), kind, now)
+    admission, read = yield from _admit_and_read(herald, key, known, event.dedup_key, policies, digest, True, now)
     if admission.refusal or admission.integration is None:
         return admission, []
-    if len(reply) < 2:  # the key opened another integration than the file's: the usual way
+    if read is None:  # the key opened another integration than the file's: the usual way
         return admission, (yield from event_flow(herald, admission.integration, make_event(admission.integration)))
     group = lambda: replace(event_group(known, event, herald.config.route, now, policies), digest=digest)  # noqa: E731
-    return admission, (yield from _trigger(herald, group, len(policies), reply[1], now))
-
-
-def file_integration(herald: Herald, key: str, kind: str) -> Integration | None:
-    """The integration of ``kind`` whose key the configuration file gives as ``key`` (not
-    yet checked against revocation: the admitting flows do that), else None."""
-    known = herald.config.integrations.get(herald.config.integration_keys.get(key_digest(key), ""))
-    return known if known is not None and known.kind == kind else None
+    return admission, (yield from _trigger(herald, group, len(policies), read, now))
 
 
 def admitted_group_flow(herald: Herald, key: str, known: Integration, group: AlertGroup
@@ -140,17 +151,13 @@ def admitted_group_flow(herald: Herald, key: str, known: Integration, group: Ale
     the incidents: the key opened another integration than the file's (one made with the
     API): nothing was read, the caller goes the usual way with the admission in hand."""
     now = herald.clock()
-    read_keys, read_args = group_read_call(group.receiver, group.group_key, group.policies, group.digest,
-                                           any(a.status == "firing" for a in group.alerts))
-    script, keys_, args = authenticate_and_read_call(key, herald.config.integration_keys, known.name, now,
-                                                     read_keys, read_args)
-    reply = yield Script(script, keys_, list(args))
-    admission = _admission(herald, parse_authenticated(reply[0]), known.kind, now)
+    admission, reply = yield from _admit_and_read(herald, key, known, group.group_key, group.policies, group.digest,
+                                                  any(a.status == "firing" for a in group.alerts), now)
     if admission.refusal or admission.integration is None:
         return admission, []
-    if len(reply) < 2:
+    if reply is None:
         return admission, None
-    read = parse_group_read(reply[1], len(group.policies))
+    read = parse_group_read(reply, len(group.policies))
     if read.same is not None:
         return admission, unchanged(read)
     decisions = yield from group_flow(herald, group, read=read, now=now)

@@ -42,7 +42,6 @@ EXPECTED = {
                        ("parallel", "deliver_s"), ("speedup",)],
     "scaleout": [("alerts_lost",), ("alerts_acked",), ("pages_sent",), ("duplicate_pages",), ("lost_pages",),
                  ("promoted_s",), ("first_2xx_after_kill_s",), ("last_page_after_kill_s",), ("alerts_per_s",)],
-    "opsgenie": [("new", "rps"), ("resends", "rps"), ("new_ratio",), ("resends_ratio",), ("am_new_rps",)],
     "sources": [("baseline_rps", "new"), ("baseline_rps", "repeats"), ("pagerduty", "new", "rps"),
                 ("pagerduty", "repeats", "rps"), ("pagerduty", "new_ratio"), ("pagerduty", "repeats_ratio"),
                 *[(source, phase) for source in ("opsgenie", "grafana", "generic")
